@@ -1,0 +1,110 @@
+"""The ``jiesu`` command: ``dev``, ``token``, ``dlq-replay``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from pydantic import SecretStr
+
+from jiesu_common.auth import ROLES, mint_token
+from jiesu_common.settings import AuthSettings, KafkaSettings
+
+DEFAULT_ROOT = Path(".jiesu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``jiesu`` console script."""
+    parser = argparse.ArgumentParser(prog="jiesu", description="Jiesu 接诉即办 platform tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the whole platform on embedded PostgreSQL and Tansu")
+    dev.add_argument("--fresh", action="store_true", help="wipe .jiesu/ first")
+    dev.add_argument("--data-dir", type=Path, default=DEFAULT_ROOT)
+    dev.add_argument("--port-base", type=int, default=8000, help="services listen on base+1..")
+    token = sub.add_parser("token", help="mint a development JWT")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--unit", help="unit id (for unit_staff)")
+    token.add_argument("--secret", help="JWT secret (default: $JIESU_JWT_SECRET or .jiesu/)")
+    token.add_argument("--data-dir", type=Path, default=DEFAULT_ROOT)
+    replay = sub.add_parser("dlq-replay", help="re-publish a dead-letter topic's messages")
+    replay.add_argument("dlq_topic")
+    replay.add_argument("--bootstrap", default=os.environ.get("JIESU_KAFKA_BOOTSTRAP"))
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        return run_dev(args.data_dir, fresh=args.fresh, port_base=args.port_base)
+    if args.command == "token":
+        print(_token(args))
+        return 0
+    return _replay(args)
+
+
+def _token(args: argparse.Namespace) -> str:
+    secret = args.secret or os.environ.get("JIESU_JWT_SECRET")
+    if not secret:
+        path = args.data_dir / "dev" / "secrets.json"
+        if not path.exists():
+            raise SystemExit("no JWT secret: pass --secret, set JIESU_JWT_SECRET or run `jiesu dev`")
+        secret = json.loads(path.read_text())["jwt_secret"]
+    try:
+        return mint_token(AuthSettings(jwt_secret=SecretStr(secret)), role=args.role, unit_id=args.unit)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from jiesu_common.messaging.dlq import replay_dlq
+
+    if not args.bootstrap:
+        raise SystemExit("pass --bootstrap host:port (or set JIESU_KAFKA_BOOTSTRAP)")
+    count = asyncio.run(replay_dlq(KafkaSettings(bootstrap_servers=args.bootstrap), dlq=args.dlq_topic))
+    print(f"replayed {count} message(s) from {args.dlq_topic}")
+    return 0
+
+
+def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
+    """Start the embedded platform and block until Ctrl-C or SIGTERM."""
+    from jiesu_common.devstack import SERVICES, DevStack
+
+    stack = DevStack(root, port_base=port_base, fresh=fresh)
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("启动中 / starting: PostgreSQL, Tansu broker, services ...", flush=True)
+        stack.start()
+        print("\nJiesu 接诉即办 is running (embedded stack):")
+        for spec in SERVICES:
+            print(f"  {spec.name:<10} {stack.url_of(spec)}   (docs: {stack.url_of(spec)}/docs)")
+        print(f"  postgres   {stack.postgres.url}")
+        print(f"  kafka      {stack.broker.bootstrap}   (in memory: nothing kept on disk)")
+        print(f"  tokens     {stack.root / 'dev' / 'tokens.json'}")
+        print(f"  logs       {stack.root / 'logs'}")
+        print("Ctrl-C 停止 / stops everything.", flush=True)
+        while True:
+            for name, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    print(f"{name} exited ({proc.returncode}); restarting", file=sys.stderr)
+                    stack.start_service(next(s for s in SERVICES if s.name == name))
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C must not cut the orderly stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\n停止中 / stopping: services (draining outboxes), broker, PostgreSQL ...", flush=True)
+        stack.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The unit of work: one transaction that writes state and its outgoing events together."""
+
+from __future__ import annotations
+
+import json
+import os
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from jiesu_common.contracts.envelope import CloudEvent, EventPayload, make_event
+from jiesu_common.contracts.events import EVENT_TYPES
+from jiesu_common.messaging.tables import OUTBOX_CHANNEL, outbox_insert_sql
+
+
+class UnitOfWork:
+    """Opens a session; ``commit`` appends pending events to the outbox in the same transaction.
+
+    Nothing but ``commit`` makes changes durable; leaving the block without it rolls back.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self.correlation_id: str | None = None
+        self.traceparent: str | None = None
+        self.committed = False
+        self._pending: list[CloudEvent] = []
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        self.committed = False
+        self._pending = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self.committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    def publish(self, payload: EventPayload) -> CloudEvent:
+        """Queue an event to leave with this transaction's commit."""
+        event = make_event(
+            payload, correlation_id=self.correlation_id, traceparent=self._child_traceparent()
+        )
+        self._pending.append(event)
+        return event
+
+    @property
+    def pending_events(self) -> list[CloudEvent]:
+        """Events queued so far (read-only view for tests and handlers)."""
+        return list(self._pending)
+
+    async def commit(self) -> None:
+        """Write outbox rows, wake the relay (NOTIFY fires on commit) and commit."""
+        if self._pending:
+            rows = [
+                {
+                    "event_id": event.id,
+                    "topic": _topic_of(event),
+                    "key": event.subject,
+                    "event_type": event.type,
+                    "payload": json.dumps(event.model_dump(mode="json"), ensure_ascii=False),
+                }
+                for event in self._pending
+            ]
+            await self.session.execute(outbox_insert_sql(), rows)
+            await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        await self.session.commit()
+        self._pending = []
+        self.committed = True
+
+    async def rollback(self) -> None:
+        """Abandon the transaction and its pending events."""
+        self._pending = []
+        await self.session.rollback()
+
+    def _child_traceparent(self) -> str | None:
+        # Keep the trace id of the work that caused this event, with a fresh span id.
+        if not self.traceparent:
+            return None
+        parts = self.traceparent.split("-")
+        if len(parts) != 4:
+            return None
+        return f"{parts[0]}-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
+
+
+def _topic_of(event: CloudEvent) -> str:
+    return EVENT_TYPES[event.type].topic

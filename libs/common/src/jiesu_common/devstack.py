@@ -1,0 +1,201 @@
+"""``jiesu dev``: the whole platform on one machine, on the embedded stack.
+
+Starts embedded PostgreSQL and the Tansu broker on free ports, migrates and seeds every
+service's database, starts each service as its own process, writes development tokens,
+and on Ctrl-C stops the services first (they drain their outboxes), then the broker,
+then PostgreSQL. Data lives under ``.jiesu/``; the broker keeps nothing on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from jiesu_common.auth import mint_token
+from jiesu_common.embedded import EmbeddedBroker, EmbeddedPostgres, remove_tree
+from jiesu_common.settings import AuthSettings
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service ``jiesu dev`` runs: its name and port offset."""
+
+    name: str
+    offset: int
+
+    @property
+    def module(self) -> str:
+        """The module to run with ``python -m``."""
+        return f"jiesu_{self.name}"
+
+    @property
+    def env_prefix(self) -> str:
+        """Its settings' environment prefix."""
+        return f"JIESU_{self.name.upper()}_"
+
+
+SERVICES = (ServiceSpec("intake", 1), ServiceSpec("dispatch", 2))
+STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
+
+
+def load_or_create_secrets(path: Path) -> dict[str, str]:
+    """Development secrets, generated once and kept with the data they protect."""
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        return data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secrets = {
+        "jwt_secret": base64.b64encode(os.urandom(32)).decode(),
+        "pii_encryption_key": base64.b64encode(os.urandom(32)).decode(),
+        "pii_hash_key": base64.b64encode(os.urandom(32)).decode(),
+    }
+    path.write_text(json.dumps(secrets, indent=2))
+    path.chmod(0o600)
+    return secrets
+
+
+def service_env(
+    spec: ServiceSpec, *, db_url: str, bootstrap: str, secrets: dict[str, str], port: int
+) -> dict[str, str]:
+    """The environment one service process gets."""
+    p = spec.env_prefix
+    env = {
+        f"{p}DATABASE__URL": db_url,
+        f"{p}KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        f"{p}AUTH__JWT_SECRET": secrets["jwt_secret"],
+        f"{p}PORT": str(port),
+        f"{p}HOST": "127.0.0.1",
+    }
+    if spec.name == "intake":
+        env[f"{p}PII__ENCRYPTION_KEY"] = secrets["pii_encryption_key"]
+        env[f"{p}PII__HASH_KEY"] = secrets["pii_hash_key"]
+    return env
+
+
+class DevStack:
+    """The running embedded platform."""
+
+    def __init__(self, root: Path, *, port_base: int = 8000, fresh: bool = False) -> None:
+        self.root = root.resolve()
+        self.port_base = port_base
+        if fresh:
+            remove_tree(self.root)
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self.secrets = load_or_create_secrets(self.root / "dev" / "secrets.json")
+        self.postgres = EmbeddedPostgres(self.root / "pg")
+        self.broker = EmbeddedBroker(log_path=self.root / "logs" / "tansu.log")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def url_of(self, spec: ServiceSpec) -> str:
+        """Base URL of a service."""
+        return f"http://127.0.0.1:{self.port_base + spec.offset}"
+
+    def start(self) -> None:
+        """Bring everything up; returns when every service is ready."""
+        self.postgres.start()
+        self.broker.start()
+        for spec in SERVICES:
+            env = self._env(spec)
+            subprocess.run(
+                [sys.executable, "-m", spec.module, "migrate"],
+                env=env, check=True, stdout=self._log(spec), stderr=subprocess.STDOUT,
+            )
+        for spec in SERVICES:
+            self.start_service(spec)
+        for spec in SERVICES:
+            wait_ready(self.url_of(spec), timeout=90)
+        self.write_tokens()
+
+    def start_service(self, spec: ServiceSpec) -> None:
+        """Start (or restart) one service process."""
+        self.processes[spec.name] = subprocess.Popen(
+            [sys.executable, "-m", spec.module, "serve"],
+            env=self._env(spec),
+            stdout=self._log(spec),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        """Services first (they drain their outboxes), then the broker, then PostgreSQL."""
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.broker.stop()
+        self.postgres.stop()
+
+    def write_tokens(self) -> dict[str, Any]:
+        """``.jiesu/dev/tokens.json``: one token per staff role and one per seeded unit."""
+        auth = AuthSettings(jwt_secret=SecretStr(self.secrets["jwt_secret"]))
+        tokens: dict[str, Any] = {role: mint_token(auth, role=role) for role in STAFF_ROLES}
+        dispatch = next(s for s in SERVICES if s.name == "dispatch")
+        units = httpx.get(
+            f"{self.url_of(dispatch)}/v1/units",
+            headers={"Authorization": f"Bearer {tokens['admin']}"},
+            timeout=10,
+        ).json()["items"]
+        tokens["units"] = {
+            u["unit_id"]: mint_token(auth, role="unit_staff", unit_id=u["unit_id"]) for u in units
+        }
+        path = self.root / "dev" / "tokens.json"
+        path.write_text(json.dumps(tokens, indent=2))
+        (self.root / "dev" / "urls.json").write_text(
+            json.dumps(
+                {
+                    **{s.name: self.url_of(s) for s in SERVICES},
+                    "postgres": self.postgres.url,
+                    "kafka": self.broker.bootstrap,
+                },
+                indent=2,
+            )
+        )
+        return tokens
+
+    def _env(self, spec: ServiceSpec) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            service_env(
+                spec,
+                db_url=self.postgres.url_for(f"jiesu_{spec.name}"),
+                bootstrap=self.broker.bootstrap,
+                secrets=self.secrets,
+                port=self.port_base + spec.offset,
+            )
+        )
+        return env
+
+    def _log(self, spec: ServiceSpec) -> Any:
+        return open(self.root / "logs" / f"{spec.name}.log", "ab")  # noqa: SIM115
+
+
+def wait_ready(base_url: str, timeout: float) -> None:
+    """Poll ``/readyz`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"{base_url}/readyz", timeout=3)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.3)
+    raise TimeoutError(f"{base_url} not ready after {timeout}s: {last}")

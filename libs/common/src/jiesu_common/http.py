@@ -1,0 +1,170 @@
+"""HTTP plumbing shared by the services: RFC 9457 problems, health, metrics, the app shell."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_BASE = "https://jiesu.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(Exception):
+    """An RFC 9457 problem; ``type`` is stable per error so clients can branch on it."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.type = PROBLEM_BASE + slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem document."""
+        doc: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            doc["detail"] = self.detail
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extensions)
+        return doc
+
+    @classmethod
+    def unauthorized(cls, detail: str) -> Problem:
+        """401: missing or bad credentials."""
+        return cls(
+            401, "unauthorized", "未认证 / Unauthorized", detail,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    @classmethod
+    def forbidden(cls, detail: str) -> Problem:
+        """403: authenticated but not allowed."""
+        return cls(403, "forbidden", "无权限 / Forbidden", detail)
+
+    @classmethod
+    def not_found(cls, what: str) -> Problem:
+        """404: absent, or not visible to this caller."""
+        return cls(404, "not-found", "未找到 / Not found", f"{what} 不存在 / does not exist")
+
+    @classmethod
+    def conflict(cls, slug: str, detail: str) -> Problem:
+        """409: the request clashes with the current state."""
+        return cls(409, slug, "状态冲突 / Conflict", detail)
+
+    @classmethod
+    def invalid(cls, detail: str, errors: list[dict[str, Any]] | None = None) -> Problem:
+        """422: the body is well-formed but its content is wrong."""
+        return cls(
+            422, "validation-error", "请求内容无效 / Invalid request", detail,
+            errors=errors or [],
+        )
+
+
+def problem_response(problem: Problem, request: Request) -> JSONResponse:
+    """Render a problem as ``application/problem+json``."""
+    return JSONResponse(
+        problem.body(str(request.url.path)),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error leaves as problem+json, including FastAPI's own 404/405/422."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        return problem_response(exc, request)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc)
+        summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
+        return problem_response(Problem.invalid(summary, errors), request)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(
+            Problem(exc.status_code, slug, str(exc.detail), headers=dict(exc.headers or {})),
+            request,
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        return problem_response(
+            Problem(500, "internal-error", "服务器内部错误 / Internal server error"), request
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+
+
+def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
+    """``/healthz`` (process alive), ``/readyz`` (dependencies), ``/metrics`` (Prometheus)."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        checks = await readiness()
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    from jiesu_common.observability import HTTP_REQUESTS
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+
+def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    """The list shape every service answers: ``{"items": [...], "next": cursor|null}``."""
+    return {"items": items, "next": next_cursor}

@@ -1,0 +1,1 @@
+"""Messaging mechanics: outbox tables and relay, consumer runner with inbox and DLQ."""

@@ -1,0 +1,221 @@
+"""The consumer runner: inbox de-duplication, offsets after commit, retry, DLQ, shutdown.
+
+For each message: parse the envelope, open a unit of work, claim the event id in the
+inbox, run the handler, commit. Offsets are committed only after that, so a crash
+re-delivers and the inbox turns the re-delivery into a no-op. Handler errors are retried
+with backoff a bounded number of times, then the message goes to
+``<topic>.dlq.<group>`` with the error in headers. Infrastructure errors (database or
+broker down) are retried without bound and never send a message to the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from jiesu_common.contracts import CloudEvent, EventPayload, parse_payload
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_common.logging import log_context
+from jiesu_common.messaging.kafka import dlq_topic
+from jiesu_common.messaging.tables import INBOX_CLAIM_SQL
+from jiesu_common.observability import DLQ_SENT, EVENTS_CONSUMED
+from jiesu_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Any, CloudEvent, UnitOfWork], Awaitable[None]]
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that mean "try again later", not "this message is bad"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT)
+
+
+class PoisonMessage(Exception):
+    """A message that can never be handled (unparseable, invalid payload)."""
+
+
+class ConsumerRunner:
+    """Runs one consumer group over some topics with a type → handler table."""
+
+    def __init__(
+        self,
+        *,
+        settings: KafkaSettings,
+        group_id: str,
+        topics: Sequence[str],
+        handlers: Mapping[str, Handler],
+        uow_factory: Callable[[], UnitOfWork],
+        producer: AIOKafkaProducer,
+        client_id: str,
+    ) -> None:
+        self._settings = settings
+        self.group_id = group_id
+        self._topics = list(topics)
+        self._handlers = dict(handlers)
+        self._uow_factory = uow_factory
+        self._producer = producer
+        self._client_id = client_id
+        self._stopping = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def run(self) -> None:
+        """Consume until ``stop``; commits offsets only after the database commit."""
+        consumer = AIOKafkaConsumer(
+            *self._topics,
+            bootstrap_servers=self._settings.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=self._client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            max_poll_interval_ms=600_000,
+        )
+        self._consumer = consumer
+        await consumer.start()
+        try:
+            while not self._stopping.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=500, max_records=self._settings.poll_max_records
+                )
+                for tp, records in batches.items():
+                    await self._handle_partition(consumer, tp, records)
+        finally:
+            await consumer.stop()
+
+    async def stop(self) -> None:
+        """Finish the message in hand, commit, leave the group."""
+        self._stopping.set()
+
+    async def _handle_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
+    ) -> None:
+        done: int | None = None
+        for record in records:
+            if self._stopping.is_set():
+                break
+            await self.handle_record(record)
+            done = record.offset
+        if done is not None:
+            await self._commit(consumer, tp, done + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # A rebalance took the partition away: the next owner re-reads from the last
+            # committed offset and the inbox makes the repeat harmless.
+            log.warning(
+                "offset commit skipped after rebalance",
+                extra={"partition": str(tp), "error": repr(exc)},
+            )
+
+    async def handle_record(self, record: ConsumerRecord) -> None:
+        """Handle one record end to end (public for tests of the retry/DLQ rules)."""
+        try:
+            event, payload = self._decode(record)
+        except PoisonMessage as exc:
+            await self._dead_letter(record, exc)
+            return
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            return
+        with log_context(
+            complaint_id=event.subject, event_id=str(event.id), correlation_id=event.correlationid
+        ):
+            await self._handle_with_retry(record, event, payload, handler)
+
+    def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent, EventPayload | None]:
+        try:
+            event = CloudEvent.from_bytes(record.value)
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
+        if event.type not in self._handlers:
+            return event, None
+        try:
+            return event, parse_payload(event)
+        except (ValidationError, LookupError) as exc:
+            raise PoisonMessage(f"invalid {event.type} payload: {exc}") from exc
+
+    async def _handle_with_retry(
+        self,
+        record: ConsumerRecord,
+        event: CloudEvent,
+        payload: EventPayload | None,
+        handler: Handler,
+    ) -> None:
+        attempt = 0
+        while True:
+            try:
+                outcome = await self._apply(event, payload, handler)
+                EVENTS_CONSUMED.labels(self.group_id, event.type, outcome).inc()
+                return
+            except Exception as exc:
+                attempt += 1
+                if is_transient(exc):
+                    delay = min(self._settings.retry_backoff_ms / 1000 * 2**attempt, 10.0)
+                    log.warning("transient failure, retrying", extra={"error": repr(exc)})
+                    await asyncio.sleep(delay)
+                    continue
+                if attempt > self._settings.max_retries:
+                    log.error("handler failed; sending to DLQ", exc_info=True)
+                    await self._dead_letter(record, exc)
+                    EVENTS_CONSUMED.labels(self.group_id, event.type, "dlq").inc()
+                    return
+                await asyncio.sleep(self._settings.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+
+    async def _apply(self, event: CloudEvent, payload: EventPayload | None, handler: Handler) -> str:
+        async with self._uow_factory() as uow:
+            uow.correlation_id = event.correlationid
+            uow.traceparent = event.traceparent
+            claimed = await uow.session.execute(
+                INBOX_CLAIM_SQL,
+                {"group": self.group_id, "event_id": event.id, "event_type": event.type},
+            )
+            if claimed.first() is None:
+                return "duplicate"
+            await handler(payload, event, uow)
+            if not uow.committed:
+                await uow.commit()
+        return "ok"
+
+    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
+        topic = dlq_topic(record.topic, self.group_id)
+        headers = list(record.headers or ()) + [
+            ("x-error-type", type(exc).__name__.encode()),
+            ("x-error-message", str(exc)[:2000].encode()),
+            ("x-error-trace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("x-original-topic", record.topic.encode()),
+            ("x-original-partition", str(record.partition).encode()),
+            ("x-original-offset", str(record.offset).encode()),
+            ("x-consumer-group", self.group_id.encode()),
+            ("x-failed-at", datetime.now(UTC).isoformat().encode()),
+        ]
+        while True:
+            try:
+                await self._producer.send_and_wait(
+                    topic, value=record.value, key=record.key, headers=headers
+                )
+                DLQ_SENT.labels(topic).inc()
+                return
+            except KafkaError:
+                log.warning("DLQ produce failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)

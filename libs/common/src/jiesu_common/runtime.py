@@ -1,0 +1,182 @@
+"""The process context of a service: engine, producer, relay, consumers, and their lifecycle.
+
+Built at start-up by each service's factory (never at import time). The HTTP app and the
+worker use the same context, so routes and consumers call the same service layer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from jiesu_common.db.engine import create_engine, session_factory
+from jiesu_common.db.migrations import head_revision, is_migrated
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_common.messaging.consumer import ConsumerRunner, Handler
+from jiesu_common.messaging.kafka import broker_reachable, dlq_topic, ensure_topics, new_producer
+from jiesu_common.messaging.relay import OutboxRelay
+from jiesu_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+class SchemaNotMigrated(RuntimeError):
+    """The database is not at the migration head: the service refuses to serve."""
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """One consumer group: the topics it reads and its event type → handler table."""
+
+    group_id: str
+    topics: Sequence[str]
+    handlers: Mapping[str, Handler]
+
+
+@dataclass
+class ServiceContext:
+    """Everything a running service holds; one per process."""
+
+    settings: ServiceSettings
+    migrations_dir: Path
+    produces: Sequence[str]
+    consumers: Sequence[ConsumerSpec] = ()
+    uow_class: Callable[[async_sessionmaker[AsyncSession]], UnitOfWork] = UnitOfWork
+    engine: AsyncEngine = field(init=False)
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    producer: AIOKafkaProducer | None = field(init=False, default=None)
+    relay: OutboxRelay | None = field(init=False, default=None)
+    runners: list[ConsumerRunner] = field(init=False, default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.engine = create_engine(self.settings.database)
+        self.sessions = session_factory(self.engine)
+
+    def uow(self) -> UnitOfWork:
+        """A fresh unit of work on this service's database."""
+        return self.uow_class(self.sessions)
+
+    async def start(self, *, background: bool = True) -> None:
+        """Check the schema, create topics, start producer, relay and consumers."""
+        if self.settings.require_migrated and not await is_migrated(
+            self.engine, self.migrations_dir
+        ):
+            raise SchemaNotMigrated(
+                f"database is not at migration head {head_revision(self.migrations_dir)}; "
+                f"run `python -m jiesu_{self.settings.service_name} migrate` first"
+            )
+        if not background:
+            return
+        kafka = self.settings.kafka
+        if kafka.create_topics:
+            await ensure_topics(kafka, self._all_topics())
+        self.producer = new_producer(kafka, self.settings.service_name)
+        await self.producer.start()
+        if self.settings.outbox.enabled:
+            self.relay = OutboxRelay(
+                engine=self.engine,
+                producer=self.producer,
+                batch_size=self.settings.outbox.batch_size,
+                poll_interval_s=self.settings.outbox.poll_interval_s,
+            )
+            self._spawn(self.relay.run, "outbox-relay")
+        if self.settings.run_consumers:
+            for spec in self.consumers:
+                runner = ConsumerRunner(
+                    settings=kafka,
+                    group_id=spec.group_id,
+                    topics=spec.topics,
+                    handlers=spec.handlers,
+                    uow_factory=self.uow,
+                    producer=self.producer,
+                    client_id=f"{self.settings.service_name}-{spec.group_id}",
+                )
+                self.runners.append(runner)
+                self._spawn(runner.run, f"consumer-{spec.group_id}")
+
+    async def stop(self) -> None:
+        """Stop consumers, drain the outbox, stop the producer, close the pool."""
+        for runner in self.runners:
+            await runner.stop()
+        consumer_tasks = [t for t in self._tasks if t.get_name().startswith("consumer-")]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*consumer_tasks, return_exceptions=True), 15)
+        if self.relay is not None:
+            await self.relay.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        await self.engine.dispose()
+
+    async def readiness(self) -> dict[str, bool]:
+        """Database reachable and migrated, broker reachable."""
+        checks = {"database": False, "schema": False, "broker": False}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = True
+            checks["schema"] = await is_migrated(self.engine, self.migrations_dir)
+        except Exception:
+            log.warning("readiness: database check failed", exc_info=True)
+        checks["broker"] = await broker_reachable(self.settings.kafka)
+        return checks
+
+    def lifespan(self) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+        """A FastAPI lifespan that starts and stops this context with the app."""
+
+        @contextlib.asynccontextmanager
+        async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        return _lifespan
+
+    def _all_topics(self) -> list[str]:
+        topics = set(self.produces)
+        for spec in self.consumers:
+            topics.update(spec.topics)
+            topics.update(dlq_topic(t, spec.group_id) for t in spec.topics)
+        return sorted(topics)
+
+    def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:
+        self._tasks.append(asyncio.create_task(_supervise(run, name, self), name=name))
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop`` began."""
+        return any(r._stopping.is_set() for r in self.runners) or (
+            self.relay is not None and self.relay.stopping
+        )
+
+
+async def _supervise(run: Callable[[], Awaitable[None]], name: str, ctx: ServiceContext) -> None:
+    """Restart a background loop that crashed (broker away, say), with capped backoff."""
+    backoff = 0.5
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            if ctx.stopping:
+                return
+            log.exception("background task %s crashed; restarting", name)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 15.0)

@@ -1,0 +1,68 @@
+"""Service settings: pydantic-settings with a per-service env prefix and nested groups.
+
+Nothing is read at import time; each service builds its settings object in its
+factory (``Settings()``), so tests and the CLI can pass values explicitly.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DatabaseSettings(BaseModel):
+    """Where the service's own PostgreSQL database lives."""
+
+    url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/jiesu"
+    pool_size: int = 10
+    max_overflow: int = 10
+    echo: bool = False
+
+
+class KafkaSettings(BaseModel):
+    """Broker connection and topic layout."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    partitions: int = 6
+    replication_factor: int = 1
+    create_topics: bool = True
+    max_retries: int = 3
+    retry_backoff_ms: int = 200
+    poll_max_records: int = 200
+    fetch_max_wait_ms: int = 50
+
+
+class AuthSettings(BaseModel):
+    """JWT verification (HS256, shared secret issued by the platform)."""
+
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "jiesu"
+    jwt_audience: str = "jiesu"
+
+
+class OutboxSettings(BaseModel):
+    """Relay tuning."""
+
+    enabled: bool = True
+    batch_size: int = 200
+    poll_interval_s: float = 1.0
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings every service extends with its own env prefix."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="__", extra="ignore", case_sensitive=False
+    )
+
+    service_name: str = "jiesu"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    run_consumers: bool = True
+    require_migrated: bool = True

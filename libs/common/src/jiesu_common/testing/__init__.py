@@ -1,0 +1,1 @@
+"""Test support: real PostgreSQL and broker fixtures (a pytest plugin)."""

@@ -1,0 +1,183 @@
+"""Dispatch's HTTP routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+
+from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.http import Problem, page
+from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork, replace_rules
+from jiesu_dispatch.schemas import (
+    AssignmentCreate,
+    AssignmentRead,
+    CategoryRead,
+    QueueItem,
+    RulesPut,
+    RulesRead,
+    UnitRead,
+)
+from jiesu_dispatch.state import DispatchState
+
+router = APIRouter()
+DISPATCH_ROLES = ("dispatcher", "admin")
+READ_ROLES = ("dispatcher", "admin", "supervisor", "operator")
+
+
+def get_state(request: Request) -> DispatchState:
+    """The process state built at start-up."""
+    state: DispatchState = request.app.state.dispatch
+    return state
+
+
+State = Annotated[DispatchState, Depends(get_state)]
+
+
+async def get_principal(request: Request, state: State) -> Principal:
+    """Staff by JWT."""
+    principal = bearer_principal(state.settings.auth, request)
+    if principal is None:
+        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+@router.get("/v1/units", tags=["directory"])
+async def list_units(
+    principal: Caller, state: State, kind: str | None = None, district: str | None = None
+) -> dict[str, Any]:
+    """The units that can be assigned cases."""
+    units = [
+        UnitRead(**vars(u)).model_dump()
+        for u in state.dispatcher.directory.units.values()
+        if (kind is None or u.kind == kind) and (district is None or u.district == district)
+    ]
+    return page(units, None)
+
+
+@router.get("/v1/categories", tags=["directory"])
+async def list_categories(principal: Caller, state: State) -> dict[str, Any]:
+    """Complaint categories with their SLA class and keywords."""
+    items = [
+        CategoryRead(**(vars(c) | {"keywords": list(c.keywords)})).model_dump()
+        for c in state.dispatcher.directory.categories.values()
+    ]
+    return page(items, None)
+
+
+@router.get("/v1/routing-rules", response_model=RulesRead, tags=["routing"])
+async def get_rules(
+    principal: Caller, state: State, version: Annotated[int | None, Query(ge=1)] = None
+) -> RulesRead:
+    """The current routing rules (or an older version)."""
+    require_roles(principal, *READ_ROLES)
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        row = await (uow.dispatch.rules_version(version) if version else uow.dispatch.current_rules())
+    if row is None:
+        raise Problem.not_found(f"规则版本 / routing rules version {version}")
+    return RulesRead(**row._mapping)
+
+
+@router.get("/v1/routing-rules/versions", tags=["routing"])
+async def rule_versions(principal: Caller, state: State) -> dict[str, Any]:
+    """Every version of the rules: who changed them, when, why."""
+    require_roles(principal, *READ_ROLES)
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        rows = await uow.dispatch.rule_history()
+    return page([dict(r._mapping) for r in rows], None)
+
+
+@router.put("/v1/routing-rules", response_model=RulesRead, tags=["routing"])
+async def put_rules(
+    body: RulesPut,
+    principal: Caller,
+    state: State,
+    if_match: Annotated[str | None, Header()] = None,
+) -> RulesRead:
+    """Replace the rules with a new version (the old ones stay in the history)."""
+    require_roles(principal, *DISPATCH_ROLES)
+    expected = _parse_if_match(if_match)
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        version = await replace_rules(
+            rules=[r.model_dump() for r in body.rules],
+            note=body.note,
+            expected_version=expected,
+            author=principal.subject,
+            directory=state.dispatcher.directory,
+            uow=uow,
+        )
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        row = await uow.dispatch.rules_version(version)
+    return RulesRead(**row._mapping)
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip().strip('"').removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise Problem(400, "bad-if-match", "If-Match 无效 / bad If-Match", value) from exc
+
+
+@router.get("/v1/dispatch-queue", tags=["queue"])
+async def dispatch_queue(
+    principal: Caller,
+    state: State,
+    cursor: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Complaints waiting for a human dispatcher, oldest first."""
+    require_roles(principal, *READ_ROLES)
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        rows = await uow.dispatch.queue_page(after=cursor, limit=limit)
+    items = [QueueItem(**r._mapping).model_dump(mode="json") for r in rows[:limit]]
+    nxt = rows[limit - 1].queued_at.isoformat() if len(rows) > limit else None
+    return page(items, nxt)
+
+
+@router.post(
+    "/v1/complaints/{complaint_id}/assignments",
+    status_code=201,
+    response_model=AssignmentRead,
+    tags=["queue"],
+)
+async def post_assignment(
+    complaint_id: uuid.UUID, body: AssignmentCreate, principal: Caller, state: State
+) -> AssignmentRead:
+    """Assign (or reassign) a complaint by hand; opens a new round."""
+    require_roles(principal, *DISPATCH_ROLES)
+    dispatcher: Dispatcher = state.dispatcher
+    async with state.context.uow() as uow:
+        assert isinstance(uow, DispatchUnitOfWork)
+        assigned = await dispatcher.assign_manually(
+            complaint_id=complaint_id,
+            lead_unit_id=body.lead_unit_id,
+            co_unit_ids=tuple(body.co_unit_ids),
+            category_code=body.category_code,
+            note=body.note,
+            dispatcher=principal.subject,
+            uow=uow,
+        )
+    return AssignmentRead(
+        assignment_id=assigned.assignment_id,
+        complaint_id=assigned.complaint_id,
+        round=assigned.round,
+        lead_unit_id=assigned.lead_unit_id,
+        co_unit_ids=list(assigned.co_unit_ids),
+        category_code=assigned.category_code,
+        sla_class=assigned.sla_class,
+        mode=assigned.mode,
+        deadlines=assigned.deadlines.model_dump(mode="json"),
+        assigned_at=assigned.assigned_at,
+    )

@@ -1,0 +1,121 @@
+"""Case deadlines from the assignment time (DESIGN §6), optionally on working days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+
+SLA_CLASSES = ("emergency", "utility", "general", "complex")
+RETURN_WINDOW = timedelta(hours=2)
+DEFAULT_TZ = "Asia/Shanghai"
+# China has kept UTC+8 without DST since 1991; used only when the OS has no tz database.
+_SHANGHAI_FIXED = timezone(timedelta(hours=8), "CST")
+
+
+@dataclass(frozen=True)
+class ClockPolicy:
+    accept: timedelta
+    contact: timedelta
+    resolve: timedelta
+    # For day-based clocks: count this many working days instead of `resolve`.
+    resolve_working_days: int | None = None
+
+
+DEFAULT_POLICIES: dict[str, ClockPolicy] = {
+    "emergency": ClockPolicy(timedelta(minutes=15), timedelta(minutes=30), timedelta(hours=2)),
+    "utility": ClockPolicy(timedelta(hours=2), timedelta(hours=2), timedelta(hours=24)),
+    "general": ClockPolicy(timedelta(hours=2), timedelta(hours=24), timedelta(days=7), 7),
+    "complex": ClockPolicy(timedelta(hours=2), timedelta(hours=24), timedelta(days=15), 15),
+}
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    accept_by: datetime
+    contact_by: datetime
+    resolve_by: datetime
+    return_by: datetime
+
+
+class WorkingCalendar:
+    """China's working days: weekends and public holidays off, make-up working days (调休) on."""
+
+    def __init__(self, tz: str = DEFAULT_TZ) -> None:
+        self.tz = _zone(tz)
+        # Years are filled in lazily by `holidays` as dates are asked about.
+        self._holidays = holidays.country_holidays("CN")
+
+    def is_working_day(self, d: date) -> bool:
+        """True for an ordinary weekday that is not a holiday, or a make-up working day."""
+        return bool(self._holidays.is_working_day(d))
+
+    def add_working_days(self, start: datetime, days: int) -> datetime:
+        """The same local time of day on the `days`-th working day after start's local date."""
+        _require_aware(start)
+        if days < 0:
+            raise ValueError("days must not be negative")
+        local = start.astimezone(self.tz)
+        day = local.date()
+        remaining = days
+        while remaining > 0:
+            day += timedelta(days=1)
+            remaining -= self.is_working_day(day)
+        end = datetime.combine(day, local.time(), tzinfo=self.tz)
+        return end.astimezone(start.tzinfo)
+
+
+def compute_deadlines(
+    assigned_at: datetime,
+    sla_class: str,
+    *,
+    policy: ClockPolicy | None = None,
+    calendar: WorkingCalendar | None = None,
+    working_days: bool = False,
+) -> Deadlines:
+    """Accept, contact, resolve and return deadlines (UTC) for a case assigned at assigned_at."""
+    _require_aware(assigned_at)
+    policy = policy or default_policy(sla_class)
+    start = assigned_at.astimezone(UTC)
+    return Deadlines(
+        accept_by=start + policy.accept,
+        contact_by=start + policy.contact,
+        resolve_by=_resolve_by(start, policy, calendar, working_days),
+        return_by=start + RETURN_WINDOW,
+    )
+
+
+def default_policy(sla_class: str) -> ClockPolicy:
+    """The DESIGN §6 default clocks for an SLA class; ValueError for an unknown class."""
+    try:
+        return DEFAULT_POLICIES[sla_class]
+    except KeyError:
+        raise ValueError(
+            f"unknown sla_class {sla_class!r}, expected one of {SLA_CLASSES}"
+        ) from None
+
+
+def _resolve_by(
+    start: datetime, policy: ClockPolicy, calendar: WorkingCalendar | None, working_days: bool
+) -> datetime:
+    # Hour-based clocks (emergency, utility) always run on calendar time.
+    if not working_days or policy.resolve_working_days is None:
+        return start + policy.resolve
+    calendar = calendar or WorkingCalendar()
+    return calendar.add_working_days(start, policy.resolve_working_days).astimezone(UTC)
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        if name == DEFAULT_TZ:
+            return _SHANGHAI_FIXED
+        raise
+
+
+def _require_aware(moment: datetime) -> None:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("datetime must be timezone-aware")

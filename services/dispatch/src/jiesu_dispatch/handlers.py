@@ -1,0 +1,316 @@
+"""Dispatch's service layer: routing received complaints, the queue, manual assignment, rules."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from jiesu_common.contracts import CloudEvent
+from jiesu_common.contracts.events import (
+    ComplaintAssignedV1,
+    ComplaintQueuedV1,
+    ComplaintReceivedV1,
+    ComplaintSummaryV1,
+    DeadlinesV1,
+    JurisdictionV1,
+)
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_common.http import Problem
+from jiesu_dispatch.classifier import classify
+from jiesu_dispatch.deadlines import WorkingCalendar, compute_deadlines
+from jiesu_dispatch.directory import Directory, Jurisdiction
+from jiesu_dispatch.repository import DispatchRepository
+from jiesu_dispatch.routing import (
+    RouteDecision,
+    RoutingRule,
+    Unroutable,
+    route,
+    rule_from_dict,
+    validate_rules,
+)
+from jiesu_dispatch.settings import DispatchSettings
+
+QUEUE_DETAIL = {
+    "unclassified": "无法识别诉求类别，需人工派单 / category could not be determined",
+    "unknown_category": "诉求类别不存在 / unknown category",
+    "no_rule": "没有适用的派单规则 / no routing rule applies",
+    "unlocated": "无法确定属地 / location could not be resolved",
+}
+
+
+class DispatchUnitOfWork(UnitOfWork):
+    """A unit of work with dispatch's repository."""
+
+    async def __aenter__(self) -> DispatchUnitOfWork:
+        await super().__aenter__()
+        self.dispatch = DispatchRepository(self.session)
+        return self
+
+
+@dataclass
+class Dispatcher:
+    """What routing needs at hand: the directory, calendar and settings of this process."""
+
+    directory: Directory
+    settings: DispatchSettings
+    calendar: WorkingCalendar
+
+    async def route_complaint(
+        self, payload: ComplaintReceivedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """Route a received complaint to its lead unit, or queue it for a human."""
+        assert isinstance(uow, DispatchUnitOfWork)
+        summary = payload.summary
+        jurisdiction = self.directory.locate(
+            lat=summary.location.lat,
+            lon=summary.location.lon,
+            grid_code=summary.location.grid_code,
+            address=summary.location.address,
+        )
+        category, candidates = self._category_of(summary)
+        known = await uow.dispatch.remember_complaint(
+            {
+                "complaint_id": payload.complaint_id,
+                "summary": summary.model_dump(mode="json"),
+                "jurisdiction": asdict(jurisdiction),
+                "category_code": category,
+                "state": "received",
+                "received_at": summary.received_at,
+            }
+        )
+        if not known:
+            return
+        if category is None:
+            await self._queue(uow, payload.complaint_id, 1, "unclassified", candidates)
+            return
+        rules = await self._rules(uow)
+        decision = route(
+            category_code=category, jurisdiction=jurisdiction, rules=rules, directory=self.directory
+        )
+        if isinstance(decision, Unroutable):
+            await self._queue(uow, payload.complaint_id, 1, decision.reason, (category,))
+            return
+        await self._assign(
+            uow,
+            complaint_id=payload.complaint_id,
+            round_no=1,
+            summary=summary,
+            jurisdiction=jurisdiction,
+            category=category,
+            decision=decision,
+            mode="auto",
+            assigned_by=None,
+            note=None,
+        )
+
+    async def withdraw_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A withdrawn complaint leaves the queue."""
+        assert isinstance(uow, DispatchUnitOfWork)
+        await uow.dispatch.dequeue(payload.complaint_id)
+        await uow.dispatch.update_complaint(payload.complaint_id, state="withdrawn")
+
+    async def assign_manually(
+        self,
+        *,
+        complaint_id: uuid.UUID,
+        lead_unit_id: str,
+        co_unit_ids: tuple[str, ...],
+        category_code: str | None,
+        note: str | None,
+        dispatcher: str,
+        uow: DispatchUnitOfWork,
+    ) -> ComplaintAssignedV1:
+        """A dispatcher assigns (or reassigns) a complaint by hand: a new round."""
+        self._check_units(lead_unit_id, co_unit_ids)
+        ref = await uow.dispatch.complaint(complaint_id, for_update=True)
+        if ref is None:
+            raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+        if ref.state == "withdrawn":
+            raise Problem.conflict("complaint-withdrawn", "诉求已撤回 / complaint was withdrawn")
+        category = category_code or ref.category_code
+        if category not in self.directory.categories:
+            raise Problem.invalid(f"未知类别 / unknown category_code {category!r}")
+        summary = ComplaintSummaryV1.model_validate(ref.summary)
+        rule = RoutingRule(category=category, scope="manual", lead=lead_unit_id, co_units=co_unit_ids)
+        decision = RouteDecision(lead_unit_id, tuple(c for c in co_unit_ids if c != lead_unit_id), rule)
+        assigned = await self._assign(
+            uow,
+            complaint_id=complaint_id,
+            round_no=ref.current_round + 1,
+            summary=summary,
+            jurisdiction=Jurisdiction(**ref.jurisdiction),
+            category=category,
+            decision=decision,
+            mode="manual",
+            assigned_by=dispatcher,
+            note=note,
+            previous=await self._previous_lead(uow, complaint_id),
+        )
+        await uow.dispatch.dequeue(complaint_id)
+        await uow.commit()
+        return assigned
+
+    def _check_units(self, lead: str, co_units: tuple[str, ...]) -> None:
+        unknown = [u for u in (lead, *co_units) if u not in self.directory.units]
+        if unknown:
+            raise Problem.invalid(f"未知单位 / unknown unit(s): {', '.join(unknown)}")
+
+    async def _previous_lead(self, uow: DispatchUnitOfWork, complaint_id: uuid.UUID) -> str | None:
+        rounds = await uow.dispatch.assignments_of(complaint_id)
+        return rounds[-1].lead_unit_id if rounds else None
+
+    def _category_of(self, summary: ComplaintSummaryV1) -> tuple[str | None, tuple[str, ...]]:
+        if summary.category_code in self.directory.categories:
+            return summary.category_code, ()
+        result = classify(
+            f"{summary.title or ''} {summary.content}",
+            self.directory.categories.values(),
+            min_confidence=self.settings.classifier_min_confidence,
+        )
+        return result.category_code, tuple(code for code, _ in result.candidates)
+
+    async def _rules(self, uow: DispatchUnitOfWork) -> list[RoutingRule]:
+        current = await uow.dispatch.current_rules()
+        return [rule_from_dict(r) for r in current.rules] if current else []
+
+    async def _queue(
+        self,
+        uow: DispatchUnitOfWork,
+        complaint_id: uuid.UUID,
+        round_no: int,
+        reason: str,
+        candidates: tuple[str, ...],
+    ) -> None:
+        now = datetime.now(UTC)
+        detail = QUEUE_DETAIL.get(reason, reason)
+        await uow.dispatch.enqueue(
+            {
+                "complaint_id": complaint_id,
+                "round": round_no,
+                "reason": reason,
+                "detail": detail,
+                "candidates": list(candidates),
+                "queued_at": now,
+            }
+        )
+        await uow.dispatch.update_complaint(complaint_id, state="queued")
+        uow.publish(
+            ComplaintQueuedV1(
+                complaint_id=complaint_id,
+                round=round_no,
+                reason=reason,
+                detail=detail,
+                queued_at=now,
+                candidate_categories=candidates,
+            )
+        )
+
+    async def _assign(
+        self,
+        uow: DispatchUnitOfWork,
+        *,
+        complaint_id: uuid.UUID,
+        round_no: int,
+        summary: ComplaintSummaryV1,
+        jurisdiction: Jurisdiction,
+        category: str,
+        decision: RouteDecision,
+        mode: str,
+        assigned_by: str | None,
+        note: str | None,
+        previous: str | None = None,
+    ) -> ComplaintAssignedV1:
+        now = datetime.now(UTC)
+        sla_class = self._sla_class(category, summary)
+        deadlines = compute_deadlines(
+            now, sla_class, calendar=self.calendar, working_days=self.settings.working_days
+        )
+        deadlines_v1 = DeadlinesV1(**asdict(deadlines))
+        assignment_id = uuid.uuid4()
+        await uow.dispatch.add_assignment(
+            {
+                "id": assignment_id,
+                "complaint_id": complaint_id,
+                "round": round_no,
+                "lead_unit_id": decision.lead_unit_id,
+                "co_unit_ids": list(decision.co_unit_ids),
+                "category_code": category,
+                "sla_class": sla_class,
+                "mode": mode,
+                "deadlines": deadlines_v1.model_dump(mode="json"),
+                "rule": asdict(decision.rule),
+                "assigned_by": assigned_by,
+                "note": note,
+                "assigned_at": now,
+            }
+        )
+        await uow.dispatch.update_complaint(
+            complaint_id, state="assigned", current_round=round_no, category_code=category
+        )
+        assigned = ComplaintAssignedV1(
+            complaint_id=complaint_id,
+            assignment_id=assignment_id,
+            round=round_no,
+            lead_unit_id=decision.lead_unit_id,
+            co_unit_ids=decision.co_unit_ids,
+            category_code=category,
+            sla_class=sla_class,  # type: ignore[arg-type]
+            deadlines=deadlines_v1,
+            mode=mode,  # type: ignore[arg-type]
+            assigned_at=now,
+            assigned_by=assigned_by,
+            jurisdiction=JurisdictionV1(
+                grid_code=jurisdiction.grid_code,
+                community_code=jurisdiction.community_code,
+                street_code=jurisdiction.street_code,
+                district_code=jurisdiction.district_code,
+            ),
+            summary=summary,
+            previous_lead_unit_id=previous,
+            note=note,
+        )
+        uow.publish(assigned)
+        return assigned
+
+    def _sla_class(self, category: str, summary: ComplaintSummaryV1) -> str:
+        # An operator-flagged emergency runs on the emergency clocks whatever its category.
+        if summary.urgency == "emergency":
+            return "emergency"
+        return self.directory.categories[category].sla_class
+
+
+async def replace_rules(
+    *,
+    rules: list[dict[str, Any]],
+    note: str | None,
+    expected_version: int | None,
+    author: str,
+    directory: Directory,
+    uow: DispatchUnitOfWork,
+) -> int:
+    """Validate and store a new version of the routing rules; returns its number."""
+    try:
+        parsed = [rule_from_dict(r) for r in rules]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Problem.invalid(f"规则格式无效 / malformed rule: {exc}") from exc
+    problems = validate_rules(parsed, directory)
+    if problems:
+        raise Problem.invalid(
+            "派单规则无效 / invalid routing rules", [{"msg": p} for p in problems]
+        )
+    current = await uow.dispatch.current_rules()
+    version = current.version if current else 0
+    if expected_version is not None and expected_version != version:
+        raise Problem(
+            412, "rules-version-mismatch", "规则版本已变更 / Precondition failed",
+            f"current version is {version}, If-Match said {expected_version}",
+        )
+    stored = [asdict(r) | {"co_units": list(r.co_units)} for r in parsed]
+    if not await uow.dispatch.add_rules_version(
+        version=version + 1, rules=stored, note=note, created_by=author
+    ):
+        raise Problem.conflict("rules-concurrent-edit", "规则被同时修改 / edited concurrently")
+    await uow.commit()
+    return version + 1

@@ -1,0 +1,109 @@
+"""Dispatch's factory: seeding, the app and the process context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from jiesu_common.contracts import TOPICS
+from jiesu_common.db.engine import create_engine, session_factory
+from jiesu_common.http import install_health, install_problem_handlers
+from jiesu_common.runtime import ServiceContext
+from jiesu_common.settings import ServiceSettings
+from jiesu_dispatch.api import router
+from jiesu_dispatch.consumers import consumer_specs
+from jiesu_dispatch.deadlines import WorkingCalendar
+from jiesu_dispatch.directory import Directory
+from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
+from jiesu_dispatch.routing import rules_from_seed
+from jiesu_dispatch.seed import load_seed
+from jiesu_dispatch.settings import DispatchSettings
+from jiesu_dispatch.state import DispatchState
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+async def seed(settings: ServiceSettings) -> None:
+    """Load the packaged directory (once per version) and the first rules version."""
+    engine = create_engine(settings.database)
+    try:
+        async with DispatchUnitOfWork(session_factory(engine)) as uow:
+            data = load_seed()
+            await uow.dispatch.add_directory(str(data["version"]), data)
+            if await uow.dispatch.current_rules() is None:
+                rules = [
+                    {"category": r.category, "scope": r.scope, "lead": r.lead,
+                     "co_units": list(r.co_units)}
+                    for r in rules_from_seed(data)
+                ]
+                await uow.dispatch.add_rules_version(
+                    version=1, rules=rules, note="seed " + str(data["version"]),
+                    created_by="seed",
+                )
+            await uow.commit()
+    finally:
+        await engine.dispose()
+
+
+def create_context(settings: ServiceSettings, dispatcher: Dispatcher | None = None) -> ServiceContext:
+    """Engine, producer, relay and consumers of one dispatch process."""
+    assert isinstance(settings, DispatchSettings)
+    dispatcher = dispatcher or Dispatcher(
+        directory=asyncio.run(_load_directory(settings)),
+        settings=settings,
+        calendar=WorkingCalendar(settings.timezone),
+    )
+    return ServiceContext(
+        settings=settings,
+        migrations_dir=MIGRATIONS,
+        produces=[TOPICS["dispatch"]],
+        consumers=consumer_specs(dispatcher),
+        uow_class=DispatchUnitOfWork,
+    )
+
+
+async def _load_directory(settings: ServiceSettings) -> Directory:
+    engine = create_engine(settings.database)
+    try:
+        async with DispatchUnitOfWork(session_factory(engine)) as uow:
+            data = await uow.dispatch.latest_directory()
+    finally:
+        await engine.dispose()
+    return Directory.from_seed(data if data is not None else load_seed())
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The dispatch HTTP API; the directory is loaded from the database at start-up."""
+    settings = settings if settings is not None else DispatchSettings()
+    assert isinstance(settings, DispatchSettings)
+    # Replaced in the lifespan by the directory stored in the database.
+    dispatcher = Dispatcher(
+        directory=Directory.from_seed(load_seed()),
+        settings=settings,
+        calendar=WorkingCalendar(settings.timezone),
+    )
+    context = create_context(settings, dispatcher)
+    inner = context.lifespan()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await context.start(background=False)  # refuses an un-migrated schema first
+        dispatcher.directory = await _load_directory(settings)
+        async with inner(app):
+            yield
+
+    app = FastAPI(
+        title="Jiesu dispatch 派单",
+        version="1.0.0",
+        description="Routing complaints to units (派单), the dispatch queue, routing rules.",
+        lifespan=lifespan,
+    )
+    app.state.dispatch = DispatchState(settings=settings, context=context, dispatcher=dispatcher)
+    install_problem_handlers(app)
+    install_health(app, context.readiness)
+    app.include_router(router)
+    return app

@@ -1,0 +1,133 @@
+"""Dispatch's data access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jiesu_dispatch import orm
+
+
+class DispatchRepository:
+    """Reads and writes dispatch's tables inside one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def remember_complaint(self, row: dict[str, Any]) -> bool:
+        """Store a complaint snapshot once; False when it was already known."""
+        result = await self.session.execute(
+            pg_insert(orm.complaint_refs)
+            .values(**row)
+            .on_conflict_do_nothing()
+            .returning(orm.complaint_refs.c.complaint_id)
+        )
+        return result.first() is not None
+
+    async def complaint(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """A known complaint, optionally row-locked."""
+        query = select(orm.complaint_refs).where(orm.complaint_refs.c.complaint_id == complaint_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def update_complaint(self, complaint_id: uuid.UUID, **values: Any) -> None:
+        """Change a known complaint's dispatch state."""
+        await self.session.execute(
+            update(orm.complaint_refs)
+            .where(orm.complaint_refs.c.complaint_id == complaint_id)
+            .values(**values)
+        )
+
+    async def add_assignment(self, row: dict[str, Any]) -> None:
+        """Insert one round's assignment (unique per complaint and round)."""
+        await self.session.execute(insert(orm.assignments).values(**row))
+
+    async def assignments_of(self, complaint_id: uuid.UUID) -> list[Any]:
+        """Every round's assignment, first round first."""
+        query = (
+            select(orm.assignments)
+            .where(orm.assignments.c.complaint_id == complaint_id)
+            .order_by(orm.assignments.c.round)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def enqueue(self, row: dict[str, Any]) -> None:
+        """Put a complaint in front of the human dispatchers."""
+        await self.session.execute(
+            pg_insert(orm.dispatch_queue).values(**row).on_conflict_do_nothing()
+        )
+
+    async def dequeue(self, complaint_id: uuid.UUID) -> None:
+        """Take a complaint out of the queue."""
+        await self.session.execute(
+            delete(orm.dispatch_queue).where(orm.dispatch_queue.c.complaint_id == complaint_id)
+        )
+
+    async def queue_page(self, *, after: datetime | None, limit: int) -> list[Any]:
+        """Oldest first; the join brings the complaint summary along."""
+        q, c = orm.dispatch_queue, orm.complaint_refs
+        query = (
+            select(q, c.c.summary, c.c.jurisdiction)
+            .join(c, c.c.complaint_id == q.c.complaint_id)
+            .order_by(q.c.queued_at, q.c.complaint_id)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            query = query.where(q.c.queued_at > after)
+        return list((await self.session.execute(query)).all())
+
+    async def current_rules(self) -> Any | None:
+        """The newest routing-rule version."""
+        t = orm.routing_rule_versions
+        return (
+            await self.session.execute(select(t).order_by(t.c.version.desc()).limit(1))
+        ).first()
+
+    async def rules_version(self, version: int) -> Any | None:
+        """One routing-rule version."""
+        t = orm.routing_rule_versions
+        return (await self.session.execute(select(t).where(t.c.version == version))).first()
+
+    async def rule_history(self) -> list[Any]:
+        """Every version's metadata, newest first."""
+        t = orm.routing_rule_versions
+        query = select(t.c.version, t.c.note, t.c.created_by, t.c.created_at).order_by(
+            t.c.version.desc()
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def add_rules_version(
+        self, *, version: int, rules: list[dict[str, Any]], note: str | None, created_by: str
+    ) -> bool:
+        """Insert a version; False when another writer took that number first."""
+        result = await self.session.execute(
+            pg_insert(orm.routing_rule_versions)
+            .values(version=version, rules=rules, note=note, created_by=created_by)
+            .on_conflict_do_nothing()
+            .returning(orm.routing_rule_versions.c.version)
+        )
+        return result.first() is not None
+
+    async def latest_directory(self) -> dict[str, Any] | None:
+        """The newest directory snapshot's data."""
+        t = orm.directory_snapshots
+        row = (
+            await self.session.execute(select(t.c.data).order_by(t.c.loaded_at.desc()).limit(1))
+        ).first()
+        return row.data if row else None
+
+    async def add_directory(self, version: str, data: dict[str, Any]) -> bool:
+        """Store a directory snapshot once per version."""
+        result = await self.session.execute(
+            pg_insert(orm.directory_snapshots)
+            .values(version=version, data=data)
+            .on_conflict_do_nothing()
+            .returning(orm.directory_snapshots.c.version)
+        )
+        return result.first() is not None

@@ -1,0 +1,14 @@
+"""The packaged demo city: jurisdictions, units, categories and routing rules."""
+
+import json
+from importlib.resources import files
+from typing import Any
+
+SEED_FILE = "demo_city.json"
+
+
+def load_seed() -> dict[str, Any]:
+    """Read the packaged demo-city seed; a fresh dict on every call, so callers may mutate it."""
+    text = files(__name__).joinpath(SEED_FILE).read_text(encoding="utf-8")
+    seed: dict[str, Any] = json.loads(text)
+    return seed

@@ -1,0 +1,137 @@
+"""Intake's pure rules: ticket numbers, duplicate matching, the status projection."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from rapidfuzz import fuzz
+
+from jiesu_common.contracts.events import ComplaintStatus
+
+TERMINAL = {ComplaintStatus.merged, ComplaintStatus.answered, ComplaintStatus.withdrawn}
+CLOSED_FOR_DUPLICATES = TERMINAL | {ComplaintStatus.closed}
+
+# Within a round, how far along the workflow each status is.
+STAGE_RANK = {
+    ComplaintStatus.received: 0,
+    ComplaintStatus.queued: 1,
+    ComplaintStatus.consultation: 2,
+    ComplaintStatus.assigned: 3,
+    ComplaintStatus.accepted: 4,
+    ComplaintStatus.in_progress: 5,
+    ComplaintStatus.resolved: 6,
+    ComplaintStatus.closed: 7,
+}
+
+
+def ticket_no(day: date, sequence: int) -> str:
+    """Date ``YYYYMMDD`` plus a 6-digit daily sequence, e.g. ``20261123000042``."""
+    if not 1 <= sequence <= 999_999:
+        raise ValueError("daily ticket sequence exhausted")
+    return f"{day:%Y%m%d}{sequence:06d}"
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres (haversine)."""
+    r = 6_371_000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+def text_similarity(a: str, b: str) -> float:
+    """0..1 likeness of two complaint texts (character level, robust to extra words)."""
+    if not a or not b:
+        return 0.0
+    return max(fuzz.ratio(a, b), 0.9 * fuzz.partial_ratio(a, b)) / 100.0
+
+
+@dataclass(frozen=True)
+class DuplicateCandidate:
+    """A recent open complaint that a new one may repeat."""
+
+    complaint_id: uuid.UUID
+    ticket_no: str
+    master_id: uuid.UUID | None
+    text: str
+    phone_hash: str | None
+    category_code: str | None
+    lat: float | None
+    lon: float | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    """The master a new complaint is merged into, and why."""
+
+    master_id: uuid.UUID
+    matched: DuplicateCandidate
+    reason: str
+    similarity: float
+
+
+def find_duplicate(
+    *,
+    text: str,
+    phone_hash: str | None,
+    category_code: str | None,
+    lat: float | None,
+    lon: float | None,
+    candidates: list[DuplicateCandidate],
+    radius_m: float,
+    min_similarity: float,
+) -> DuplicateMatch | None:
+    """Same caller, or same category within ``radius_m``, and alike in text: a duplicate."""
+    best: DuplicateMatch | None = None
+    for cand in candidates:
+        reason = _link_reason(cand, phone_hash, category_code, lat, lon, radius_m)
+        if reason is None:
+            continue
+        score = text_similarity(text, cand.text)
+        if score < min_similarity or (best is not None and score <= best.similarity):
+            continue
+        best = DuplicateMatch(cand.master_id or cand.complaint_id, cand, reason, round(score, 3))
+    return best
+
+
+def _link_reason(
+    cand: DuplicateCandidate,
+    phone_hash: str | None,
+    category_code: str | None,
+    lat: float | None,
+    lon: float | None,
+    radius_m: float,
+) -> str | None:
+    if phone_hash and cand.phone_hash == phone_hash:
+        return "same_caller"
+    if (
+        category_code
+        and cand.category_code == category_code
+        and None not in (lat, lon, cand.lat, cand.lon)
+        and distance_m(lat, lon, cand.lat, cand.lon) <= radius_m  # type: ignore[arg-type]
+    ):
+        return "nearby_same_category"
+    return None
+
+
+@dataclass(frozen=True)
+class StatusPosition:
+    """Where a complaint stands: (round, stage) grows monotonically; terminal wins."""
+
+    status: ComplaintStatus
+    round: int
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """Sort key: terminal states above everything, then round, then stage."""
+        return (1 if self.status in TERMINAL else 0, self.round, STAGE_RANK.get(self.status, 0))
+
+
+def advance(current: StatusPosition, incoming: StatusPosition) -> StatusPosition:
+    """The later of two positions, so any interleaving of topics ends in the same state."""
+    return incoming if incoming.key > current.key else current

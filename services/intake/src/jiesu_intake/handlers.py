@@ -1,0 +1,317 @@
+"""Intake's service layer: one function per command or event, one unit of work each."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jiesu_common.auth import Principal
+from jiesu_common.contracts import CloudEvent
+from jiesu_common.contracts.events import (
+    ComplaintMergedV1,
+    ComplaintReceivedV1,
+    ComplaintStatus,
+    ComplaintSummaryV1,
+    LocationV1,
+    MaskedCallerV1,
+)
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_common.http import Problem
+from jiesu_intake import domain
+from jiesu_intake.pii import PiiVault, mask_name, mask_phone
+from jiesu_intake.repository import ApiKeyRepository, ComplaintRepository, IdempotencyRepository
+from jiesu_intake.schemas import ComplaintCreate, ComplaintCreated
+from jiesu_intake.settings import IntakeSettings
+
+
+@dataclass(frozen=True)
+class FileComplaint:
+    """Command: file a complaint on behalf of a principal."""
+
+    body: ComplaintCreate
+    principal: Principal
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Filed:
+    """Result of filing: the answer and whether it replays an earlier one."""
+
+    answer: ComplaintCreated
+    replayed: bool
+
+
+class IntakeUnitOfWork(UnitOfWork):
+    """A unit of work with intake's repositories."""
+
+    async def __aenter__(self) -> IntakeUnitOfWork:
+        await super().__aenter__()
+        self.complaints = ComplaintRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session)
+        self.api_keys = ApiKeyRepository(self.session)
+        return self
+
+
+async def file_complaint(
+    cmd: FileComplaint, *, uow: IntakeUnitOfWork, vault: PiiVault, settings: IntakeSettings
+) -> Filed:
+    """Validate, de-duplicate, number and persist a complaint; emit received or merged."""
+    scope = cmd.principal.app_id or cmd.principal.subject
+    if cmd.idempotency_key:
+        request_hash = _request_hash(cmd.body)
+        if not await uow.idempotency.claim(scope, cmd.idempotency_key, request_hash):
+            return await _replay(uow, scope, cmd.idempotency_key, request_hash)
+    now = datetime.now(UTC)
+    complaint_id = uuid.uuid4()
+    row = _complaint_row(cmd, complaint_id, now, vault)
+    day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    row["ticket_no"] = domain.ticket_no(day, await uow.complaints.next_ticket_sequence(day))
+    match = await _find_duplicate(uow, row, now, settings)
+    if match is not None:
+        row["status"] = ComplaintStatus.merged.value
+        row["duplicate_of"] = match.master_id
+    await uow.complaints.add(row)
+    await _record_own_event(uow, row, now, match)
+    answer = ComplaintCreated(
+        complaint_id=complaint_id,
+        ticket_no=row["ticket_no"],
+        status=row["status"],
+        duplicate_of=row.get("duplicate_of"),
+    )
+    if cmd.idempotency_key:
+        await uow.idempotency.store(
+            scope, cmd.idempotency_key, complaint_id, answer.model_dump(mode="json")
+        )
+    await uow.commit()
+    return Filed(answer=answer, replayed=False)
+
+
+def _request_hash(body: ComplaintCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _replay(uow: IntakeUnitOfWork, scope: str, key: str, request_hash: str) -> Filed:
+    stored = await uow.idempotency.get(scope, key)
+    if stored is None or stored.response is None:
+        raise Problem.conflict("idempotency-in-progress", "同一幂等键的请求仍在处理 / retry later")
+    if stored.request_hash != request_hash:
+        raise Problem(
+            422,
+            "idempotency-key-reused",
+            "幂等键已用于不同请求 / Idempotency-Key reused",
+            "该 Idempotency-Key 已用于内容不同的请求 / the key was used with a different body",
+        )
+    return Filed(answer=ComplaintCreated.model_validate(stored.response), replayed=True)
+
+
+def _complaint_row(
+    cmd: FileComplaint, complaint_id: uuid.UUID, now: datetime, vault: PiiVault
+) -> dict[str, Any]:
+    body, caller = cmd.body, cmd.body.caller
+    context = complaint_id.bytes
+    phone_hash = vault.phone_hash(caller.phone) if caller.phone else None
+    return {
+        "id": complaint_id,
+        "status": ComplaintStatus.received.value,
+        "status_round": 0,
+        "channel": body.channel,
+        "kind": body.kind,
+        "urgency": body.urgency,
+        "title": body.title,
+        "content": body.content,
+        "category_code": body.category_code,
+        "caller_name_enc": vault.encrypt(caller.name, context=context),
+        "caller_phone_enc": vault.encrypt(caller.phone, context=context),
+        "caller_phone_hash": phone_hash,
+        "caller_ref": vault.caller_ref(phone_hash, str(complaint_id)),
+        "caller_name_masked": mask_name(caller.name),
+        "caller_phone_masked": mask_phone(caller.phone),
+        "anonymous": caller.anonymous,
+        "confidential": caller.confidential,
+        "address": body.location.address,
+        "lat": body.location.lat,
+        "lon": body.location.lon,
+        "grid_code": body.location.grid_code,
+        "attachments": [str(url) for url in body.attachments],
+        "external_ref": body.external_ref,
+        "app_id": cmd.principal.app_id,
+        "created_by": cmd.principal.subject,
+        "duplicate_of": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def _find_duplicate(
+    uow: IntakeUnitOfWork, row: dict[str, Any], now: datetime, settings: IntakeSettings
+) -> domain.DuplicateMatch | None:
+    dup = settings.duplicates
+    candidates = await uow.complaints.duplicate_candidates(
+        since=now - timedelta(hours=dup.window_hours),
+        phone_hash=row["caller_phone_hash"],
+        category_code=row["category_code"],
+        lat=row["lat"],
+        lon=row["lon"],
+        radius_m=dup.radius_m,
+    )
+    return domain.find_duplicate(
+        text=(row["title"] or "") + row["content"],
+        phone_hash=row["caller_phone_hash"],
+        category_code=row["category_code"],
+        lat=row["lat"],
+        lon=row["lon"],
+        candidates=candidates,
+        radius_m=dup.radius_m,
+        min_similarity=dup.min_similarity,
+    )
+
+
+async def _record_own_event(
+    uow: IntakeUnitOfWork, row: dict[str, Any], now: datetime, match: domain.DuplicateMatch | None
+) -> None:
+    if match is None:
+        event = uow.publish(
+            ComplaintReceivedV1(
+                complaint_id=row["id"],
+                summary=summary_of(row),
+                external_ref=row["external_ref"],
+                app_id=row["app_id"],
+            )
+        )
+        detail: dict[str, Any] = {"channel": row["channel"]}
+    else:
+        event = uow.publish(
+            ComplaintMergedV1(
+                complaint_id=row["id"],
+                ticket_no=row["ticket_no"],
+                master_id=match.master_id,
+                master_ticket_no=match.matched.ticket_no,
+                reason=match.reason,  # type: ignore[arg-type]
+                similarity=match.similarity,
+                merged_at=now,
+            )
+        )
+        detail = {"master_id": str(match.master_id), "reason": match.reason}
+    await uow.complaints.add_timeline(
+        complaint_id=row["id"], event_id=event.id, event_type=event.type, at=now,
+        round_no=None, detail=detail,
+    )
+
+
+def summary_of(row: Any) -> ComplaintSummaryV1:
+    """What the bus may carry about a complaint: no raw name or phone."""
+    get = row.__getitem__ if isinstance(row, dict) else row._mapping.__getitem__
+    return ComplaintSummaryV1(
+        ticket_no=get("ticket_no"),
+        channel=get("channel"),
+        kind=get("kind"),
+        urgency=get("urgency"),
+        title=get("title"),
+        content=get("content"),
+        category_code=get("category_code"),
+        location=LocationV1(
+            address=get("address"), lat=get("lat"), lon=get("lon"), grid_code=get("grid_code")
+        ),
+        caller=MaskedCallerV1(
+            caller_ref=get("caller_ref"),
+            name_masked=get("caller_name_masked"),
+            phone_masked=get("caller_phone_masked"),
+            anonymous=get("anonymous"),
+            confidential=get("confidential"),
+        ),
+        attachments=tuple(get("attachments")),
+        received_at=get("created_at"),
+    )
+
+
+# --- the status view: lifecycle events from the other services ------------------------
+
+# event type → (status it implies, whether it comes from the lead unit only)
+_STATUS_OF: dict[str, ComplaintStatus | None] = {
+    "jiesu.complaint.queued.v1": ComplaintStatus.queued,
+    "jiesu.consultation.opened.v1": ComplaintStatus.consultation,
+    "jiesu.complaint.assigned.v1": ComplaintStatus.assigned,
+    "jiesu.case.accepted.v1": ComplaintStatus.accepted,
+    "jiesu.case.contacted.v1": ComplaintStatus.in_progress,
+    "jiesu.case.progressed.v1": ComplaintStatus.in_progress,
+    "jiesu.case.resolved.v1": ComplaintStatus.resolved,
+    "jiesu.complaint.closed.v1": ComplaintStatus.closed,
+    "jiesu.complaint.reopened.v1": ComplaintStatus.assigned,
+    "jiesu.complaint.answered.v1": ComplaintStatus.answered,
+    "jiesu.complaint.withdrawn.v1": ComplaintStatus.withdrawn,
+}
+_DETAIL_FIELDS = (
+    "lead_unit_id", "co_unit_ids", "unit_id", "mode", "category_code", "sla_class", "reason",
+    "method", "note", "reply", "result", "satisfaction", "resolved", "contacted", "level",
+    "clock", "deadline", "resolve_by", "until", "participants", "decided_by",
+)
+
+
+async def apply_lifecycle_event(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+    """Project another service's event onto the complaint's status and timeline."""
+    assert isinstance(uow, IntakeUnitOfWork)
+    complaint_id = uuid.UUID(event.subject)
+    current = await uow.complaints.get(complaint_id, for_update=True)
+    if current is None:
+        # Other services only learn of a complaint from intake's own committed event, so
+        # an unknown id is a defect, not a race: fail and let the runner park it (DLQ).
+        raise LookupError(f"complaint {complaint_id} is unknown to intake")
+    await _project(uow, current, event)
+
+
+async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> None:
+    data = event.data
+    round_no = _round_of(event)
+    added = await uow.complaints.add_timeline(
+        complaint_id=current.id, event_id=event.id, event_type=event.type, at=event.time,
+        round_no=round_no, detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
+    )
+    status = _STATUS_OF.get(event.type)
+    if not added or status is None or not _drives_status(event):
+        return
+    here = domain.StatusPosition(ComplaintStatus(current.status), current.status_round)
+    after = domain.advance(here, domain.StatusPosition(status, round_no or 0))
+    values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    if after != here:
+        values.update(status=after.status.value, status_round=after.round)
+    if event.type == "jiesu.complaint.assigned.v1" and (round_no or 0) >= current.status_round:
+        values.update(lead_unit_id=data["lead_unit_id"], category_resolved=data["category_code"])
+    await uow.complaints.set_status(current.id, values)
+
+
+def _round_of(event: CloudEvent) -> int | None:
+    if event.type == "jiesu.complaint.reopened.v1":
+        return int(event.data["next_round"])
+    value = event.data.get("round")
+    return int(value) if value is not None else None
+
+
+def _drives_status(event: CloudEvent) -> bool:
+    # Co-units' progress shows on the timeline but the lead unit's case sets the status.
+    return not (event.type.startswith("jiesu.case.") and event.data.get("role") == "co")
+
+
+# --- API keys ---------------------------------------------------------------------------
+
+
+async def create_api_key(*, app_id: str, name: str, uow: IntakeUnitOfWork) -> tuple[uuid.UUID, str]:
+    """A new key for an app; returns (id, key). Only the key's hash is stored."""
+    key = "jsk_" + secrets.token_urlsafe(32)
+    key_id = uuid.uuid4()
+    await uow.api_keys.add(
+        key_id=key_id, app_id=app_id, name=name, key_hash=hash_api_key(key), prefix=key[:8]
+    )
+    await uow.commit()
+    return key_id, key
+
+
+def hash_api_key(key: str) -> str:
+    """SHA-256 of a key (keys are long random strings, so no salt is needed)."""
+    return hashlib.sha256(key.encode()).hexdigest()

@@ -1,0 +1,110 @@
+"""Intake's tables (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from jiesu_common.db import new_metadata
+from jiesu_common.messaging.tables import add_messaging_tables
+
+metadata = new_metadata()
+outbox, inbox = add_messaging_tables(metadata)
+
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("ticket_no", Text, nullable=False, unique=True),
+    Column("status", Text, nullable=False),
+    Column("status_round", Integer, nullable=False, server_default="0"),
+    Column("channel", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("urgency", Text, nullable=False),
+    Column("title", Text),
+    Column("content", Text, nullable=False),
+    Column("category_code", Text),
+    Column("caller_name_enc", LargeBinary),
+    Column("caller_phone_enc", LargeBinary),
+    Column("caller_phone_hash", Text),
+    Column("caller_ref", Text, nullable=False),
+    Column("caller_name_masked", Text),
+    Column("caller_phone_masked", Text),
+    Column("anonymous", Boolean, nullable=False, server_default="false"),
+    Column("confidential", Boolean, nullable=False, server_default="false"),
+    Column("address", Text),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("grid_code", Text),
+    Column("attachments", JSONB, nullable=False, server_default="[]"),
+    Column("external_ref", Text),
+    Column("app_id", Text),
+    Column("created_by", Text, nullable=False),
+    Column("duplicate_of", UUID(as_uuid=True), ForeignKey("complaints.id")),
+    Column("lead_unit_id", Text),
+    Column("category_resolved", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_complaints_created_at_id", complaints.c.created_at, complaints.c.id)
+Index("ix_complaints_caller_phone_hash_created_at", complaints.c.caller_phone_hash, complaints.c.created_at)
+Index("ix_complaints_category_code_created_at", complaints.c.category_code, complaints.c.created_at)
+Index("ix_complaints_status", complaints.c.status)
+
+timeline = Table(
+    "complaint_timeline",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), ForeignKey("complaints.id"), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("event_type", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("round", Integer),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+Index("ix_complaint_timeline_complaint_id_at", timeline.c.complaint_id, timeline.c.at)
+
+ticket_counters = Table(
+    "ticket_counters",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("complaint_id", UUID(as_uuid=True)),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("app_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("prefix", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)

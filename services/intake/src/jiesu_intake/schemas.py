@@ -1,0 +1,144 @@
+"""Request and response models of intake's HTTP API (unknown fields rejected)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+from jiesu_common.contracts.events import Channel, Kind, Urgency
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CallerIn(BaseModel):
+    """Who called; name and phone are stored encrypted."""
+
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    anonymous: bool = False
+    confidential: bool = False
+
+    @field_validator("phone")
+    @classmethod
+    def _phone_digits(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = "".join(ch for ch in value if ch.isdigit())
+        if not 5 <= len(digits) <= 15 or any(ch not in "0123456789+- ()" for ch in value):
+            raise ValueError("电话号码格式无效 / phone must be 5-15 digits")
+        return value
+
+
+class LocationIn(BaseModel):
+    """Where: an address, coordinates (WGS84) or a grid code."""
+
+    model_config = _STRICT
+
+    address: str | None = Field(default=None, max_length=500)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    grid_code: str | None = Field(default=None, max_length=32)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> LocationIn:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat 与 lon 须同时提供 / lat and lon go together")
+        return self
+
+
+class ComplaintCreate(BaseModel):
+    """A new complaint (诉求) with its five elements."""
+
+    model_config = _STRICT
+
+    channel: Channel
+    kind: Kind
+    urgency: Urgency = "normal"
+    title: str | None = Field(default=None, max_length=200)
+    content: str = Field(min_length=2, max_length=5000)
+    category_code: str | None = Field(default=None, max_length=64)
+    caller: CallerIn = Field(default_factory=CallerIn)
+    location: LocationIn = Field(default_factory=LocationIn)
+    attachments: list[HttpUrl] = Field(default_factory=list, max_length=20)
+    external_ref: str | None = Field(default=None, max_length=128)
+
+
+class ComplaintCreated(BaseModel):
+    """The answer to a filing."""
+
+    complaint_id: uuid.UUID
+    ticket_no: str
+    status: str
+    duplicate_of: uuid.UUID | None = None
+
+
+class TimelineEntry(BaseModel):
+    """One thing that happened to the complaint."""
+
+    event_type: str
+    at: datetime
+    round: int | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class CallerOut(BaseModel):
+    """The caller as staff see them: masked."""
+
+    name: str | None = None
+    phone: str | None = None
+    anonymous: bool = False
+    confidential: bool = False
+
+
+class ComplaintRead(BaseModel):
+    """A complaint with its current status (and, for one complaint, its timeline)."""
+
+    complaint_id: uuid.UUID
+    ticket_no: str
+    status: str
+    round: int
+    channel: str
+    kind: str
+    urgency: str
+    title: str | None
+    content: str
+    category_code: str | None
+    caller: CallerOut
+    location: dict[str, Any]
+    attachments: list[str]
+    external_ref: str | None
+    duplicate_of: uuid.UUID | None
+    lead_unit_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntry] | None = None
+
+
+class ComplaintPage(BaseModel):
+    """A page of complaints."""
+
+    items: list[ComplaintRead]
+    next: str | None
+
+
+class ApiKeyCreate(BaseModel):
+    """A new API key for a third-party app."""
+
+    model_config = _STRICT
+
+    app_id: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiKeyCreated(BaseModel):
+    """The key is shown once; only its hash is kept."""
+
+    id: uuid.UUID
+    app_id: str
+    name: str
+    api_key: str

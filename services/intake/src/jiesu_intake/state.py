@@ -1,0 +1,18 @@
+"""The intake process state: settings, runtime context, PII vault."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jiesu_common.runtime import ServiceContext
+from jiesu_intake.pii import PiiVault
+from jiesu_intake.settings import IntakeSettings
+
+
+@dataclass
+class IntakeState:
+    """Built once at start-up by ``main.create_app``."""
+
+    settings: IntakeSettings
+    context: ServiceContext
+    vault: PiiVault
