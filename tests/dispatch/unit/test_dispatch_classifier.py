@@ -1,6 +1,7 @@
 """Keyword classification of complaint texts."""
 
 import pytest
+
 from jiesu_dispatch.classifier import classify
 from jiesu_dispatch.directory import Category, Directory
 from jiesu_dispatch.seed import load_seed

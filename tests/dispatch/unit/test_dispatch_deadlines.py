@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+
 from jiesu_dispatch.deadlines import (
     DEFAULT_POLICIES,
     RETURN_WINDOW,

@@ -1,6 +1,7 @@
 """Locating complaints in the jurisdiction hierarchy."""
 
 import pytest
+
 from jiesu_dispatch.directory import Directory, Jurisdiction
 from jiesu_dispatch.seed import load_seed
 

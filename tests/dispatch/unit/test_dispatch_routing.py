@@ -1,6 +1,7 @@
 """Routing complaints to a lead unit and co-units by category and location."""
 
 import pytest
+
 from jiesu_dispatch.directory import Directory, Jurisdiction
 from jiesu_dispatch.routing import (
     RouteDecision,

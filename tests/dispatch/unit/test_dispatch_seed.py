@@ -4,11 +4,12 @@ from itertools import combinations
 from typing import Any
 
 import pytest
+from shapely.geometry import box, shape
+from shapely.ops import unary_union
+
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.routing import RouteDecision, Unroutable, route, rules_from_seed, validate_rules
 from jiesu_dispatch.seed import load_seed
-from shapely.geometry import box, shape
-from shapely.ops import unary_union
 
 CITY_BOX = box(116.30, 39.85, 116.50, 39.95)
 DISTRICT_BOXES = {

@@ -91,9 +91,7 @@ def bearer_principal(settings: AuthSettings, request: Request) -> Principal | No
     return decode_token(settings, token.strip())
 
 
-def require_roles(
-    principal: Principal, *roles: str
-) -> Principal:
+def require_roles(principal: Principal, *roles: str) -> Principal:
     """Raise 403 unless the principal has one of ``roles``."""
     if principal.role not in roles:
         raise Problem.forbidden(

@@ -50,10 +50,14 @@ def _token(args: argparse.Namespace) -> str:
     if not secret:
         path = args.data_dir / "dev" / "secrets.json"
         if not path.exists():
-            raise SystemExit("no JWT secret: pass --secret, set JIESU_JWT_SECRET or run `jiesu dev`")
+            raise SystemExit(
+                "no JWT secret: pass --secret, set JIESU_JWT_SECRET or run `jiesu dev`"
+            )
         secret = json.loads(path.read_text())["jwt_secret"]
     try:
-        return mint_token(AuthSettings(jwt_secret=SecretStr(secret)), role=args.role, unit_id=args.unit)
+        return mint_token(
+            AuthSettings(jwt_secret=SecretStr(secret)), role=args.role, unit_id=args.unit
+        )
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc
 
@@ -63,7 +67,9 @@ def _replay(args: argparse.Namespace) -> int:
 
     if not args.bootstrap:
         raise SystemExit("pass --bootstrap host:port (or set JIESU_KAFKA_BOOTSTRAP)")
-    count = asyncio.run(replay_dlq(KafkaSettings(bootstrap_servers=args.bootstrap), dlq=args.dlq_topic))
+    count = asyncio.run(
+        replay_dlq(KafkaSettings(bootstrap_servers=args.bootstrap), dlq=args.dlq_topic)
+    )
     print(f"replayed {count} message(s) from {args.dlq_topic}")
     return 0
 
@@ -73,6 +79,7 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
     from jiesu_common.devstack import SERVICES, DevStack
 
     stack = DevStack(root, port_base=port_base, fresh=fresh)
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -100,7 +107,9 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
         # A second Ctrl-C must not cut the orderly stop short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print("\n停止中 / stopping: services (draining outboxes), broker, PostgreSQL ...", flush=True)
+        print(
+            "\n停止中 / stopping: services (draining outboxes), broker, PostgreSQL ...", flush=True
+        )
         stack.stop()
         print("stopped.", flush=True)
     return 0

@@ -109,7 +109,10 @@ class DevStack:
             env = self._env(spec)
             subprocess.run(
                 [sys.executable, "-m", spec.module, "migrate"],
-                env=env, check=True, stdout=self._log(spec), stderr=subprocess.STDOUT,
+                env=env,
+                check=True,
+                stdout=self._log(spec),
+                stderr=subprocess.STDOUT,
             )
         for spec in SERVICES:
             self.start_service(spec)
@@ -182,7 +185,7 @@ class DevStack:
         return env
 
     def _log(self, spec: ServiceSpec) -> Any:
-        return open(self.root / "logs" / f"{spec.name}.log", "ab")  # noqa: SIM115
+        return open(self.root / "logs" / f"{spec.name}.log", "ab")
 
 
 def wait_ready(base_url: str, timeout: float) -> None:

@@ -51,7 +51,10 @@ class Problem(Exception):
     def unauthorized(cls, detail: str) -> Problem:
         """401: missing or bad credentials."""
         return cls(
-            401, "unauthorized", "未认证 / Unauthorized", detail,
+            401,
+            "unauthorized",
+            "未认证 / Unauthorized",
+            detail,
             headers={"WWW-Authenticate": "Bearer"},
         )
 
@@ -74,7 +77,10 @@ class Problem(Exception):
     def invalid(cls, detail: str, errors: list[dict[str, Any]] | None = None) -> Problem:
         """422: the body is well-formed but its content is wrong."""
         return cls(
-            422, "validation-error", "请求内容无效 / Invalid request", detail,
+            422,
+            "validation-error",
+            "请求内容无效 / Invalid request",
+            detail,
             errors=errors or [],
         )
 
@@ -154,7 +160,9 @@ def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
     from jiesu_common.observability import HTTP_REQUESTS
 
     @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")

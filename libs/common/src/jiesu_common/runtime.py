@@ -123,7 +123,7 @@ class ServiceContext:
 
     async def readiness(self) -> dict[str, bool]:
         """Database reachable and migrated, broker reachable."""
-        checks = {"database": False, "schema": False, "broker": False}
+        checks = {"database": False, "schema": False, "broker": False, "consumers": False}
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -132,6 +132,8 @@ class ServiceContext:
         except Exception:
             log.warning("readiness: database check failed", exc_info=True)
         checks["broker"] = await broker_reachable(self.settings.kafka)
+        # Serving before the consumer groups are joined would leave work waiting unseen.
+        checks["consumers"] = all(r.joined.is_set() for r in self.runners)
         return checks
 
     def lifespan(self) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
@@ -160,7 +162,7 @@ class ServiceContext:
     @property
     def stopping(self) -> bool:
         """True once ``stop`` began."""
-        return any(r._stopping.is_set() for r in self.runners) or (
+        return any(r.stopping for r in self.runners) or (
             self.relay is not None and self.relay.stopping
         )
 

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ def run_service_cli(
     create_app: Callable[[ServiceSettings], FastAPI],
     create_context: Callable[[ServiceSettings], ServiceContext],
     migrations_dir: Path,
-    after_migrate: Callable[[ServiceSettings], Awaitable[None]] | None = None,
+    after_migrate: Callable[[ServiceSettings], Coroutine[Any, Any, None]] | None = None,
     argv: Sequence[str] | None = None,
 ) -> int:
     """Parse ``argv`` and run one of the service's commands; returns an exit code."""
@@ -51,7 +52,11 @@ def run_service_cli(
         host = args.host or settings.host
         port = args.port or settings.port
         config = uvicorn.Config(
-            create_app(settings), host=host, port=port, log_config=None, access_log=False,
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
             timeout_graceful_shutdown=20,
         )
         uvicorn.Server(config).run()
@@ -62,7 +67,7 @@ def run_service_cli(
 def _migrate(
     settings: ServiceSettings,
     migrations_dir: Path,
-    after_migrate: Callable[[ServiceSettings], Awaitable[None]] | None,
+    after_migrate: Callable[[ServiceSettings], Coroutine[Any, Any, None]] | None,
 ) -> None:
     if asyncio.run(ensure_database(settings.database.url)):
         log.info("database created")

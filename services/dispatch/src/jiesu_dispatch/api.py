@@ -78,7 +78,9 @@ async def get_rules(
     require_roles(principal, *READ_ROLES)
     async with state.context.uow() as uow:
         assert isinstance(uow, DispatchUnitOfWork)
-        row = await (uow.dispatch.rules_version(version) if version else uow.dispatch.current_rules())
+        row = await (
+            uow.dispatch.rules_version(version) if version else uow.dispatch.current_rules()
+        )
     if row is None:
         raise Problem.not_found(f"规则版本 / routing rules version {version}")
     return RulesRead(**row._mapping)

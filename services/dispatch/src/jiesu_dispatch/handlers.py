@@ -133,8 +133,12 @@ class Dispatcher:
         if category not in self.directory.categories:
             raise Problem.invalid(f"未知类别 / unknown category_code {category!r}")
         summary = ComplaintSummaryV1.model_validate(ref.summary)
-        rule = RoutingRule(category=category, scope="manual", lead=lead_unit_id, co_units=co_unit_ids)
-        decision = RouteDecision(lead_unit_id, tuple(c for c in co_unit_ids if c != lead_unit_id), rule)
+        rule = RoutingRule(
+            category=category, scope="manual", lead=lead_unit_id, co_units=co_unit_ids
+        )
+        decision = RouteDecision(
+            lead_unit_id, tuple(c for c in co_unit_ids if c != lead_unit_id), rule
+        )
         assigned = await self._assign(
             uow,
             complaint_id=complaint_id,
@@ -304,7 +308,9 @@ async def replace_rules(
     version = current.version if current else 0
     if expected_version is not None and expected_version != version:
         raise Problem(
-            412, "rules-version-mismatch", "规则版本已变更 / Precondition failed",
+            412,
+            "rules-version-mismatch",
+            "规则版本已变更 / Precondition failed",
             f"current version is {version}, If-Match said {expected_version}",
         )
     stored = [asdict(r) | {"co_units": list(r.co_units)} for r in parsed]

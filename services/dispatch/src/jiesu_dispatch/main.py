@@ -36,12 +36,18 @@ async def seed(settings: ServiceSettings) -> None:
             await uow.dispatch.add_directory(str(data["version"]), data)
             if await uow.dispatch.current_rules() is None:
                 rules = [
-                    {"category": r.category, "scope": r.scope, "lead": r.lead,
-                     "co_units": list(r.co_units)}
+                    {
+                        "category": r.category,
+                        "scope": r.scope,
+                        "lead": r.lead,
+                        "co_units": list(r.co_units),
+                    }
                     for r in rules_from_seed(data)
                 ]
                 await uow.dispatch.add_rules_version(
-                    version=1, rules=rules, note="seed " + str(data["version"]),
+                    version=1,
+                    rules=rules,
+                    note="seed " + str(data["version"]),
                     created_by="seed",
                 )
             await uow.commit()
@@ -49,7 +55,9 @@ async def seed(settings: ServiceSettings) -> None:
         await engine.dispose()
 
 
-def create_context(settings: ServiceSettings, dispatcher: Dispatcher | None = None) -> ServiceContext:
+def create_context(
+    settings: ServiceSettings, dispatcher: Dispatcher | None = None
+) -> ServiceContext:
     """Engine, producer, relay and consumers of one dispatch process."""
     assert isinstance(settings, DispatchSettings)
     dispatcher = dispatcher or Dispatcher(

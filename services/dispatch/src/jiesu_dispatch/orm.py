@@ -61,7 +61,9 @@ assignments = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("complaint_id", "round"),
 )
-Index("ix_assignments_lead_unit_id_assigned_at", assignments.c.lead_unit_id, assignments.c.assigned_at)
+Index(
+    "ix_assignments_lead_unit_id_assigned_at", assignments.c.lead_unit_id, assignments.c.assigned_at
+)
 
 dispatch_queue = Table(
     "dispatch_queue",

@@ -85,9 +85,7 @@ class DispatchRepository:
     async def current_rules(self) -> Any | None:
         """The newest routing-rule version."""
         t = orm.routing_rule_versions
-        return (
-            await self.session.execute(select(t).order_by(t.c.version.desc()).limit(1))
-        ).first()
+        return (await self.session.execute(select(t).order_by(t.c.version.desc()).limit(1))).first()
 
     async def rules_version(self, version: int) -> Any | None:
         """One routing-rule version."""

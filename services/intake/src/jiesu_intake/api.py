@@ -123,9 +123,14 @@ async def list_complaints(
     """Complaints, newest first, filtered and paginated by cursor."""
     _may_read(principal)
     filters: dict[str, Any] = {
-        "status": status, "kind": kind, "channel": channel, "category_code": category_code,
-        "ticket_no": ticket_no, "lead_unit_id": lead_unit_id,
-        "created_from": created_from, "created_to": created_to,
+        "status": status,
+        "kind": kind,
+        "channel": channel,
+        "category_code": category_code,
+        "ticket_no": ticket_no,
+        "lead_unit_id": lead_unit_id,
+        "created_from": created_from,
+        "created_to": created_to,
     }
     async with state.context.uow() as uow:
         assert isinstance(uow, IntakeUnitOfWork)
@@ -173,7 +178,10 @@ def to_read(row: Any) -> ComplaintRead:
             confidential=row.confidential,
         ),
         location={
-            "address": row.address, "lat": row.lat, "lon": row.lon, "grid_code": row.grid_code
+            "address": row.address,
+            "lat": row.lat,
+            "lon": row.lon,
+            "grid_code": row.grid_code,
         },
         attachments=list(row.attachments),
         external_ref=row.external_ref,

@@ -200,8 +200,12 @@ async def _record_own_event(
         )
         detail = {"master_id": str(match.master_id), "reason": match.reason}
     await uow.complaints.add_timeline(
-        complaint_id=row["id"], event_id=event.id, event_type=event.type, at=now,
-        round_no=None, detail=detail,
+        complaint_id=row["id"],
+        event_id=event.id,
+        event_type=event.type,
+        at=now,
+        round_no=None,
+        detail=detail,
     )
 
 
@@ -248,9 +252,27 @@ _STATUS_OF: dict[str, ComplaintStatus | None] = {
     "jiesu.complaint.withdrawn.v1": ComplaintStatus.withdrawn,
 }
 _DETAIL_FIELDS = (
-    "lead_unit_id", "co_unit_ids", "unit_id", "mode", "category_code", "sla_class", "reason",
-    "method", "note", "reply", "result", "satisfaction", "resolved", "contacted", "level",
-    "clock", "deadline", "resolve_by", "until", "participants", "decided_by",
+    "lead_unit_id",
+    "co_unit_ids",
+    "unit_id",
+    "mode",
+    "category_code",
+    "sla_class",
+    "reason",
+    "method",
+    "note",
+    "reply",
+    "result",
+    "satisfaction",
+    "resolved",
+    "contacted",
+    "level",
+    "clock",
+    "deadline",
+    "resolve_by",
+    "until",
+    "participants",
+    "decided_by",
 )
 
 
@@ -270,8 +292,12 @@ async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> No
     data = event.data
     round_no = _round_of(event)
     added = await uow.complaints.add_timeline(
-        complaint_id=current.id, event_id=event.id, event_type=event.type, at=event.time,
-        round_no=round_no, detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
+        complaint_id=current.id,
+        event_id=event.id,
+        event_type=event.type,
+        at=event.time,
+        round_no=round_no,
+        detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
     )
     status = _STATUS_OF.get(event.type)
     if not added or status is None or not _drives_status(event):

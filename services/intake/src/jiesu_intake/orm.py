@@ -62,7 +62,11 @@ complaints = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_complaints_created_at_id", complaints.c.created_at, complaints.c.id)
-Index("ix_complaints_caller_phone_hash_created_at", complaints.c.caller_phone_hash, complaints.c.created_at)
+Index(
+    "ix_complaints_caller_phone_hash_created_at",
+    complaints.c.caller_phone_hash,
+    complaints.c.created_at,
+)
 Index("ix_complaints_category_code_created_at", complaints.c.category_code, complaints.c.created_at)
 Index("ix_complaints_status", complaints.c.status)
 

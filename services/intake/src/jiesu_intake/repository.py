@@ -13,8 +13,8 @@ from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jiesu_intake import orm
 from jiesu_common.contracts.events import ComplaintStatus
+from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
 
 # A merged complaint still links later repeats to its master, so it stays a candidate.
@@ -117,8 +117,16 @@ class ComplaintRepository:
             return []
         query = (
             select(
-                c.id, c.ticket_no, c.duplicate_of, c.title, c.content, c.caller_phone_hash,
-                c.category_code, c.lat, c.lon, c.created_at,
+                c.id,
+                c.ticket_no,
+                c.duplicate_of,
+                c.title,
+                c.content,
+                c.caller_phone_hash,
+                c.category_code,
+                c.lat,
+                c.lon,
+                c.created_at,
             )
             .where(c.created_at >= since, or_(*links))
             .where(c.status.not_in([s.value for s in OPEN_EXCLUDED]))
@@ -127,9 +135,15 @@ class ComplaintRepository:
         )
         return [
             DuplicateCandidate(
-                complaint_id=r.id, ticket_no=r.ticket_no, master_id=r.duplicate_of,
-                text=(r.title or "") + r.content, phone_hash=r.caller_phone_hash,
-                category_code=r.category_code, lat=r.lat, lon=r.lon, created_at=r.created_at,
+                complaint_id=r.id,
+                ticket_no=r.ticket_no,
+                master_id=r.duplicate_of,
+                text=(r.title or "") + r.content,
+                phone_hash=r.caller_phone_hash,
+                category_code=r.category_code,
+                lat=r.lat,
+                lon=r.lon,
+                created_at=r.created_at,
             )
             for r in (await self.session.execute(query)).all()
         ]
@@ -153,13 +167,13 @@ class ComplaintRepository:
             query = query.where(c.app_id == app_id)
         if cursor:
             at, cid = decode_cursor(cursor)
-            query = query.where(
-                or_(c.created_at < at, and_(c.created_at == at, c.id < cid))
-            )
+            query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.id < cid)))
         rows = list(
-            (await self.session.execute(
-                query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
-            )).all()
+            (
+                await self.session.execute(
+                    query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+                )
+            ).all()
         )
         next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit], next_cursor
@@ -188,7 +202,9 @@ class IdempotencyRepository:
             await self.session.execute(select(t).where(t.c.scope == scope, t.c.key == key))
         ).first()
 
-    async def store(self, scope: str, key: str, complaint_id: uuid.UUID, response: dict[str, Any]) -> None:
+    async def store(
+        self, scope: str, key: str, complaint_id: uuid.UUID, response: dict[str, Any]
+    ) -> None:
         """Remember the answer given."""
         t = orm.idempotency_keys
         await self.session.execute(
@@ -204,7 +220,9 @@ class ApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, *, key_id: uuid.UUID, app_id: str, name: str, key_hash: str, prefix: str) -> None:
+    async def add(
+        self, *, key_id: uuid.UUID, app_id: str, name: str, key_hash: str, prefix: str
+    ) -> None:
         """Store a new key's hash."""
         await self.session.execute(
             insert(orm.api_keys).values(

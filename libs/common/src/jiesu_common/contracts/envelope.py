@@ -22,7 +22,9 @@ TOPICS = {
 class EventPayload(BaseModel):
     """Base of every versioned payload; subclasses name their type and topic."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_serialization_defaults_required=True
+    )
 
     event_type: ClassVar[str]
     topic: ClassVar[str]
@@ -34,7 +36,7 @@ class EventPayload(BaseModel):
 class CloudEvent(BaseModel):
     """A CloudEvents 1.0 envelope with Jiesu's tracing extensions."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_serialization_defaults_required=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: uuid.UUID = Field(default_factory=uuid.uuid4)

@@ -55,9 +55,7 @@ def run_env(target_metadata: MetaData) -> None:
     config = context.config
 
     def do_run(connection: Connection) -> None:
-        context.configure(
-            connection=connection, target_metadata=target_metadata, compare_type=True
-        )
+        context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
 

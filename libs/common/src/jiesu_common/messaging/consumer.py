@@ -17,7 +17,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -49,6 +55,20 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
+class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Marks the runner ready once the group has handed it its partitions (maybe none)."""
+
+    def __init__(self, joined: asyncio.Event) -> None:
+        self._joined = joined
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to flush: offsets are committed after every partition batch."""
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """The group is joined."""
+        self._joined.set()
+
+
 class PoisonMessage(Exception):
     """A message that can never be handled (unparseable, invalid payload)."""
 
@@ -75,12 +95,17 @@ class ConsumerRunner:
         self._producer = producer
         self._client_id = client_id
         self._stopping = asyncio.Event()
+        self.joined = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop`` was called."""
+        return self._stopping.is_set()
 
     async def run(self) -> None:
         """Consume until ``stop``; commits offsets only after the database commit."""
         consumer = AIOKafkaConsumer(
-            *self._topics,
             bootstrap_servers=self._settings.bootstrap_servers,
             group_id=self.group_id,
             client_id=self._client_id,
@@ -90,6 +115,7 @@ class ConsumerRunner:
             max_poll_interval_ms=600_000,
         )
         self._consumer = consumer
+        consumer.subscribe(self._topics, listener=_JoinListener(self.joined))
         await consumer.start()
         try:
             while not self._stopping.is_set():
@@ -182,7 +208,9 @@ class ConsumerRunner:
                     return
                 await asyncio.sleep(self._settings.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
 
-    async def _apply(self, event: CloudEvent, payload: EventPayload | None, handler: Handler) -> str:
+    async def _apply(
+        self, event: CloudEvent, payload: EventPayload | None, handler: Handler
+    ) -> str:
         async with self._uow_factory() as uow:
             uow.correlation_id = event.correlationid
             uow.traceparent = event.traceparent
@@ -199,7 +227,8 @@ class ConsumerRunner:
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
         topic = dlq_topic(record.topic, self.group_id)
-        headers = list(record.headers or ()) + [
+        headers = [
+            *list(record.headers or ()),
             ("x-error-type", type(exc).__name__.encode()),
             ("x-error-message", str(exc)[:2000].encode()),
             ("x-error-trace", "".join(traceback.format_exception(exc))[-4000:].encode()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -55,13 +56,13 @@ async def ensure_topics(
 
 async def _create(admin: AIOKafkaAdminClient, names: list[str], settings: KafkaSettings) -> None:
     new = [
-        NewTopic(n, num_partitions=settings.partitions, replication_factor=settings.replication_factor)
+        NewTopic(
+            n, num_partitions=settings.partitions, replication_factor=settings.replication_factor
+        )
         for n in names
     ]
-    try:
+    with contextlib.suppress(TopicAlreadyExistsError):
         await admin.create_topics(new)
-    except TopicAlreadyExistsError:
-        pass
 
 
 async def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:

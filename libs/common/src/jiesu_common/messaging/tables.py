@@ -40,9 +40,7 @@ def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("consumer_group", Text, primary_key=True),
         Column("event_id", UUID(as_uuid=True), primary_key=True),
         Column("event_type", Text, nullable=False),
-        Column(
-            "processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()
-        ),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     return outbox, inbox
 

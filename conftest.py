@@ -1,0 +1,3 @@
+"""Real PostgreSQL and broker fixtures for every test (see jiesu_common.testing.plugin)."""
+
+pytest_plugins = ["jiesu_common.testing.plugin"]

@@ -1,0 +1,145 @@
+"""The consumer runner: inbox de-duplication, retries, DLQ, offsets after commit."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jiesu_common.contracts import CloudEvent, make_event
+from jiesu_common.contracts.events import ComplaintQueuedV1
+from jiesu_common.db import UnitOfWork, session_factory
+from jiesu_common.messaging.consumer import ConsumerRunner
+from jiesu_common.messaging.kafka import dlq_topic, ensure_topics
+from jiesu_common.settings import KafkaSettings
+
+from .conftest import read_topic
+
+QUEUED = ComplaintQueuedV1.event_type
+
+
+async def _effects_table(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE effects (event_id uuid, note text)"))
+
+
+async def _count(engine: AsyncEngine, sql: str) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text(sql))).scalar_one())
+
+
+def _event(note: str) -> CloudEvent:
+    return make_event(
+        ComplaintQueuedV1(
+            complaint_id=uuid.uuid4(), reason="r", detail=note, queued_at=datetime.now(UTC)
+        )
+    )
+
+
+async def _record_effect(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+    if payload.detail == "boom":
+        raise RuntimeError("handler cannot handle this")
+    await uow.session.execute(
+        text("INSERT INTO effects VALUES (:id, :note)"), {"id": event.id, "note": payload.detail}
+    )
+
+
+async def _run_until(runner: ConsumerRunner, done: Any, timeout: float = 30) -> None:
+    task = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not await done():
+                await asyncio.sleep(0.1)
+    finally:
+        await runner.stop()
+        await asyncio.wait_for(task, 20)
+
+
+async def test_redelivered_event_is_applied_once_and_poison_goes_to_dlq(
+    messaging_engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+    kafka_bootstrap: str,
+) -> None:
+    await _effects_table(messaging_engine)
+    topic = unique_topic("runner")
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    settings = kafka_settings.model_copy(update={"partitions": 1, "max_retries": 2})
+    await ensure_topics(settings, [topic, dlq_topic(topic, group)])
+    good, failing = _event("ok"), _event("boom")
+    for raw in (
+        good.to_bytes(),
+        b"{not json",
+        failing.to_bytes(),
+        good.to_bytes(),
+        _event("after").to_bytes(),
+    ):
+        await producer.send_and_wait(topic, raw, key=b"k")
+
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=group,
+        topics=[topic],
+        handlers={QUEUED: _record_effect},
+        uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
+        producer=producer,
+        client_id="test",
+    )
+
+    async def after_is_done() -> bool:
+        return (
+            await _count(messaging_engine, "SELECT count(*) FROM effects WHERE note='after'") == 1
+        )
+
+    await _run_until(runner, after_is_done)
+
+    assert await _count(messaging_engine, "SELECT count(*) FROM effects WHERE note='ok'") == 1
+    assert await _count(messaging_engine, "SELECT count(*) FROM effects WHERE note='boom'") == 0
+    assert await _count(messaging_engine, "SELECT count(*) FROM inbox") == 2
+    parked = await read_topic(kafka_bootstrap, dlq_topic(topic, group), expected=2)
+    assert len(parked) == 2
+    errors = [dict(r.headers)["x-error-type"].decode() for r in parked]
+    assert errors == ["PoisonMessage", "RuntimeError"]
+    assert {dict(r.headers)["x-original-offset"] for r in parked} == {b"1", b"2"}
+
+
+async def test_offsets_are_committed_so_a_restarted_group_does_not_reapply(
+    messaging_engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+) -> None:
+    await _effects_table(messaging_engine)
+    topic = unique_topic("restart")
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    settings = kafka_settings.model_copy(update={"partitions": 2})
+    await ensure_topics(settings, [topic])
+    for n in range(20):
+        await producer.send_and_wait(topic, _event(f"n{n}").to_bytes(), key=str(n).encode())
+
+    def runner() -> ConsumerRunner:
+        return ConsumerRunner(
+            settings=settings,
+            group_id=group,
+            topics=[topic],
+            handlers={QUEUED: _record_effect},
+            uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
+            producer=producer,
+            client_id="test",
+        )
+
+    async def twenty() -> bool:
+        return await _count(messaging_engine, "SELECT count(*) FROM effects") == 20
+
+    await _run_until(runner(), twenty)
+    await producer.send_and_wait(topic, _event("late").to_bytes(), key=b"x")
+
+    async def late() -> bool:
+        return await _count(messaging_engine, "SELECT count(*) FROM effects WHERE note='late'") == 1
+
+    await _run_until(runner(), late)
+    assert await _count(messaging_engine, "SELECT count(*) FROM effects") == 21

@@ -1,0 +1,41 @@
+"""The platform as real processes on the embedded stack (what `jiesu dev` runs)."""
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jiesu_common.devstack import DevStack
+
+
+def _free_port_base() -> int:
+    import socket
+
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 10)
+        try:
+            for offset in range(1, 6):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    root: Path = tmp_path_factory.mktemp("jiesu") / ".jiesu"
+    dev = DevStack(root, port_base=_free_port_base())
+    try:
+        dev.start()
+        yield dev
+    finally:
+        dev.stop()
+
+
+@pytest.fixture(scope="session")
+def tokens(stack: DevStack) -> dict[str, object]:
+    return json.loads((stack.root / "dev" / "tokens.json").read_text())

@@ -1,0 +1,47 @@
+"""An intake app on a freshly migrated real database (HTTP in-process, no broker needed)."""
+
+import asyncio
+import base64
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from jiesu_common.auth import mint_token
+from jiesu_common.db.migrations import upgrade_head
+from jiesu_common.settings import AuthSettings
+from jiesu_common.testing.plugin import DatabaseFactory
+from jiesu_intake.main import MIGRATIONS, create_app
+from jiesu_intake.settings import IntakeSettings
+
+SECRET = "intake-tests-secret-0123456789abcdef"
+
+
+def _key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+@pytest.fixture
+async def intake(new_database: DatabaseFactory) -> AsyncIterator[httpx.AsyncClient]:
+    url = await new_database("intake")
+    await asyncio.to_thread(upgrade_head, MIGRATIONS, url)
+    settings = IntakeSettings(
+        database={"url": url, "pool_size": 10},
+        auth={"jwt_secret": SECRET},
+        pii={"encryption_key": _key(), "hash_key": _key()},
+    )
+    app = create_app(settings)
+    context = app.state.intake.context
+    await context.start(background=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+    await context.engine.dispose()
+
+
+def bearer(role: str, unit: str | None = None) -> dict[str, str]:
+    auth = AuthSettings(jwt_secret=SecretStr(SECRET))
+    return {"Authorization": f"Bearer {mint_token(auth, role=role, unit_id=unit)}"}
