@@ -158,3 +158,12 @@ async def test_directory_lists_units_and_categories(dispatch: httpx.AsyncClient)
     categories = (await dispatch.get("/v1/categories", headers=DISPATCHER)).json()["items"]
     assert len(categories) >= 25
     assert (await dispatch.get("/v1/units")).status_code == 401
+
+
+async def test_place_named_only_in_the_text_still_locates_the_complaint(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    events = await _route(dispatch, _received("杏林路的路灯坏了好几天，晚上很黑"))
+    assert [e["type"] for e in events] == ["jiesu.complaint.assigned.v1"]
+    assert events[0]["data"]["category_code"] == "CITY-STREETLIGHT"
+    assert events[0]["data"]["jurisdiction"]["community_code"] == "C010101"

@@ -63,12 +63,7 @@ class Dispatcher:
         """Route a received complaint to its lead unit, or queue it for a human."""
         assert isinstance(uow, DispatchUnitOfWork)
         summary = payload.summary
-        jurisdiction = self.directory.locate(
-            lat=summary.location.lat,
-            lon=summary.location.lon,
-            grid_code=summary.location.grid_code,
-            address=summary.location.address,
-        )
+        jurisdiction = self._locate(summary)
         category, candidates = self._category_of(summary)
         known = await uow.dispatch.remember_complaint(
             {
@@ -155,6 +150,16 @@ class Dispatcher:
         await uow.dispatch.dequeue(complaint_id)
         await uow.commit()
         return assigned
+
+    def _locate(self, summary: ComplaintSummaryV1) -> Jurisdiction:
+        where = summary.location
+        found = self.directory.locate(
+            lat=where.lat, lon=where.lon, grid_code=where.grid_code, address=where.address
+        )
+        if found.is_located:
+            return found
+        # Callers often give the place only in their own words: look for a known name there.
+        return self.directory.locate(address=f"{summary.title or ''} {summary.content}")
 
     def _check_units(self, lead: str, co_units: tuple[str, ...]) -> None:
         unknown = [u for u in (lead, *co_units) if u not in self.directory.units]
