@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 from shapely.geometry import shape
 
-from jiesu_common.devstack import SERVICES, DevStack
+from jiesu_common.devstack import SERVICES, DevStack, wait_ready
 from jiesu_dispatch.seed import load_seed
 
 SEED = load_seed()
@@ -197,3 +197,31 @@ async def test_dispatch_killed_mid_batch_assigns_every_complaint_exactly_once(
         assert shown_twice == []
     finally:
         await conn.close()
+
+
+async def test_sigterm_drains_the_outbox_before_the_service_exits(
+    stack: DevStack, tokens: dict[str, Any]
+) -> None:
+    plan = [(b, lead) for b, lead in _plan(400, coordinates=False) if lead is not None][-60:]
+    for n, (body, _) in enumerate(plan):
+        body["caller"] = {"phone": f"136{n:08d}"}
+        body["content"] = "停机测试" + body["content"]
+    base = stack.url_of(INTAKE)
+    answers = await _file_all(base, tokens["operator"], [b for b, _ in plan])
+    intake = stack.processes["intake"]
+    intake.send_signal(signal.SIGTERM)
+    # uvicorn re-raises the signal once its graceful shutdown is complete
+    assert await asyncio.to_thread(intake.wait, 30) in (0, -signal.SIGTERM)
+    log = (stack.root / "logs" / "intake.log").read_text()
+    assert log.rstrip().splitlines()[-1].find("Finished server process") >= 0
+    dsn = stack.postgres.url_for("jiesu_intake").replace("+asyncpg", "")
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await conn.close()
+    stack.start_service(INTAKE)
+    await asyncio.to_thread(wait_ready, base, 60)
+    ids = [a["complaint_id"] for a in answers]
+    final = await _wait_settled(base, tokens["operator"], ids, timeout=60)
+    assert {final[c]["status"] for c in ids} == {"assigned"}

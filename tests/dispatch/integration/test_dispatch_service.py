@@ -167,3 +167,26 @@ async def test_place_named_only_in_the_text_still_locates_the_complaint(
     assert [e["type"] for e in events] == ["jiesu.complaint.assigned.v1"]
     assert events[0]["data"]["category_code"] == "CITY-STREETLIGHT"
     assert events[0]["data"]["jurisdiction"]["community_code"] == "C010101"
+
+
+async def test_withdrawn_complaint_leaves_the_queue_and_cannot_be_assigned(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    from jiesu_common.contracts.events import ComplaintWithdrawnV1
+
+    payload = _received("啊啊啊啊啊啊")
+    await _route(dispatch, payload)
+    withdrawn = ComplaintWithdrawnV1(
+        complaint_id=payload.complaint_id, reason="已解决", withdrawn_at=datetime.now(UTC)
+    )
+    state = dispatch.app.state.dispatch  # type: ignore[attr-defined]
+    async with state.context.uow() as uow:
+        await state.dispatcher.withdraw_complaint(withdrawn, make_event(withdrawn), uow)
+        await uow.commit()
+    assert (await dispatch.get("/v1/dispatch-queue", headers=DISPATCHER)).json()["items"] == []
+    late = await dispatch.post(
+        f"/v1/complaints/{payload.complaint_id}/assignments",
+        json={"lead_unit_id": "gov-d01", "category_code": "OTHER"},
+        headers=DISPATCHER,
+    )
+    assert late.status_code == 409

@@ -170,3 +170,42 @@ async def test_list_filters_and_paginates(intake: httpx.AsyncClient) -> None:
     assert len(seen) == len(set(seen)) == 4
     bad = await intake.get("/v1/complaints", params={"cursor": "nope"}, headers=OPERATOR)
     assert bad.status_code == 400
+
+
+async def test_inquiry_answered_on_the_spot_is_not_dispatched(intake: httpx.AsyncClient) -> None:
+    body = {
+        "channel": "phone",
+        "kind": "inquiry",
+        "content": "请问社保卡丢了在哪里补办？",
+        "answer": "可携带身份证到任一社保服务网点或在线补办。",
+    }
+    answer = await intake.post("/v1/complaints", json=body, headers=OPERATOR)
+    assert answer.status_code == 201 and answer.json()["status"] == "answered"
+    types = await _scalar(intake, "SELECT string_agg(event_type, ',') FROM outbox")
+    assert types == "jiesu.complaint.answered.v1"
+    refused = await intake.post(
+        "/v1/complaints", json={**BODY, "answer": "已答复"}, headers=OPERATOR
+    )
+    assert refused.status_code == 422
+
+
+async def test_withdrawn_complaint_is_terminal_and_announced(intake: httpx.AsyncClient) -> None:
+    filed = (await intake.post("/v1/complaints", json=BODY, headers=OPERATOR)).json()
+    path = f"/v1/complaints/{filed['complaint_id']}/withdraw"
+    done = await intake.post(path, json={"reason": "问题已自行解决"}, headers=OPERATOR)
+    assert done.status_code == 200 and done.json()["status"] == "withdrawn"
+    again = await intake.post(path, json={"reason": "再次撤回"}, headers=OPERATOR)
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("/complaint-not-withdrawable")
+    types = await _scalar(intake, "SELECT string_agg(event_type, ',' ORDER BY id) FROM outbox")
+    assert types == "jiesu.complaint.received.v1,jiesu.complaint.withdrawn.v1"
+
+
+async def test_correlation_id_of_the_request_travels_on_its_events(
+    intake: httpx.AsyncClient,
+) -> None:
+    answer = await intake.post(
+        "/v1/complaints", json=BODY, headers={**OPERATOR, "X-Correlation-ID": "call-centre-77"}
+    )
+    assert answer.headers["x-correlation-id"] == "call-centre-77"
+    assert await _scalar(intake, "SELECT payload->>'correlationid' FROM outbox") == "call-centre-77"

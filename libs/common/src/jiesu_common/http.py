@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,6 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jiesu_common.logging import log_context
+from jiesu_common.observability import HTTP_REQUESTS
 
 PROBLEM_BASE = "https://jiesu.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -157,14 +161,16 @@ def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    from jiesu_common.observability import HTTP_REQUESTS
-
     @app.middleware("http")
     async def measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        # One id follows the request onto the events it causes and into every log line.
+        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
+        with log_context(correlation_id=correlation_id[:128]):
+            response = await call_next(request)
+        response.headers["X-Correlation-ID"] = correlation_id[:128]
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).observe(

@@ -21,6 +21,7 @@ from jiesu_intake.schemas import (
     ComplaintPage,
     ComplaintRead,
     TimelineEntry,
+    WithdrawRequest,
 )
 from jiesu_intake.state import IntakeState
 
@@ -141,6 +142,23 @@ async def list_complaints(
         except ValueError as exc:
             raise Problem(400, "invalid-cursor", "分页游标无效 / invalid cursor", str(exc)) from exc
     return ComplaintPage(items=[to_read(r) for r in rows], next=nxt)
+
+
+@router.post(
+    "/v1/complaints/{complaint_id}/withdraw", response_model=ComplaintRead, tags=["complaints"]
+)
+async def post_withdraw(
+    complaint_id: uuid.UUID, body: WithdrawRequest, principal: Caller, state: State
+) -> ComplaintRead:
+    """Withdraw a complaint at the resident's request (operators, or the filing app)."""
+    if not principal.is_app:
+        require_roles(principal, "operator", "admin")
+    async with state.context.uow() as uow:
+        assert isinstance(uow, IntakeUnitOfWork)
+        row = await handlers.withdraw_complaint(
+            complaint_id=complaint_id, reason=body.reason, principal=principal, uow=uow
+        )
+    return to_read(row)
 
 
 @router.post("/v1/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["admin"])

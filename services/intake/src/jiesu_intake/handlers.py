@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 from jiesu_common.auth import Principal
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
+    ComplaintAnsweredV1,
     ComplaintMergedV1,
     ComplaintReceivedV1,
     ComplaintStatus,
     ComplaintSummaryV1,
+    ComplaintWithdrawnV1,
     LocationV1,
     MaskedCallerV1,
 )
@@ -70,14 +72,19 @@ async def file_complaint(
     now = datetime.now(UTC)
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
-    day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    row["ticket_no"] = domain.ticket_no(day, await uow.complaints.next_ticket_sequence(day))
-    match = await _find_duplicate(uow, row, now, settings)
+    match = None
+    if cmd.body.answer is not None:
+        row["status"] = ComplaintStatus.answered.value
+    else:
+        match = await _find_duplicate(uow, row, now, settings)
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
         row["duplicate_of"] = match.master_id
+    # The counter row is locked until commit: take the number as late as possible.
+    day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    row["ticket_no"] = domain.ticket_no(day, await uow.complaints.next_ticket_sequence(day))
     await uow.complaints.add(row)
-    await _record_own_event(uow, row, now, match)
+    await _record_own_event(uow, row, now, match, answer=cmd.body.answer)
     answer = ComplaintCreated(
         complaint_id=complaint_id,
         ticket_no=row["ticket_no"],
@@ -174,9 +181,28 @@ async def _find_duplicate(
 
 
 async def _record_own_event(
-    uow: IntakeUnitOfWork, row: dict[str, Any], now: datetime, match: domain.DuplicateMatch | None
+    uow: IntakeUnitOfWork,
+    row: dict[str, Any],
+    now: datetime,
+    match: domain.DuplicateMatch | None,
+    *,
+    answer: str | None,
 ) -> None:
-    if match is None:
+    event: CloudEvent
+    if answer is not None:
+        event = uow.publish(
+            ComplaintAnsweredV1(
+                complaint_id=row["id"],
+                ticket_no=row["ticket_no"],
+                answer=answer,
+                answered_by=row["created_by"],
+                answered_at=now,
+                category_code=row["category_code"],
+                summary=summary_of(row),
+            )
+        )
+        detail: dict[str, Any] = {"channel": row["channel"], "answer": answer}
+    elif match is None:
         event = uow.publish(
             ComplaintReceivedV1(
                 complaint_id=row["id"],
@@ -185,7 +211,7 @@ async def _record_own_event(
                 app_id=row["app_id"],
             )
         )
-        detail: dict[str, Any] = {"channel": row["channel"]}
+        detail = {"channel": row["channel"]}
     else:
         event = uow.publish(
             ComplaintMergedV1(
@@ -233,6 +259,37 @@ def summary_of(row: Any) -> ComplaintSummaryV1:
         attachments=tuple(get("attachments")),
         received_at=get("created_at"),
     )
+
+
+async def withdraw_complaint(
+    *, complaint_id: uuid.UUID, reason: str, principal: Principal, uow: IntakeUnitOfWork
+) -> Any:
+    """The resident withdraws: a terminal state; dispatch drops it from its queue."""
+    row = await uow.complaints.get(complaint_id, for_update=True)
+    if row is None or (principal.is_app and row.app_id != principal.app_id):
+        raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+    if ComplaintStatus(row.status) in domain.CLOSED_FOR_DUPLICATES:
+        raise Problem.conflict(
+            "complaint-not-withdrawable",
+            f"诉求状态为 {row.status}，不能撤回 / a {row.status} complaint cannot be withdrawn",
+        )
+    now = datetime.now(UTC)
+    event = uow.publish(
+        ComplaintWithdrawnV1(complaint_id=complaint_id, reason=reason, withdrawn_at=now)
+    )
+    await uow.complaints.set_status(
+        complaint_id, {"status": ComplaintStatus.withdrawn.value, "updated_at": now}
+    )
+    await uow.complaints.add_timeline(
+        complaint_id=complaint_id,
+        event_id=event.id,
+        event_type=event.type,
+        at=now,
+        round_no=None,
+        detail={"reason": reason},
+    )
+    await uow.commit()
+    return await uow.complaints.get(complaint_id)
 
 
 # --- the status view: lifecycle events from the other services ------------------------

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 from jiesu_common.contracts.events import Channel, Kind, Urgency
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+ANSWERABLE_KINDS = ("inquiry", "suggestion", "praise")
 
 
 class CallerIn(BaseModel):
@@ -66,6 +67,29 @@ class ComplaintCreate(BaseModel):
     location: LocationIn = Field(default_factory=LocationIn)
     attachments: list[HttpUrl] = Field(default_factory=list, max_length=20)
     external_ref: str | None = Field(default=None, max_length=128)
+    answer: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=5000,
+        description="直办: the operator answered on the spot; the complaint is not dispatched",
+    )
+
+    @model_validator(mode="after")
+    def _only_answerable_kinds(self) -> ComplaintCreate:
+        if self.answer is not None and self.kind not in ANSWERABLE_KINDS:
+            raise ValueError(
+                "只有咨询、建议、表扬可直接答复 / only inquiries, suggestions and praise "
+                "can be answered on the spot"
+            )
+        return self
+
+
+class WithdrawRequest(BaseModel):
+    """The resident withdraws the complaint."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=2, max_length=1000)
 
 
 class ComplaintCreated(BaseModel):

@@ -141,6 +141,7 @@ class ComplaintAnsweredV1(EventPayload):
     answered_by: str
     answered_at: datetime
     category_code: str | None = None
+    summary: ComplaintSummaryV1 | None = None
 
 
 class ComplaintWithdrawnV1(EventPayload):

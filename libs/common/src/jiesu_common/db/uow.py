@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jiesu_common.contracts.envelope import CloudEvent, EventPayload, make_event
 from jiesu_common.contracts.events import EVENT_TYPES
+from jiesu_common.logging import correlation_id_var
 from jiesu_common.messaging.tables import OUTBOX_CHANNEL, outbox_insert_sql
 
 
@@ -49,7 +50,9 @@ class UnitOfWork:
     def publish(self, payload: EventPayload) -> CloudEvent:
         """Queue an event to leave with this transaction's commit."""
         event = make_event(
-            payload, correlation_id=self.correlation_id, traceparent=self._child_traceparent()
+            payload,
+            correlation_id=self.correlation_id or correlation_id_var.get(),
+            traceparent=self._child_traceparent(),
         )
         self._pending.append(event)
         return event
