@@ -143,3 +143,28 @@ async def test_offsets_are_committed_so_a_restarted_group_does_not_reapply(
 
     await _run_until(runner(), late)
     assert await _count(messaging_engine, "SELECT count(*) FROM effects") == 21
+
+
+async def test_inbox_sweep_forgets_only_ids_past_retention(
+    messaging_engine: AsyncEngine, kafka_settings: KafkaSettings
+) -> None:
+    from pathlib import Path
+
+    from jiesu_common.runtime import ServiceContext
+    from jiesu_common.settings import ServiceSettings
+
+    async with messaging_engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO inbox VALUES ('g', gen_random_uuid(), 't', now() - interval '20 days'),"
+                " ('g', gen_random_uuid(), 't', now() - interval '1 day')"
+            )
+        )
+    settings = ServiceSettings(
+        database={"url": messaging_engine.url.render_as_string(hide_password=False)},
+        kafka=kafka_settings,
+    )
+    context = ServiceContext(settings=settings, migrations_dir=Path("."), produces=[])
+    assert await context.sweep_inbox_once() == 1
+    assert await _count(messaging_engine, "SELECT count(*) FROM inbox") == 1
+    await context.engine.dispose()

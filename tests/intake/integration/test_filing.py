@@ -209,3 +209,15 @@ async def test_correlation_id_of_the_request_travels_on_its_events(
     )
     assert answer.headers["x-correlation-id"] == "call-centre-77"
     assert await _scalar(intake, "SELECT payload->>'correlationid' FROM outbox") == "call-centre-77"
+
+
+async def test_operators_find_a_callers_complaints_by_phone_number(
+    intake: httpx.AsyncClient,
+) -> None:
+    await intake.post("/v1/complaints", json=BODY, headers=OPERATOR)
+    other = {**BODY, "caller": {"phone": "13900000000"}, "content": "路灯坏了很久没人修"}
+    await intake.post("/v1/complaints", json=other, headers=OPERATOR)
+    found = await intake.get(
+        "/v1/complaints", params={"caller_phone": "+86 138-1234-5678"}, headers=OPERATOR
+    )
+    assert [c["caller"]["phone"] for c in found.json()["items"]] == ["138****5678"]

@@ -31,3 +31,14 @@ async def test_intake_refuses_to_start_on_an_unmigrated_database(
 def test_intake_refuses_to_run_without_pii_keys() -> None:
     with pytest.raises(ValueError, match="PII__ENCRYPTION_KEY"):
         create_app(IntakeSettings(auth={"jwt_secret": "x" * 32}))
+
+
+def test_a_service_refuses_to_start_with_a_missing_or_short_jwt_secret() -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    for secret in ("", "short"):
+        with pytest.raises(ValueError, match="JWT secret"):
+            create_app(
+                IntakeSettings(
+                    auth={"jwt_secret": secret}, pii={"encryption_key": key, "hash_key": key}
+                )
+            )

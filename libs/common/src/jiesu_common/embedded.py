@@ -12,7 +12,11 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
+
+# pgserver asks platformdirs for a runtime dir at import; the fallback it warns about is fine.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def free_port() -> int:

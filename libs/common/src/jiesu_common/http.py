@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jiesu_common.logging import log_context
 from jiesu_common.observability import HTTP_REQUESTS
+from jiesu_common.settings import AuthSettings
+
+log = logging.getLogger(__name__)
 
 PROBLEM_BASE = "https://jiesu.dev/problems/"
 PROBLEM_JSON = "application/problem+json"
@@ -128,6 +133,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(
             Problem(500, "internal-error", "服务器内部错误 / Internal server error"), request
         )
@@ -139,6 +145,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+MIN_SECRET_LENGTH = 32
 
 
 def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
@@ -177,6 +185,33 @@ def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
             time.perf_counter() - started
         )
         return response
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    auth: AuthSettings,
+    readiness: ReadinessCheck,
+    lifespan: Lifespan,
+    router: APIRouter,
+) -> FastAPI:
+    """The FastAPI shell every service shares: problems, health, metrics, its routes.
+
+    Refuses to build with a missing or short JWT secret: an empty HMAC key would let
+    anybody mint tokens.
+    """
+    secret = auth.jwt_secret.get_secret_value()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"the JWT secret (…_AUTH__JWT_SECRET) must be set, at least {MIN_SECRET_LENGTH} "
+            "characters long"
+        )
+    app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
+    install_problem_handlers(app)
+    install_health(app, readiness)
+    app.include_router(router)
+    return app
 
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:

@@ -90,6 +90,8 @@ class ServiceContext:
                 poll_interval_s=self.settings.outbox.poll_interval_s,
             )
             self._spawn(self.relay.run, "outbox-relay")
+        if self.settings.run_consumers and self.consumers:
+            self._spawn(self._sweep_inbox, "inbox-sweeper")
         if self.settings.run_consumers:
             for spec in self.consumers:
                 runner = ConsumerRunner(
@@ -148,6 +150,22 @@ class ServiceContext:
                 await self.stop()
 
         return _lifespan
+
+    async def sweep_inbox_once(self) -> int:
+        """Forget consumed event ids older than the retention; returns how many."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                text("DELETE FROM inbox WHERE processed_at < now() - make_interval(days => :d)"),
+                {"d": self.settings.inbox.retention_days},
+            )
+        return int(result.rowcount or 0)
+
+    async def _sweep_inbox(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.inbox.sweep_interval_s)
+            removed = await self.sweep_inbox_once()
+            if removed:
+                log.info("inbox sweep removed %d ids", removed)
 
     def _all_topics(self) -> list[str]:
         topics = set(self.produces)

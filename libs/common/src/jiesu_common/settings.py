@@ -49,6 +49,14 @@ class OutboxSettings(BaseModel):
     poll_interval_s: float = 1.0
 
 
+class InboxSettings(BaseModel):
+    """How long consumed event ids are remembered (re-delivery after that is impossible:
+    offsets were committed long before)."""
+
+    retention_days: int = 14
+    sweep_interval_s: float = 600.0
+
+
 class ServiceSettings(BaseSettings):
     """Base settings every service extends with its own env prefix."""
 
@@ -64,5 +72,6 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    inbox: InboxSettings = Field(default_factory=InboxSettings)
     run_consumers: bool = True
     require_migrated: bool = True

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from jiesu_common.contracts import TOPICS
 from jiesu_common.db.engine import create_engine, session_factory
-from jiesu_common.http import install_health, install_problem_handlers
+from jiesu_common.http import create_service_app
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_dispatch.api import router
@@ -104,14 +104,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         async with inner(app):
             yield
 
-    app = FastAPI(
+    app = create_service_app(
         title="Jiesu dispatch 派单",
-        version="1.0.0",
         description="Routing complaints to units (派单), the dispatch queue, routing rules.",
+        auth=settings.auth,
+        readiness=context.readiness,
         lifespan=lifespan,
+        router=router,
     )
     app.state.dispatch = DispatchState(settings=settings, context=context, dispatcher=dispatcher)
-    install_problem_handlers(app)
-    install_health(app, context.readiness)
-    app.include_router(router)
     return app

@@ -116,6 +116,7 @@ async def list_complaints(
     category_code: str | None = None,
     ticket_no: str | None = None,
     lead_unit_id: str | None = None,
+    caller_phone: Annotated[str | None, Query(max_length=32, description="来电号码")] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
     cursor: str | None = None,
@@ -123,6 +124,8 @@ async def list_complaints(
 ) -> ComplaintPage:
     """Complaints, newest first, filtered and paginated by cursor."""
     _may_read(principal)
+    if caller_phone is not None and principal.is_app:
+        raise Problem.forbidden("第三方应用不能按来电号码查询 / apps cannot search by phone")
     filters: dict[str, Any] = {
         "status": status,
         "kind": kind,
@@ -132,6 +135,7 @@ async def list_complaints(
         "lead_unit_id": lead_unit_id,
         "created_from": created_from,
         "created_to": created_to,
+        "caller_phone_hash": state.vault.phone_hash(caller_phone) if caller_phone else None,
     }
     async with state.context.uow() as uow:
         assert isinstance(uow, IntakeUnitOfWork)

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from jiesu_common.contracts import TOPICS
-from jiesu_common.http import install_health, install_problem_handlers
+from jiesu_common.http import create_service_app
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_intake.api import router
@@ -36,14 +36,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if settings is not None else IntakeSettings()
     assert isinstance(settings, IntakeSettings)
     context = create_context(settings)
-    app = FastAPI(
+    app = create_service_app(
         title="Jiesu intake 诉求受理",
-        version="1.0.0",
         description="Filing and receiving complaints (群众点单、平台接单).",
+        auth=settings.auth,
+        readiness=context.readiness,
         lifespan=context.lifespan(),
+        router=router,
     )
     app.state.intake = IntakeState(settings=settings, context=context, vault=PiiVault(settings.pii))
-    install_problem_handlers(app)
-    install_health(app, context.readiness)
-    app.include_router(router)
     return app
