@@ -168,3 +168,75 @@ async def test_inbox_sweep_forgets_only_ids_past_retention(
     assert await context.sweep_inbox_once() == 1
     assert await _count(messaging_engine, "SELECT count(*) FROM inbox") == 1
     await context.engine.dispose()
+
+
+async def test_a_rebalance_mid_stream_applies_everything_exactly_once(
+    messaging_engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+) -> None:
+    await _effects_table(messaging_engine)
+    topic = unique_topic("rebalance")
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    settings = kafka_settings.model_copy(update={"partitions": 4, "poll_max_records": 5})
+    await ensure_topics(settings, [topic])
+    for n in range(300):
+        await producer.send(topic, _event(f"r{n}").to_bytes(), key=str(n % 37).encode())
+    await producer.flush()
+
+    async def slow_effect(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        await asyncio.sleep(0.005)
+        await _record_effect(payload, event, uow)
+
+    def runner(name: str) -> ConsumerRunner:
+        return ConsumerRunner(
+            settings=settings,
+            group_id=group,
+            topics=[topic],
+            handlers={QUEUED: slow_effect},
+            uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
+            producer=producer,
+            client_id=name,
+        )
+
+    first, second = runner("first"), runner("second")
+    first_task = asyncio.create_task(first.run())
+    async with asyncio.timeout(60):
+        while await _count(messaging_engine, "SELECT count(*) FROM effects") < 50:
+            await asyncio.sleep(0.05)
+    second_task = asyncio.create_task(second.run())  # the group rebalances under load
+    async with asyncio.timeout(60):
+        while await _count(messaging_engine, "SELECT count(*) FROM effects") < 150:
+            await asyncio.sleep(0.05)
+    await first.stop()  # and again when the first member leaves
+    await asyncio.wait_for(first_task, 30)
+    async with asyncio.timeout(90):
+        while await _count(messaging_engine, "SELECT count(*) FROM effects") < 300:
+            await asyncio.sleep(0.1)
+    await second.stop()
+    await asyncio.wait_for(second_task, 30)
+    assert await _count(messaging_engine, "SELECT count(DISTINCT event_id) FROM effects") == 300
+    assert await _count(messaging_engine, "SELECT count(*) FROM effects") == 300
+
+
+async def test_parked_messages_are_replayed_to_their_original_topic(
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+    kafka_bootstrap: str,
+) -> None:
+    from jiesu_common.messaging.dlq import replay_dlq
+
+    topic = unique_topic("replay")
+    dlq = dlq_topic(topic, "g")
+    await ensure_topics(kafka_settings.model_copy(update={"partitions": 1}), [topic, dlq])
+    parked = _event("parked")
+    await producer.send_and_wait(
+        dlq, parked.to_bytes(), key=b"k", headers=[("x-original-topic", topic.encode())]
+    )
+    assert await replay_dlq(kafka_settings, dlq=dlq) == 1
+    back = await read_topic(kafka_bootstrap, topic, expected=1)
+    assert [CloudEvent.from_bytes(r.value).id for r in back] == [parked.id]
+    assert dict(back[0].headers)["x-replayed-from"] == dlq.encode()
+    assert await replay_dlq(kafka_settings, dlq=dlq) == 0  # the replay group remembers

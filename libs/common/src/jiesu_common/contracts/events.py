@@ -125,7 +125,7 @@ class ComplaintMergedV1(EventPayload):
     master_id: uuid.UUID
     master_ticket_no: str
     reason: Literal["same_caller", "nearby_same_category"]
-    similarity: float
+    similarity: float = Field(ge=0, le=1)
     merged_at: datetime
 
 
@@ -223,61 +223,44 @@ class ConsultationDecidedV1(_Dispatch):
     decided_at: datetime
 
 
-class ReturnApprovedV1(_Dispatch):
+class _CaseDecision(_Dispatch):
+    """The centre's decision on something a unit asked for about its case."""
+
+    case_id: uuid.UUID
+    unit_id: str
+    round: int = Field(ge=1)
+    decided_by: str
+    note: str | None = None
+    decided_at: datetime
+
+
+class ReturnApprovedV1(_CaseDecision):
     """The centre agreed a unit's return; the complaint will be re-routed."""
 
     event_type = "jiesu.return.approved.v1"
-
     return_id: uuid.UUID
-    case_id: uuid.UUID
-    unit_id: str
-    round: int
-    decided_by: str
-    note: str | None = None
-    decided_at: datetime
 
 
-class ReturnRejectedV1(_Dispatch):
+class ReturnRejectedV1(_CaseDecision):
     """The centre refused a unit's return; the case goes back to the unit."""
 
     event_type = "jiesu.return.rejected.v1"
-
     return_id: uuid.UUID
-    case_id: uuid.UUID
-    unit_id: str
-    round: int
-    decided_by: str
-    note: str | None = None
-    decided_at: datetime
 
 
-class ExtensionGrantedV1(_Dispatch):
+class ExtensionGrantedV1(_CaseDecision):
     """An extension was approved: the resolve deadline moves."""
 
     event_type = "jiesu.extension.granted.v1"
-
     extension_id: uuid.UUID
-    case_id: uuid.UUID
-    unit_id: str
-    round: int
     resolve_by: datetime
-    decided_by: str
-    note: str | None = None
-    decided_at: datetime
 
 
-class ExtensionDeniedV1(_Dispatch):
+class ExtensionDeniedV1(_CaseDecision):
     """An extension was refused."""
 
     event_type = "jiesu.extension.denied.v1"
-
     extension_id: uuid.UUID
-    case_id: uuid.UUID
-    unit_id: str
-    round: int
-    decided_by: str
-    note: str | None = None
-    decided_at: datetime
 
 
 class WhistleBlownV1(_Dispatch):
@@ -291,7 +274,7 @@ class WhistleBlownV1(_Dispatch):
     summoned_unit_ids: tuple[str, ...]
     ask: str
     report_by: datetime
-    round: int
+    round: int = Field(ge=1)
     blown_at: datetime
 
 
@@ -304,7 +287,7 @@ class _Case(EventPayload):
 
     case_id: uuid.UUID
     unit_id: str
-    round: int
+    round: int = Field(ge=1)
     role: CaseRole
     by: str | None = None
 
@@ -383,7 +366,7 @@ class ReviewCompletedV1(_Review):
     event_type = "jiesu.review.completed.v1"
 
     review_id: uuid.UUID
-    round: int
+    round: int = Field(ge=1)
     lead_unit_id: str | None = None
     unit_ids: tuple[str, ...] = ()
     contacted: bool
@@ -400,7 +383,7 @@ class ComplaintClosedV1(_Review):
     event_type = "jiesu.complaint.closed.v1"
 
     review_id: uuid.UUID | None = None
-    round: int
+    round: int = Field(ge=1)
     closed_at: datetime
 
 
@@ -410,8 +393,8 @@ class ComplaintReopenedV1(_Review):
     event_type = "jiesu.complaint.reopened.v1"
 
     review_id: uuid.UUID
-    round: int
-    next_round: int
+    round: int = Field(ge=1)
+    next_round: int = Field(ge=2)
     reason: str
     previous_lead_unit_id: str | None = None
     reopened_at: datetime
@@ -425,7 +408,7 @@ class _Sla(EventPayload):
     source = "/jiesu/metrics"
 
     unit_id: str
-    round: int
+    round: int = Field(ge=1)
     clock: Clock
     deadline: datetime
     case_id: uuid.UUID | None = None
