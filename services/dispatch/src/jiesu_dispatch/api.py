@@ -108,7 +108,7 @@ async def put_rules(
     expected = _parse_if_match(if_match)
     async with state.context.uow() as uow:
         assert isinstance(uow, DispatchUnitOfWork)
-        version = await replace_rules(
+        row = await replace_rules(
             rules=[r.model_dump() for r in body.rules],
             note=body.note,
             expected_version=expected,
@@ -116,9 +116,6 @@ async def put_rules(
             directory=state.dispatcher.directory,
             uow=uow,
         )
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
-        row = await uow.dispatch.rules_version(version)
     return RulesRead(**row._mapping)
 
 

@@ -265,9 +265,9 @@ class Dispatcher:
             lead_unit_id=decision.lead_unit_id,
             co_unit_ids=decision.co_unit_ids,
             category_code=category,
-            sla_class=sla_class,  # type: ignore[arg-type]
+            sla_class=sla_class,
             deadlines=deadlines_v1,
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             assigned_at=now,
             assigned_by=assigned_by,
             jurisdiction=JurisdictionV1(
@@ -298,8 +298,8 @@ async def replace_rules(
     author: str,
     directory: Directory,
     uow: DispatchUnitOfWork,
-) -> int:
-    """Validate and store a new version of the routing rules; returns its number."""
+) -> Any:
+    """Validate and store a new version of the routing rules; returns the stored version."""
     try:
         parsed = [rule_from_dict(r) for r in rules]
     except (KeyError, TypeError, ValueError) as exc:
@@ -323,5 +323,6 @@ async def replace_rules(
         version=version + 1, rules=stored, note=note, created_by=author
     ):
         raise Problem.conflict("rules-concurrent-edit", "规则被同时修改 / edited concurrently")
+    stored_row = await uow.dispatch.rules_version(version + 1)
     await uow.commit()
-    return version + 1
+    return stored_row

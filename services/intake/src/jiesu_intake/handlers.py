@@ -219,7 +219,7 @@ async def _record_own_event(
                 ticket_no=row["ticket_no"],
                 master_id=match.master_id,
                 master_ticket_no=match.matched.ticket_no,
-                reason=match.reason,  # type: ignore[arg-type]
+                reason=match.reason,
                 similarity=match.similarity,
                 merged_at=now,
             )
