@@ -76,9 +76,12 @@ def _replay(args: argparse.Namespace) -> int:
 
 def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
     """Start the embedded platform and block until Ctrl-C or SIGTERM."""
-    from jiesu_common.devstack import SERVICES, DevStack
+    from jiesu_common.devstack import SERVICES, AlreadyRunning, DevStack
 
-    stack = DevStack(root, port_base=port_base, fresh=fresh)
+    try:
+        stack = DevStack(root, port_base=port_base, fresh=fresh)
+    except AlreadyRunning as exc:
+        raise SystemExit(str(exc)) from None
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

@@ -9,9 +9,12 @@ then PostgreSQL. Data lives under ``.jiesu/``; the broker keeps nothing on disk.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +49,7 @@ class ServiceSpec:
 
 
 SERVICES = (ServiceSpec("intake", 1), ServiceSpec("dispatch", 2))
+LOCK_NAME = "dev.lock"
 STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
 
 
@@ -89,11 +93,19 @@ class DevStack:
     def __init__(self, root: Path, *, port_base: int = 8000, fresh: bool = False) -> None:
         self.root = root.resolve()
         self.port_base = port_base
+        self._lock = _hold_lock(self.root / LOCK_NAME)  # before touching anything under root
+        self._pids = self.root / "dev" / "pids.json"
+        self.postgres = EmbeddedPostgres(self.root / "pg")
+        _stop_leftovers(self._pids)
         if fresh:
-            remove_tree(self.root)
+            self.postgres.stop_stale()
+            for child in self.root.iterdir():
+                if child.is_dir():
+                    remove_tree(child)
+                elif child.name != LOCK_NAME:
+                    child.unlink()
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         self.secrets = load_or_create_secrets(self.root / "dev" / "secrets.json")
-        self.postgres = EmbeddedPostgres(self.root / "pg")
         self.broker = EmbeddedBroker(log_path=self.root / "logs" / "tansu.log")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -103,8 +115,11 @@ class DevStack:
 
     def start(self) -> None:
         """Bring everything up; returns when every service is ready."""
+        for spec in SERVICES:
+            _require_free(self.port_base + spec.offset)
         self.postgres.start()
         self.broker.start()
+        self._record_pids()
         for spec in SERVICES:
             env = self._env(spec)
             subprocess.run(
@@ -129,6 +144,7 @@ class DevStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self._record_pids()
 
     def stop(self) -> None:
         """Services first (they drain their outboxes), then the broker, then PostgreSQL."""
@@ -143,6 +159,14 @@ class DevStack:
                 proc.wait(5)
         self.broker.stop()
         self.postgres.stop()
+        self._pids.unlink(missing_ok=True)
+
+    def _record_pids(self) -> None:
+        # So that a run killed with SIGKILL leaves nothing behind for the next one.
+        pids = {name: proc.pid for name, proc in self.processes.items()}
+        if self.broker.pid is not None:
+            pids["broker"] = self.broker.pid
+        self._pids.write_text(json.dumps(pids))
 
     def write_tokens(self) -> dict[str, Any]:
         """``.jiesu/dev/tokens.json``: one token per staff role and one per seeded unit."""
@@ -186,6 +210,49 @@ class DevStack:
 
     def _log(self, spec: ServiceSpec) -> Any:
         return open(self.root / "logs" / f"{spec.name}.log", "ab")
+
+
+class AlreadyRunning(RuntimeError):
+    """Another `jiesu dev` holds this data directory."""
+
+
+def _hold_lock(path: Path) -> Any:
+    """An exclusive lock on the data directory, held for the life of the process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")  # noqa: SIM115 - kept open on purpose: it is the lock
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise AlreadyRunning(
+            f"另一个 jiesu dev 正在使用 {path.parent} / another `jiesu dev` is running "
+            "on this data directory"
+        ) from None
+    return handle
+
+
+def _stop_leftovers(pids_file: Path) -> None:
+    """Stop the services and broker of an earlier run that was killed without cleaning up."""
+    if not pids_file.exists():
+        return
+    for pid in json.loads(pids_file.read_text()).values():
+        with contextlib.suppress(OSError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"jiesu_" in cmdline or b"tansu" in cmdline:
+                os.kill(pid, signal.SIGTERM)
+    time.sleep(1.0)
+    pids_file.unlink(missing_ok=True)
+
+
+def _require_free(port: int) -> None:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit(
+                f"端口 {port} 已被占用 / port {port} is in use: stop whatever listens there, "
+                "or pass --port-base to move the services"
+            ) from None
 
 
 def wait_ready(base_url: str, timeout: float) -> None:

@@ -69,7 +69,7 @@ class EmbeddedPostgres:
                 pgdata=self.datadir,
                 **kwargs,
             )
-        self._stop_stale()
+        self.stop_stale()
         options = [
             "-c listen_addresses=127.0.0.1",
             f"-p {self.port}",
@@ -97,8 +97,11 @@ class EmbeddedPostgres:
                 ["-w", "-m", "fast", "stop"], pgdata=self.datadir, timeout=60, **kwargs
             )
 
-    def _stop_stale(self) -> None:
-        # A postmaster left from a killed run holds the data directory: stop it first.
+    def stop_stale(self) -> None:
+        """Stop a postmaster left behind by a killed run (it still holds the directory)."""
+        if not self.datadir.exists():
+            return
+        self._prepare_permissions()
         if (self.datadir / "postmaster.pid").exists():
             try:
                 self.stop()
@@ -131,6 +134,11 @@ class EmbeddedBroker:
         self.port = port or free_port()
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._process.pid if self._process else None
 
     @property
     def bootstrap(self) -> str:
