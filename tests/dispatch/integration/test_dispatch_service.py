@@ -190,3 +190,26 @@ async def test_withdrawn_complaint_leaves_the_queue_and_cannot_be_assigned(
         headers=DISPATCHER,
     )
     assert late.status_code == 409
+
+
+async def test_clocks_configured_per_class_and_category_shape_the_deadlines(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    from jiesu_dispatch.settings import ClockOverride
+
+    dispatcher = dispatch.app.state.dispatch.dispatcher  # type: ignore[attr-defined]
+    dispatcher.settings = dispatcher.settings.model_copy(
+        update={
+            "clocks": {
+                "general": ClockOverride(accept_minutes=60),
+                "ENV-NOISE": ClockOverride(resolve_hours=48),
+            }
+        }
+    )
+    events = await _route(dispatch, _received("楼下烧烤店半夜噪音很大", lat=39.87, lon=116.33))
+    data = events[0]["data"]
+    assigned = datetime.fromisoformat(data["assigned_at"])
+    deadlines = {k: datetime.fromisoformat(v) for k, v in data["deadlines"].items()}
+    assert deadlines["accept_by"] - assigned == timedelta(minutes=60)
+    assert deadlines["contact_by"] - assigned == timedelta(hours=24)
+    assert deadlines["resolve_by"] - assigned == timedelta(hours=48)

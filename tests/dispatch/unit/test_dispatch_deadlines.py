@@ -138,3 +138,15 @@ def test_hour_based_clocks_ignore_working_days(calendar: WorkingCalendar) -> Non
 def test_working_days_without_a_calendar_uses_the_chinese_one() -> None:
     deadlines = compute_deadlines(EVE_OF_NATIONAL_DAY, "general", working_days=True)
     assert deadlines.resolve_by == datetime(2025, 10, 16, 2, 0, tzinfo=UTC)
+
+
+def test_an_override_replaces_only_the_clocks_it_names() -> None:
+    from jiesu_dispatch.deadlines import with_override
+
+    base = DEFAULT_POLICIES["complex"]
+    longer = with_override(base, resolve_working_days=20)
+    assert (longer.accept, longer.contact) == (base.accept, base.contact)
+    assert longer.resolve_working_days == 20
+    hourly = with_override(base, resolve_hours=72, accept_minutes=30)
+    assert hourly.resolve == timedelta(hours=72) and hourly.resolve_working_days is None
+    assert hourly.accept == timedelta(minutes=30)

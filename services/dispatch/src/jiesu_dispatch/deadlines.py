@@ -32,6 +32,24 @@ DEFAULT_POLICIES: dict[str, ClockPolicy] = {
 }
 
 
+def with_override(
+    policy: ClockPolicy,
+    *,
+    accept_minutes: int | None = None,
+    contact_minutes: int | None = None,
+    resolve_hours: int | None = None,
+    resolve_working_days: int | None = None,
+) -> ClockPolicy:
+    """A policy with some clocks replaced; an hour-based resolve clock drops the day count."""
+    return ClockPolicy(
+        accept=timedelta(minutes=accept_minutes) if accept_minutes else policy.accept,
+        contact=timedelta(minutes=contact_minutes) if contact_minutes else policy.contact,
+        resolve=timedelta(hours=resolve_hours) if resolve_hours else policy.resolve,
+        resolve_working_days=resolve_working_days
+        or (None if resolve_hours else policy.resolve_working_days),
+    )
+
+
 @dataclass(frozen=True)
 class Deadlines:
     accept_by: datetime

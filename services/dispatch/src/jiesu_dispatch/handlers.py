@@ -19,7 +19,13 @@ from jiesu_common.contracts.events import (
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_dispatch.classifier import classify
-from jiesu_dispatch.deadlines import WorkingCalendar, compute_deadlines
+from jiesu_dispatch.deadlines import (
+    ClockPolicy,
+    WorkingCalendar,
+    compute_deadlines,
+    default_policy,
+    with_override,
+)
 from jiesu_dispatch.directory import Directory, Jurisdiction
 from jiesu_dispatch.repository import DispatchRepository
 from jiesu_dispatch.routing import (
@@ -234,7 +240,11 @@ class Dispatcher:
         now = datetime.now(UTC)
         sla_class = self._sla_class(category, summary)
         deadlines = compute_deadlines(
-            now, sla_class, calendar=self.calendar, working_days=self.settings.working_days
+            now,
+            sla_class,
+            policy=self._policy(sla_class, category),
+            calendar=self.calendar,
+            working_days=self.settings.working_days,
         )
         deadlines_v1 = DeadlinesV1(**asdict(deadlines))
         assignment_id = uuid.uuid4()
@@ -282,6 +292,15 @@ class Dispatcher:
         )
         uow.publish(assigned)
         return assigned
+
+    def _policy(self, sla_class: str, category: str) -> ClockPolicy:
+        """The class's default clocks, then the class's and the category's overrides."""
+        policy = default_policy(sla_class)
+        for key in (sla_class, category):
+            override = self.settings.clocks.get(key)
+            if override is not None:
+                policy = with_override(policy, **override.model_dump())
+        return policy
 
     def _sla_class(self, category: str, summary: ComplaintSummaryV1) -> str:
         # An operator-flagged emergency runs on the emergency clocks whatever its category.

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from jiesu_common.settings import ServiceSettings
+
+
+class ClockOverride(BaseModel):
+    """Changes to the DESIGN §6 clocks for one SLA class or one category (unset = keep)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept_minutes: int | None = Field(default=None, gt=0)
+    contact_minutes: int | None = Field(default=None, gt=0)
+    resolve_hours: int | None = Field(default=None, gt=0)
+    resolve_working_days: int | None = Field(default=None, gt=0)
 
 
 class DispatchSettings(ServiceSettings):
@@ -18,4 +30,8 @@ class DispatchSettings(ServiceSettings):
     port: int = 8002
     classifier_min_confidence: float = 0.5
     working_days: bool = True
+    # Keyed by SLA class ("complex") or category code ("CITY-ILLEGAL-BUILD"); a category's
+    # override applies on top of its class's, e.g.
+    # JIESU_DISPATCH_CLOCKS='{"complex": {"resolve_working_days": 20}}'
+    clocks: dict[str, ClockOverride] = Field(default_factory=dict)
     timezone: str = "Asia/Shanghai"
