@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from jiesu_dispatch.routing import (
     validate_rules,
 )
 from jiesu_dispatch.settings import DispatchSettings
+
+log = logging.getLogger(__name__)
 
 QUEUE_DETAIL = {
     "unclassified": "无法识别诉求类别，需人工派单 / category could not be determined",
@@ -211,6 +214,7 @@ class Dispatcher:
             }
         )
         await uow.dispatch.update_complaint(complaint_id, state="queued")
+        log.info("complaint queued for a dispatcher", extra={"reason": reason})
         uow.publish(
             ComplaintQueuedV1(
                 complaint_id=complaint_id,
@@ -291,6 +295,10 @@ class Dispatcher:
             note=note,
         )
         uow.publish(assigned)
+        log.info(
+            "complaint assigned",
+            extra={"round": round_no, "lead_unit_id": decision.lead_unit_id, "mode": mode},
+        )
         return assigned
 
     def _policy(self, sla_class: str, category: str) -> ClockPolicy:

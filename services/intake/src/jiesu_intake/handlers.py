@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -25,11 +26,14 @@ from jiesu_common.contracts.events import (
 )
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
+from jiesu_common.logging import log_context
 from jiesu_intake import domain
 from jiesu_intake.pii import PiiVault, mask_name, mask_phone
 from jiesu_intake.repository import ApiKeyRepository, ComplaintRepository, IdempotencyRepository
 from jiesu_intake.schemas import ComplaintCreate, ComplaintCreated
 from jiesu_intake.settings import IntakeSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,15 @@ async def file_complaint(
             scope, cmd.idempotency_key, complaint_id, answer.model_dump(mode="json")
         )
     await uow.commit()
+    with log_context(complaint_id=str(complaint_id)):
+        log.info(
+            "complaint filed",
+            extra={
+                "ticket_no": answer.ticket_no,
+                "status": answer.status,
+                "channel": row["channel"],
+            },
+        )
     return Filed(answer=answer, replayed=False)
 
 
