@@ -35,7 +35,13 @@ async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
 
 @pytest.fixture
 def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
-    return KafkaSettings(bootstrap_servers=kafka_bootstrap, partitions=3, retry_backoff_ms=10)
+    return KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        partitions=3,
+        retry_backoff_ms=10,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
 
 
 async def read_topic(

@@ -77,6 +77,9 @@ def service_env(
     env = {
         f"{p}DATABASE__URL": db_url,
         f"{p}KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        # Tansu ignores LeaveGroup: keep a restarted service's wait for its partitions short.
+        f"{p}KAFKA__SESSION_TIMEOUT_MS": "6000",
+        f"{p}KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
         f"{p}AUTH__JWT_SECRET": secrets["jwt_secret"],
         f"{p}PORT": str(port),
         f"{p}HOST": "127.0.0.1",

@@ -30,6 +30,10 @@ class KafkaSettings(BaseModel):
     retry_backoff_ms: int = 200
     poll_max_records: int = 200
     fetch_max_wait_ms: int = 50
+    # How long a silent member keeps its partitions. Brokers that ignore LeaveGroup (the
+    # embedded Tansu) make a restarted member wait this long before it consumes again.
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
 
 
 class AuthSettings(BaseModel):

@@ -112,6 +112,8 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            session_timeout_ms=self._settings.session_timeout_ms,
+            heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             max_poll_interval_ms=600_000,
         )
         self._consumer = consumer

@@ -18,6 +18,8 @@ async def replay_dlq(settings: KafkaSettings, *, dlq: str, max_messages: int = 1
         group_id=f"jiesu-dlq-replay.{dlq}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
     )
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await consumer.start()
