@@ -47,6 +47,27 @@ async def _record_effect(payload: Any, event: CloudEvent, uow: UnitOfWork) -> No
     )
 
 
+def _runner(
+    engine: AsyncEngine,
+    settings: KafkaSettings,
+    producer: AIOKafkaProducer,
+    *,
+    group: str,
+    topic: str,
+    handler: Any = None,
+    name: str = "test",
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        settings=settings,
+        group_id=group,
+        topics=[topic],
+        handlers={QUEUED: handler or _record_effect},
+        uow_factory=lambda: UnitOfWork(session_factory(engine)),
+        producer=producer,
+        client_id=name,
+    )
+
+
 async def _run_until(runner: ConsumerRunner, done: Any, timeout: float = 30) -> None:
     task = asyncio.create_task(runner.run())
     try:

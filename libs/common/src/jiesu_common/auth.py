@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
@@ -98,6 +97,3 @@ def require_roles(principal: Principal, *roles: str) -> Principal:
             f"角色 {principal.role} 无权执行此操作 / role {principal.role} may not do this"
         )
     return principal
-
-
-PrincipalResolver = Callable[[Request], Awaitable[Principal]]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from jiesu_common.contracts import TOPICS
 from jiesu_common.messaging.consumer import Handler
 from jiesu_common.runtime import ConsumerSpec
-from jiesu_intake.handlers import _STATUS_OF, apply_lifecycle_event
+from jiesu_intake.handlers import STATUS_OF, apply_lifecycle_event
 
 # Everything after filing that the timeline shows.
 TIMELINE_TYPES = (
-    *[t for t in _STATUS_OF if not t.startswith("jiesu.complaint.answered")],
+    *[t for t in STATUS_OF if not t.startswith("jiesu.complaint.answered")],
     "jiesu.complaint.merged.v1",
     "jiesu.consultation.decided.v1",
     "jiesu.return.approved.v1",

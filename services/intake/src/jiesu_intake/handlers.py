@@ -307,8 +307,8 @@ async def withdraw_complaint(
 
 # --- the status view: lifecycle events from the other services ------------------------
 
-# event type → (status it implies, whether it comes from the lead unit only)
-_STATUS_OF: dict[str, ComplaintStatus | None] = {
+# Lifecycle event type → the status it implies (for the lead unit's case events).
+STATUS_OF: dict[str, ComplaintStatus] = {
     "jiesu.complaint.queued.v1": ComplaintStatus.queued,
     "jiesu.consultation.opened.v1": ComplaintStatus.consultation,
     "jiesu.complaint.assigned.v1": ComplaintStatus.assigned,
@@ -369,7 +369,7 @@ async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> No
         round_no=round_no,
         detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
     )
-    status = _STATUS_OF.get(event.type)
+    status = STATUS_OF.get(event.type)
     if not added or status is None or not _drives_status(event):
         return
     here = domain.StatusPosition(ComplaintStatus(current.status), current.status_round)

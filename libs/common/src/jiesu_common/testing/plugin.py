@@ -7,7 +7,6 @@ PostgreSQL: ``JIESU_TEST_DATABASE_URL`` (``embedded`` forces the embedded one), 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -90,8 +89,3 @@ async def new_database(pg_server_url: str) -> AsyncIterator[DatabaseFactory]:
 def unique_topic() -> Callable[[str], str]:
     """Topic names no other test uses."""
     return lambda prefix: f"test.{prefix}.{uuid.uuid4().hex[:8]}"
-
-
-def run_sync(coro: Awaitable[object]) -> object:
-    """Run a coroutine from synchronous test code."""
-    return asyncio.run(coro)  # type: ignore[arg-type]
