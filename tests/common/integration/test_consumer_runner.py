@@ -101,15 +101,7 @@ async def test_redelivered_event_is_applied_once_and_poison_goes_to_dlq(
     ):
         await producer.send_and_wait(topic, raw, key=b"k")
 
-    runner = ConsumerRunner(
-        settings=settings,
-        group_id=group,
-        topics=[topic],
-        handlers={QUEUED: _record_effect},
-        uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
-        producer=producer,
-        client_id="test",
-    )
+    runner = _runner(messaging_engine, settings, producer, group=group, topic=topic)
 
     async def after_is_done() -> bool:
         return (
@@ -143,15 +135,7 @@ async def test_offsets_are_committed_so_a_restarted_group_does_not_reapply(
         await producer.send_and_wait(topic, _event(f"n{n}").to_bytes(), key=str(n).encode())
 
     def runner() -> ConsumerRunner:
-        return ConsumerRunner(
-            settings=settings,
-            group_id=group,
-            topics=[topic],
-            handlers={QUEUED: _record_effect},
-            uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
-            producer=producer,
-            client_id="test",
-        )
+        return _runner(messaging_engine, settings, producer, group=group, topic=topic)
 
     async def twenty() -> bool:
         return await _count(messaging_engine, "SELECT count(*) FROM effects") == 20
@@ -211,14 +195,14 @@ async def test_a_rebalance_mid_stream_applies_everything_exactly_once(
         await _record_effect(payload, event, uow)
 
     def runner(name: str) -> ConsumerRunner:
-        return ConsumerRunner(
-            settings=settings,
-            group_id=group,
-            topics=[topic],
-            handlers={QUEUED: slow_effect},
-            uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
-            producer=producer,
-            client_id=name,
+        return _runner(
+            messaging_engine,
+            settings,
+            producer,
+            group=group,
+            topic=topic,
+            handler=slow_effect,
+            name=name,
         )
 
     first, second = runner("first"), runner("second")
