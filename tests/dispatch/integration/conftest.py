@@ -11,7 +11,7 @@ from jiesu_common.auth import mint_token
 from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.settings import AuthSettings
 from jiesu_common.testing.plugin import DatabaseFactory
-from jiesu_dispatch.main import MIGRATIONS, _load_directory, create_app, seed
+from jiesu_dispatch.main import MIGRATIONS, create_app, seed
 from jiesu_dispatch.settings import DispatchSettings
 
 SECRET = "dispatch-tests-secret-0123456789abcdef"
@@ -26,7 +26,8 @@ async def dispatch(new_database: DatabaseFactory) -> AsyncIterator[httpx.AsyncCl
     app = create_app(settings)
     state = app.state.dispatch
     await state.context.start(background=False)
-    state.dispatcher.directory = await _load_directory(settings)
+    assert state.context.on_start is not None
+    await state.context.on_start(state.context)  # the stored directory, as at start-up
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://dispatch"
     ) as client:

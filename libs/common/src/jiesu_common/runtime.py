@@ -51,6 +51,8 @@ class ServiceContext:
     produces: Sequence[str]
     consumers: Sequence[ConsumerSpec] = ()
     uow_class: Callable[[async_sessionmaker[AsyncSession]], UnitOfWork] = UnitOfWork
+    # Runs after the schema check and before consumers start (e.g. loading reference data).
+    on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     producer: AIOKafkaProducer | None = field(init=False, default=None)
@@ -77,6 +79,8 @@ class ServiceContext:
             )
         if not background:
             return
+        if self.on_start is not None:
+            await self.on_start(self)
         kafka = self.settings.kafka
         if kafka.create_topics:
             await ensure_topics(kafka, self._all_topics())

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -58,58 +55,50 @@ async def seed(settings: ServiceSettings) -> None:
 def create_context(
     settings: ServiceSettings, dispatcher: Dispatcher | None = None
 ) -> ServiceContext:
-    """Engine, producer, relay and consumers of one dispatch process."""
+    """Engine, producer, relay and consumers of one dispatch process.
+
+    The directory is read from the database when the context starts, before any consumer.
+    """
     assert isinstance(settings, DispatchSettings)
-    dispatcher = dispatcher or Dispatcher(
-        directory=asyncio.run(_load_directory(settings)),
-        settings=settings,
-        calendar=WorkingCalendar(settings.timezone),
-    )
+    dispatcher = dispatcher or new_dispatcher(settings)
+
+    async def load_directory(context: ServiceContext) -> None:
+        async with context.uow() as uow:
+            assert isinstance(uow, DispatchUnitOfWork)
+            data = await uow.dispatch.latest_directory()
+        dispatcher.directory = Directory.from_seed(data if data is not None else load_seed())
+
     return ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,
         produces=[TOPICS["dispatch"]],
         consumers=consumer_specs(dispatcher),
         uow_class=DispatchUnitOfWork,
+        on_start=load_directory,
     )
 
 
-async def _load_directory(settings: ServiceSettings) -> Directory:
-    engine = create_engine(settings.database)
-    try:
-        async with DispatchUnitOfWork(session_factory(engine)) as uow:
-            data = await uow.dispatch.latest_directory()
-    finally:
-        await engine.dispose()
-    return Directory.from_seed(data if data is not None else load_seed())
-
-
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
-    """The dispatch HTTP API; the directory is loaded from the database at start-up."""
-    settings = settings if settings is not None else DispatchSettings()
-    assert isinstance(settings, DispatchSettings)
-    # Replaced in the lifespan by the directory stored in the database.
-    dispatcher = Dispatcher(
+def new_dispatcher(settings: DispatchSettings) -> Dispatcher:
+    """A dispatcher holding the packaged seed until the stored directory is loaded."""
+    return Dispatcher(
         directory=Directory.from_seed(load_seed()),
         settings=settings,
         calendar=WorkingCalendar(settings.timezone),
     )
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The dispatch HTTP API (with consumers and relay running in its lifespan)."""
+    settings = settings if settings is not None else DispatchSettings()
+    assert isinstance(settings, DispatchSettings)
+    dispatcher = new_dispatcher(settings)
     context = create_context(settings, dispatcher)
-    inner = context.lifespan()
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await context.start(background=False)  # refuses an un-migrated schema first
-        dispatcher.directory = await _load_directory(settings)
-        async with inner(app):
-            yield
-
     app = create_service_app(
         title="Jiesu dispatch 派单",
         description="Routing complaints to units (派单), the dispatch queue, routing rules.",
         auth=settings.auth,
         readiness=context.readiness,
-        lifespan=lifespan,
+        lifespan=context.lifespan(),
         router=router,
     )
     app.state.dispatch = DispatchState(settings=settings, context=context, dispatcher=dispatcher)
