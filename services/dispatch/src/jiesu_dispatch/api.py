@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from jiesu_common.auth import Principal, bearer_principal, require_roles
 from jiesu_common.http import Problem, page
-from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork, replace_rules
+from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
     AssignmentCreate,
     AssignmentRead,
@@ -76,8 +76,7 @@ async def get_rules(
 ) -> RulesRead:
     """The current routing rules (or an older version)."""
     require_roles(principal, *READ_ROLES)
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
+    async with state.uow() as uow:
         row = await (
             uow.dispatch.rules_version(version) if version else uow.dispatch.current_rules()
         )
@@ -90,8 +89,7 @@ async def get_rules(
 async def rule_versions(principal: Caller, state: State) -> dict[str, Any]:
     """Every version of the rules: who changed them, when, why."""
     require_roles(principal, *READ_ROLES)
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
+    async with state.uow() as uow:
         rows = await uow.dispatch.rule_history()
     return page([dict(r._mapping) for r in rows], None)
 
@@ -106,8 +104,7 @@ async def put_rules(
     """Replace the rules with a new version (the old ones stay in the history)."""
     require_roles(principal, *DISPATCH_ROLES)
     expected = _parse_if_match(if_match)
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
+    async with state.uow() as uow:
         row = await replace_rules(
             rules=[r.model_dump() for r in body.rules],
             note=body.note,
@@ -137,8 +134,7 @@ async def dispatch_queue(
 ) -> dict[str, Any]:
     """Complaints waiting for a human dispatcher, oldest first."""
     require_roles(principal, *READ_ROLES)
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
+    async with state.uow() as uow:
         rows = await uow.dispatch.queue_page(after=cursor, limit=limit)
     items = [QueueItem(**r._mapping).model_dump(mode="json") for r in rows[:limit]]
     nxt = rows[limit - 1].queued_at.isoformat() if len(rows) > limit else None
@@ -157,8 +153,7 @@ async def post_assignment(
     """Assign (or reassign) a complaint by hand; opens a new round."""
     require_roles(principal, *DISPATCH_ROLES)
     dispatcher: Dispatcher = state.dispatcher
-    async with state.context.uow() as uow:
-        assert isinstance(uow, DispatchUnitOfWork)
+    async with state.uow() as uow:
         assigned = await dispatcher.assign_manually(
             complaint_id=complaint_id,
             lead_unit_id=body.lead_unit_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
-from jiesu_dispatch.handlers import Dispatcher
+from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.settings import DispatchSettings
 
 
@@ -16,3 +16,9 @@ class DispatchState:
     settings: DispatchSettings
     context: ServiceContext
     dispatcher: Dispatcher
+
+    def uow(self) -> DispatchUnitOfWork:
+        """A unit of work with dispatch's repositories."""
+        uow = self.context.uow()
+        assert isinstance(uow, DispatchUnitOfWork)
+        return uow

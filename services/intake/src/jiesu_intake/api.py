@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from jiesu_common.auth import Principal, bearer_principal, require_roles
 from jiesu_common.http import Problem
 from jiesu_intake import handlers
-from jiesu_intake.handlers import FileComplaint, IntakeUnitOfWork
+from jiesu_intake.handlers import FileComplaint
 from jiesu_intake.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -45,8 +45,7 @@ async def get_principal(request: Request, state: State) -> Principal:
         return principal
     key = request.headers.get("x-api-key")
     if key:
-        async with state.context.uow() as uow:
-            assert isinstance(uow, IntakeUnitOfWork)
+        async with state.uow() as uow:
             app_id = await uow.api_keys.app_for(handlers.hash_api_key(key))
         if app_id is None:
             raise Problem.unauthorized("API 密钥无效或已吊销 / unknown or revoked API key")
@@ -72,10 +71,8 @@ async def post_complaint(
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> ComplaintCreated:
     """File a complaint (operators, or third-party apps by API key)."""
-    if not principal.is_app:
-        require_roles(principal, "operator", "admin")
-    async with state.context.uow() as uow:
-        assert isinstance(uow, IntakeUnitOfWork)
+    _may_file(principal)
+    async with state.uow() as uow:
         filed = await handlers.file_complaint(
             FileComplaint(body=body, principal=principal, idempotency_key=idempotency_key),
             uow=uow,
@@ -92,8 +89,7 @@ async def post_complaint(
 async def get_complaint(complaint_id: uuid.UUID, principal: Caller, state: State) -> ComplaintRead:
     """One complaint with its status and timeline."""
     _may_read(principal)
-    async with state.context.uow() as uow:
-        assert isinstance(uow, IntakeUnitOfWork)
+    async with state.uow() as uow:
         row = await uow.complaints.get(complaint_id)
         if row is None or (principal.is_app and row.app_id != principal.app_id):
             raise Problem.not_found(f"诉求 / complaint {complaint_id}")
@@ -137,8 +133,7 @@ async def list_complaints(
         "created_to": created_to,
         "caller_phone_hash": state.vault.phone_hash(caller_phone) if caller_phone else None,
     }
-    async with state.context.uow() as uow:
-        assert isinstance(uow, IntakeUnitOfWork)
+    async with state.uow() as uow:
         try:
             rows, nxt = await uow.complaints.list(
                 filters=filters, cursor=cursor, limit=limit, app_id=principal.app_id
@@ -155,10 +150,8 @@ async def post_withdraw(
     complaint_id: uuid.UUID, body: WithdrawRequest, principal: Caller, state: State
 ) -> ComplaintRead:
     """Withdraw a complaint at the resident's request (operators, or the filing app)."""
-    if not principal.is_app:
-        require_roles(principal, "operator", "admin")
-    async with state.context.uow() as uow:
-        assert isinstance(uow, IntakeUnitOfWork)
+    _may_file(principal)
+    async with state.uow() as uow:
         row = await handlers.withdraw_complaint(
             complaint_id=complaint_id, reason=body.reason, principal=principal, uow=uow
         )
@@ -169,10 +162,15 @@ async def post_withdraw(
 async def post_api_key(body: ApiKeyCreate, principal: Caller, state: State) -> ApiKeyCreated:
     """Issue an API key for a third-party app (admin); the key is shown only here."""
     require_roles(principal, "admin")
-    async with state.context.uow() as uow:
-        assert isinstance(uow, IntakeUnitOfWork)
+    async with state.uow() as uow:
         key_id, key = await handlers.create_api_key(app_id=body.app_id, name=body.name, uow=uow)
     return ApiKeyCreated(id=key_id, app_id=body.app_id, name=body.name, api_key=key)
+
+
+def _may_file(principal: Principal) -> None:
+    """Operators (and admins) file and withdraw; an app may for its own complaints."""
+    if not principal.is_app:
+        require_roles(principal, "operator", "admin")
 
 
 def _may_read(principal: Principal) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
+from jiesu_intake.handlers import IntakeUnitOfWork
 from jiesu_intake.pii import PiiVault
 from jiesu_intake.settings import IntakeSettings
 
@@ -16,3 +17,9 @@ class IntakeState:
     settings: IntakeSettings
     context: ServiceContext
     vault: PiiVault
+
+    def uow(self) -> IntakeUnitOfWork:
+        """A unit of work with intake's repositories."""
+        uow = self.context.uow()
+        assert isinstance(uow, IntakeUnitOfWork)
+        return uow
