@@ -110,7 +110,8 @@ class EmbeddedPostgres:
 
     def _prepare_permissions(self) -> None:
         # PostgreSQL refuses to run as root; pgserver's helper user owns the cluster then.
-        if os.geteuid() != 0:
+        # Done once per instance: what initdb and the server create is that user's anyway.
+        if os.geteuid() != 0 or self._user is not None:
             return
         from pgserver import utils
         from pgserver._commands import POSTGRES_BIN_PATH
@@ -122,8 +123,7 @@ class EmbeddedPostgres:
         utils.ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         entry = pwd.getpwnam(self._user)
-        for path in [self.datadir, *self.datadir.rglob("*")]:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
         self.datadir.chmod(0o700)
 
 
