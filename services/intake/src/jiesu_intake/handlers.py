@@ -248,29 +248,28 @@ async def _record_own_event(
     )
 
 
-def summary_of(row: Any) -> ComplaintSummaryV1:
+def summary_of(row: dict[str, Any]) -> ComplaintSummaryV1:
     """What the bus may carry about a complaint: no raw name or phone."""
-    get = row.__getitem__ if isinstance(row, dict) else row._mapping.__getitem__
     return ComplaintSummaryV1(
-        ticket_no=get("ticket_no"),
-        channel=get("channel"),
-        kind=get("kind"),
-        urgency=get("urgency"),
-        title=get("title"),
-        content=get("content"),
-        category_code=get("category_code"),
+        ticket_no=row["ticket_no"],
+        channel=row["channel"],
+        kind=row["kind"],
+        urgency=row["urgency"],
+        title=row["title"],
+        content=row["content"],
+        category_code=row["category_code"],
         location=LocationV1(
-            address=get("address"), lat=get("lat"), lon=get("lon"), grid_code=get("grid_code")
+            address=row["address"], lat=row["lat"], lon=row["lon"], grid_code=row["grid_code"]
         ),
         caller=MaskedCallerV1(
-            caller_ref=get("caller_ref"),
-            name_masked=get("caller_name_masked"),
-            phone_masked=get("caller_phone_masked"),
-            anonymous=get("anonymous"),
-            confidential=get("confidential"),
+            caller_ref=row["caller_ref"],
+            name_masked=row["caller_name_masked"],
+            phone_masked=row["caller_phone_masked"],
+            anonymous=row["anonymous"],
+            confidential=row["confidential"],
         ),
-        attachments=tuple(get("attachments")),
-        received_at=get("created_at"),
+        attachments=tuple(row["attachments"]),
+        received_at=row["created_at"],
     )
 
 

@@ -159,35 +159,24 @@ class ConsumerRunner:
     async def handle_record(self, record: ConsumerRecord) -> None:
         """Handle one record end to end (public for tests of the retry/DLQ rules)."""
         try:
-            event, payload = self._decode(record)
+            event = _envelope(record)
+            handler = self._handlers.get(event.type)
+            if handler is None:
+                return  # not this group's business
+            payload = _payload(event)
         except PoisonMessage as exc:
             await self._dead_letter(record, exc)
-            return
-        handler = self._handlers.get(event.type)
-        if handler is None:
             return
         with log_context(
             complaint_id=event.subject, event_id=str(event.id), correlation_id=event.correlationid
         ):
             await self._handle_with_retry(record, event, payload, handler)
 
-    def _decode(self, record: ConsumerRecord) -> tuple[CloudEvent, EventPayload | None]:
-        try:
-            event = CloudEvent.from_bytes(record.value)
-        except (ValidationError, ValueError, TypeError) as exc:
-            raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
-        if event.type not in self._handlers:
-            return event, None
-        try:
-            return event, parse_payload(event)
-        except (ValidationError, LookupError) as exc:
-            raise PoisonMessage(f"invalid {event.type} payload: {exc}") from exc
-
     async def _handle_with_retry(
         self,
         record: ConsumerRecord,
         event: CloudEvent,
-        payload: EventPayload | None,
+        payload: EventPayload,
         handler: Handler,
     ) -> None:
         attempt = 0
@@ -210,9 +199,7 @@ class ConsumerRunner:
                     return
                 await asyncio.sleep(self._settings.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
 
-    async def _apply(
-        self, event: CloudEvent, payload: EventPayload | None, handler: Handler
-    ) -> str:
+    async def _apply(self, event: CloudEvent, payload: EventPayload, handler: Handler) -> str:
         async with self._uow_factory() as uow:
             uow.correlation_id = event.correlationid
             uow.traceparent = event.traceparent
@@ -250,3 +237,17 @@ class ConsumerRunner:
             except KafkaError:
                 log.warning("DLQ produce failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
+
+
+def _envelope(record: ConsumerRecord) -> CloudEvent:
+    try:
+        return CloudEvent.from_bytes(record.value)
+    except (ValidationError, ValueError, TypeError) as exc:
+        raise PoisonMessage(f"not a CloudEvent: {exc}") from exc
+
+
+def _payload(event: CloudEvent) -> EventPayload:
+    try:
+        return parse_payload(event)
+    except (ValidationError, LookupError) as exc:
+        raise PoisonMessage(f"invalid {event.type} payload: {exc}") from exc
