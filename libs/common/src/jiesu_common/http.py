@@ -208,6 +208,8 @@ def create_service_app(
             "characters long"
         )
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
+    # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
+    app.state.draining = False
     install_problem_handlers(app)
     install_health(app, readiness)
     app.include_router(router)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
@@ -22,7 +23,6 @@ from jiesu_common.http import Problem
 from jiesu_dispatch.classifier import classify
 from jiesu_dispatch.deadlines import (
     ClockPolicy,
-    WorkingCalendar,
     compute_deadlines,
     default_policy,
     with_override,
