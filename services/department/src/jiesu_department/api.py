@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from jiesu_common.auth import Principal, bearer_principal, require_roles
-from jiesu_common.http import Problem
+from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import handlers
 from jiesu_department.caller import fetch_caller
 from jiesu_department.domain import Action
@@ -89,11 +88,15 @@ async def list_cases(
             unit_id=unit,
             statuses=list(status) if status else None,
             complaint_id=complaint_id,
-            after=_decode_cursor(cursor),
+            after=decode_cursor(cursor),
             limit=limit,
         )
     items = [case_read(r) for r in rows[:limit]]
-    nxt = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    nxt = (
+        encode_cursor(rows[limit - 1].assigned_at, rows[limit - 1].case_id)
+        if len(rows) > limit
+        else None
+    )
     return CasePage(items=items, next=nxt)
 
 
@@ -272,18 +275,3 @@ def _resume_cursor(after: int | None, last_event_id: str | None) -> int | None:
         except ValueError as exc:
             raise Problem.invalid("Last-Event-ID 无效 / bad Last-Event-ID") from exc
     return None
-
-
-def _encode_cursor(row: Any) -> str:
-    raw = f"{row.assigned_at.isoformat()}|{row.case_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def _decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        at, _, case_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(case_id)
-    except ValueError as exc:
-        raise Problem.invalid("游标无效 / bad cursor") from exc
