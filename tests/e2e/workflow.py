@@ -94,7 +94,12 @@ class Platform:
         """Step 1–2: an operator files a complaint (idempotent across restarts)."""
         key = str(uuid.uuid4())
         answer = await self.call(
-            "POST", "intake", "/v1/complaints", "operator", body=body, headers={"Idempotency-Key": key}
+            "POST",
+            "intake",
+            "/v1/complaints",
+            "operator",
+            body=body,
+            headers={"Idempotency-Key": key},
         )
         assert answer.status_code in (200, 201), answer.text
         return dict(answer.json())
@@ -111,10 +116,16 @@ class Platform:
 
         async def probe() -> dict[str, Any] | None:
             answer = await self.call(
-                "GET", "department", "/v1/cases", f"unit:{unit_id}", params={"complaint_id": complaint_id}
+                "GET",
+                "department",
+                "/v1/cases",
+                f"unit:{unit_id}",
+                params={"complaint_id": complaint_id},
             )
             assert answer.status_code == 200, answer.text
-            items = [c for c in answer.json()["items"] if c["round"] == round_no and c["role"] == "lead"]
+            items = [
+                c for c in answer.json()["items"] if c["round"] == round_no and c["role"] == "lead"
+            ]
             return items[0] if items else None
 
         found: dict[str, Any] = await self.until(
@@ -125,7 +136,9 @@ class Platform:
     async def act(self, case: dict[str, Any], action: str, body: dict[str, Any]) -> dict[str, Any]:
         """A unit's action on its case; a 409 on a retry means the first try went through."""
         who = f"unit:{case['unit_id']}"
-        answer = await self.call("POST", "department", f"/v1/cases/{case['case_id']}/{action}", who, body=body)
+        answer = await self.call(
+            "POST", "department", f"/v1/cases/{case['case_id']}/{action}", who, body=body
+        )
         if answer.status_code == 409 and answer.extensions.get("attempt", 1) > 1:
             shown = await self.call("GET", "department", f"/v1/cases/{case['case_id']}", who)
             assert any(h["action"] == action for h in shown.json()["history"]), answer.text
@@ -141,7 +154,9 @@ class Platform:
 
     async def pending_return(self, case_id: str) -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:
-            answer = await self.call("GET", "dispatch", "/v1/returns", "dispatcher", params={"limit": 200})
+            answer = await self.call(
+                "GET", "dispatch", "/v1/returns", "dispatcher", params={"limit": 200}
+            )
             return next((r for r in answer.json()["items"] if r["case_id"] == case_id), None)
 
         found: dict[str, Any] = await self.until(probe, what=f"return of case {case_id}")
@@ -176,14 +191,20 @@ class Platform:
         return found
 
     async def complete_review(self, review_id: str, answers: dict[str, Any]) -> None:
-        answer = await self.call("POST", "review", f"/v1/reviews/{review_id}", "reviewer", body=answers)
+        answer = await self.call(
+            "POST", "review", f"/v1/reviews/{review_id}", "reviewer", body=answers
+        )
         if answer.status_code == 409 and answer.extensions.get("attempt", 1) > 1:
             return
         assert answer.status_code == 200, answer.text
 
     async def scorecard(self, period: str) -> dict[str, dict[str, Any]]:
         answer = await self.call(
-            "GET", "metrics", "/v1/scorecards", "supervisor", params={"period": period, "level": "unit"}
+            "GET",
+            "metrics",
+            "/v1/scorecards",
+            "supervisor",
+            params={"period": period, "level": "unit"},
         )
         assert answer.status_code == 200, answer.text
         return {row["key"]: row for row in answer.json()["items"]}
