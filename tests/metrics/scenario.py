@@ -106,7 +106,9 @@ def story() -> dict[str, list[CloudEvent]]:
         assigned(c1, 1, 1, "dept-jt", ("street-s0101",), 1),
         assigned(c2, 2, 1, "dept-cg-d01", (), 1),
         assigned(c4, 4, 1, "dept-hj", (), 2),  # nobody ever acts on this one
-        ReturnApprovedV1(**case(c1, 1, "dept-jt", None), return_id=uuid.uuid5(NS, "ret"), **decision),  # type: ignore[arg-type]
+        ReturnApprovedV1(
+            **case(c1, 1, "dept-jt", None), return_id=uuid.uuid5(NS, "ret"), **decision
+        ),  # type: ignore[arg-type]
         assigned(c1, 1, 2, "gov-d01", (), 41),
         assigned(c1, 1, 3, "gov-d01", (), 600),
         ExtensionGrantedV1(
