@@ -189,13 +189,16 @@ async def list_returns(
     principal: Caller,
     state: State,
     status: Literal["pending", "approved", "rejected"] | None = "pending",
+    complaint_id: uuid.UUID | None = None,
     cursor: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The return-review queue (退单审核), oldest first; ``status`` defaults to pending."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
-        rows = await uow.dispatch.requests_page("returns", status=status, after=cursor, limit=limit)
+        rows = await uow.dispatch.requests_page(
+            "returns", status=status, complaint_id=complaint_id, after=cursor, limit=limit
+        )
     items = [ReturnRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
     nxt = rows[limit - 1].returned_at.isoformat() if len(rows) > limit else None
     return page(items, nxt)
@@ -227,6 +230,7 @@ async def list_extensions(
     principal: Caller,
     state: State,
     status: Literal["pending", "granted", "denied"] | None = "pending",
+    complaint_id: uuid.UUID | None = None,
     cursor: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
@@ -234,7 +238,7 @@ async def list_extensions(
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
         rows = await uow.dispatch.requests_page(
-            "extensions", status=status, after=cursor, limit=limit
+            "extensions", status=status, complaint_id=complaint_id, after=cursor, limit=limit
         )
     items = [ExtensionRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
     nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None

@@ -156,14 +156,22 @@ class DispatchRepository:
         )
 
     async def requests_page(
-        self, table: str, *, status: str | None, after: datetime | None, limit: int
+        self,
+        table: str,
+        *,
+        status: str | None,
+        complaint_id: uuid.UUID | None,
+        after: datetime | None,
+        limit: int,
     ) -> list[Any]:
-        """Requests oldest first, optionally of one status."""
+        """Requests oldest first, optionally of one status or one complaint."""
         t = orm.metadata.tables[table]
         at = t.c["returned_at" if table == "returns" else "requested_at"]
         query = select(t).order_by(at, t.c[row_key(table)]).limit(limit + 1)
         if status is not None:
             query = query.where(t.c.status == status)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
         if after is not None:
             query = query.where(at > after)
         return list((await self.session.execute(query)).all())
