@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from jiesu_common.contracts.events import Channel, Kind, Urgency
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 ANSWERABLE_KINDS = ("inquiry", "suggestion", "praise")
+
+
+AttributeCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AttributeValue = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class CallerIn(BaseModel):
@@ -21,6 +33,7 @@ class CallerIn(BaseModel):
 
     name: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     anonymous: bool = False
     confidential: bool = False
 
@@ -67,6 +80,11 @@ class ComplaintCreate(BaseModel):
     location: LocationIn = Field(default_factory=LocationIn)
     attachments: list[HttpUrl] = Field(default_factory=list, max_length=20)
     external_ref: str | None = Field(default=None, max_length=128)
+    attributes: dict[AttributeCode, AttributeValue | list[AttributeValue]] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="answers to the category's extra questions (Open311 attributes)",
+    )
     answer: str | None = Field(
         default=None,
         min_length=2,
@@ -115,6 +133,7 @@ class CallerOut(BaseModel):
 
     name: str | None = None
     phone: str | None = None
+    email: str | None = None
     anonymous: bool = False
     confidential: bool = False
 
@@ -135,9 +154,11 @@ class ComplaintRead(BaseModel):
     caller: CallerOut
     location: dict[str, Any]
     attachments: list[str]
+    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
     external_ref: str | None
     duplicate_of: uuid.UUID | None
     lead_unit_id: str | None
+    resolve_by: datetime | None = None
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineEntry] | None = None
@@ -157,6 +178,17 @@ class ApiKeyCreate(BaseModel):
 
     app_id: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1, max_length=200)
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, description="requests per minute; default: the service's"
+    )
+
+
+class ApiKeyRotate(BaseModel):
+    """Replace a key; the old one keeps working for ``grace_minutes`` (0: stops now)."""
+
+    model_config = _STRICT
+
+    grace_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
 
 
 class ApiKeyCreated(BaseModel):
@@ -166,3 +198,27 @@ class ApiKeyCreated(BaseModel):
     app_id: str
     name: str
     api_key: str
+    prefix: str
+    rate_limit_per_minute: int
+
+
+class ApiKeyRead(BaseModel):
+    """A key as admins see it: never the key itself, nor its hash."""
+
+    id: uuid.UUID
+    app_id: str
+    name: str
+    prefix: str
+    rate_limit_per_minute: int
+    active: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    replaced_by: uuid.UUID | None
+
+
+class ApiKeyPage(BaseModel):
+    """A list of keys."""
+
+    items: list[ApiKeyRead]
+    next: str | None = None
