@@ -450,3 +450,21 @@ async def test_a_configured_jurisdiction_refuses_others(intake: httpx.AsyncClien
     other = await intake.get(f"{V2}/services.json", params={"jurisdiction_id": "sfgov.org"})
     assert (ok.status_code, unset.status_code, other.status_code) == (200, 200, 404)
     assert "sfgov.org" in other.json()[0]["description"]
+
+
+async def test_nul_characters_are_refused_rather_than_failing_the_database(
+    intake: httpx.AsyncClient,
+) -> None:
+    key = await api_key(intake)
+    by_query = await intake.get(f"{V2}/requests.json", params={"service_request_id": "1\x002"})
+    by_path = await intake.get(f"{V2}/requests/1%002.xml")
+    by_form = await _file(intake, key, description="半夜\x00噪声")
+    assert (by_query.status_code, by_path.status_code, by_form.status_code) == (400, 400, 400)
+    body = {"channel": "phone", "kind": "complaint", "content": "半夜\x00噪声"}
+    by_json = await intake.post("/v1/complaints", json=body, headers=bearer("operator"))
+    assert by_json.status_code == 422
+    listed = await intake.get(
+        "/v1/complaints", params={"ticket_no": "\x00"}, headers=bearer("operator")
+    )
+    assert listed.status_code == 400
+    assert await _scalar(intake, "SELECT count(*) FROM complaints") == 0

@@ -28,7 +28,23 @@ from jiesu_intake.schemas import (
 )
 from jiesu_intake.state import IntakeState
 
-router = APIRouter()
+
+async def refuse_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in the path and query, not fail with 500."""
+    values = [
+        *request.path_params.values(),
+        *(v for kv in request.query_params.multi_items() for v in kv),
+    ]
+    if any("\x00" in str(v) for v in values):
+        raise Problem(
+            400,
+            "invalid-characters",
+            "请求含无效字符 / Invalid characters",
+            "参数中不能含 NUL 字符 / parameters must not contain NUL characters",
+        )
+
+
+router = APIRouter(dependencies=[Depends(refuse_nul)])
 STAFF_READERS = ("operator", "dispatcher", "supervisor", "admin", "reviewer")
 
 

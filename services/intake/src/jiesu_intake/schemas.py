@@ -19,6 +19,29 @@ from pydantic import (
 from jiesu_common.contracts.events import Channel, Kind, Urgency
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _Input(BaseModel):
+    """A request body: PostgreSQL text cannot hold NUL, so no field may carry one."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("不能含 NUL 字符 / must not contain NUL characters")
+        return data
+
+
 ANSWERABLE_KINDS = ("inquiry", "suggestion", "praise")
 
 
@@ -65,7 +88,7 @@ class LocationIn(BaseModel):
         return self
 
 
-class ComplaintCreate(BaseModel):
+class ComplaintCreate(_Input):
     """A new complaint (诉求) with its five elements."""
 
     model_config = _STRICT
@@ -102,7 +125,7 @@ class ComplaintCreate(BaseModel):
         return self
 
 
-class WithdrawRequest(BaseModel):
+class WithdrawRequest(_Input):
     """The resident withdraws the complaint."""
 
     model_config = _STRICT
@@ -171,7 +194,7 @@ class ComplaintPage(BaseModel):
     next: str | None
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(_Input):
     """A new API key for a third-party app."""
 
     model_config = _STRICT

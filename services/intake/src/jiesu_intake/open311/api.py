@@ -7,11 +7,11 @@ import copy
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from jiesu_common.http import Problem
-from jiesu_intake.api import State
+from jiesu_intake.api import State, refuse_nul
 from jiesu_intake.open311 import forms, service, views
 from jiesu_intake.open311.forms import FORM, bad_request
 from jiesu_intake.open311.render import FORMATS, Format, JSONDocument, XMLResponse, document
@@ -35,7 +35,7 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 MAX_BODY = 256 * 1024
 TAGS = ["open311"]
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(refuse_nul)])
 
 Jurisdiction = Annotated[
     str | None, Query(description="only checked when the server is configured with one")

@@ -75,10 +75,12 @@ def parse_form(body: bytes, content_type: str | None) -> Form:
     if media_type not in ("", FORM):
         raise bad_request(f"请求体须为 {FORM} / the body must be {FORM}")
     try:
-        text = body.decode("utf-8")
-        return Form(tuple(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)))
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("请求体无法解析 / the form body cannot be read") from exc
+    if any("\x00" in k or "\x00" in v for k, v in pairs):
+        raise bad_request("请求体不能含 NUL 字符 / the body must not contain NUL characters")
+    return Form(tuple(pairs))
 
 
 def complaint_from_form(form: Form, category: Category, *, tz: str) -> ComplaintCreate:
