@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from jiesu_common.http import Problem
@@ -40,10 +41,12 @@ class XMLResponse(Response):
     charset = "utf-8"
 
 
-class JSONDocument(Response):
-    """``application/json; charset=utf-8``."""
+class JSONDocument(JSONResponse):
+    """``application/json; charset=utf-8``, from a body already encoded."""
 
-    media_type = "application/json"
+    def render(self, content: Any) -> bytes:
+        """Pass encoded bodies through."""
+        return content if isinstance(content, bytes) else super().render(content)
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         """Name the charset, as the spec's content type does."""
