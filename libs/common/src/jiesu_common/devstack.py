@@ -70,9 +70,15 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
 
 
 def service_env(
-    spec: ServiceSpec, *, db_url: str, bootstrap: str, secrets: dict[str, str], port: int
+    spec: ServiceSpec,
+    *,
+    db_url: str,
+    bootstrap: str,
+    secrets: dict[str, str],
+    port: int,
+    urls: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment one service process gets."""
+    """The environment one service process gets (``urls``: the other services' base URLs)."""
     p = spec.env_prefix
     env = {
         f"{p}DATABASE__URL": db_url,
@@ -87,6 +93,9 @@ def service_env(
     if spec.name == "intake":
         env[f"{p}PII__ENCRYPTION_KEY"] = secrets["pii_encryption_key"]
         env[f"{p}PII__HASH_KEY"] = secrets["pii_hash_key"]
+        # Intake reads dispatch's category catalog over HTTP (Open311's services).
+        if urls and "dispatch" in urls:
+            env[f"{p}CATALOG__DISPATCH_URL"] = urls["dispatch"]
     return env
 
 
@@ -207,6 +216,7 @@ class DevStack:
                 bootstrap=self.broker.bootstrap,
                 secrets=self.secrets,
                 port=self.port_base + spec.offset,
+                urls={s.name: self.url_of(s) for s in SERVICES},
             )
         )
         return env
