@@ -77,6 +77,7 @@ def document(
             _fill(ET.SubElement(element, item or "item"), entry)
     else:
         _fill(element, data)
+    ET.indent(element, space="  ")
     body = DECLARATION + ET.tostring(element, encoding="unicode").encode()
     return XMLResponse(body, status_code=status_code, headers=headers)
 

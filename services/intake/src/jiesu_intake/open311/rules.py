@@ -92,7 +92,7 @@ def service_notice(category: Category | None) -> str | None:
     zh, en = expected_time(category)
     clazz = SLA_CLASS_NAMES.get(category.sla_class, category.sla_class)
     return (
-        f"派单后承办单位须在 {zh} 内办结（{clazz}类时限），办结后热线将回访。"
+        f"派单后承办单位须在 {zh}内办结（{clazz}类时限），办结后热线将回访。"
         f"/ The responsible unit must resolve it within {en} of assignment; "
         "the hotline then calls back."
     )

@@ -152,7 +152,11 @@ async def updates_feed(
     """FixMyStreet's GET servicerequestupdates: what happened to the app's own requests."""
     settings = state.settings.open311
     since, until = _window(
-        state, start_date, end_date, default=timedelta(hours=settings.updates_window_hours)
+        state,
+        start_date,
+        end_date,
+        default=timedelta(hours=settings.updates_window_hours),
+        longest=timedelta(days=settings.window_days),
     )
     catalog = await catalog_of(state)
     async with state.uow() as uow:
@@ -208,8 +212,9 @@ _FMS_DEFAULT_NOTE = {
 
 def _request_query(state: IntakeState, filters: RequestFilters) -> RequestQuery:
     settings = state.settings.open311
+    window = timedelta(days=settings.window_days)
     since, until = _window(
-        state, filters.start_date, filters.end_date, default=timedelta(days=settings.window_days)
+        state, filters.start_date, filters.end_date, default=window, longest=window
     )
     statuses = None
     if filters.status:
@@ -222,10 +227,15 @@ def _request_query(state: IntakeState, filters: RequestFilters) -> RequestQuery:
 
 
 def _window(
-    state: IntakeState, start: str | None, end: str | None, *, default: timedelta
+    state: IntakeState,
+    start: str | None,
+    end: str | None,
+    *,
+    default: timedelta,
+    longest: timedelta,
 ) -> tuple[datetime, datetime]:
     """[since, until] from W3C dates: a missing end is ``default`` after the start (or now),
-    a missing start ``default`` before the end; no window may be longer than ``default``."""
+    a missing start ``default`` before the end; no window may be longer than ``longest``."""
     tz = state.settings.timezone
     try:
         since = rules.parse_w3(start, tz=tz) if start else None
@@ -247,10 +257,9 @@ def _window(
         raise bad_request("start_date/end_date 超出范围 / dates out of range") from None
     if since > until:
         raise bad_request("start_date 晚于 end_date / start_date is after end_date")
-    if until - since > default:
+    if until - since > longest:
         raise bad_request(
-            f"时间跨度不能超过 {default.days or default.seconds // 3600} "
-            f"{'天' if default.days else '小时'} / the window is too long"
+            f"时间跨度不能超过 {longest.days} 天 / the window may not exceed {longest.days} days"
         )
     return since, until
 
