@@ -94,11 +94,13 @@ def _route(
     **extra: Any,
 ) -> None:
     for fmt in FORMATS:
+        endpoint = make(fmt)
         router.add_api_route(
             f"{PREFIX}/{path}.{fmt}",
-            make(fmt),
+            endpoint,
             methods=[method],
             status_code=ok,
+            summary=f"{(endpoint.__doc__ or path).splitlines()[0].rstrip('.')} ({fmt.upper()})",
             name=f"open311_{method.lower()}_{_slug(path)}_{fmt}",
             **_docs(fmt, model, ok=ok),
             **extra,
