@@ -330,3 +330,17 @@ async def test_the_catalog_cache_refreshes_serves_stale_and_fails_clearly() -> N
     dispatch.up = True
     clock.now = 70
     assert (await empty.get()).categories["A"] is NOISE
+
+
+def test_an_overlong_description_is_refused_not_cut_short() -> None:
+    form = forms.Form(
+        (
+            ("service_code", "CITY-GARBAGE"),
+            ("address_string", "杏林路"),
+            ("description", "臭" * 5001),
+        )
+    )
+    garbage = Category("CITY-GARBAGE", "垃圾清运", "城市管理", "", "general", Clocks(1, 2, 3))
+    with pytest.raises(Problem) as caught:
+        forms.complaint_from_form(form, garbage, tz="Asia/Shanghai")
+    assert caught.value.status == 400 and "description" in str(caught.value.detail)

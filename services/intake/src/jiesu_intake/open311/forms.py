@@ -20,7 +20,6 @@ from jiesu_intake.schemas import ComplaintCreate
 
 FORM = "application/x-www-form-urlencoded"
 MAX_FIELDS = 500
-MAX_DESCRIPTION = 4000  # the spec's limit
 _ATTRIBUTE = re.compile(r"^attribute\[([^\[\]]{1,64})\](\[\])?$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -102,7 +101,7 @@ def complaint_from_form(form: Form, category: Category, *, tz: str) -> Complaint
                 "channel": "open311",
                 "kind": "complaint",
                 "title": title[:200] if title else None,
-                "content": (description or "")[:MAX_DESCRIPTION],
+                "content": description,  # too long is refused, never cut short
                 "category_code": category.code,
                 "caller": {
                     "name": join_name(form.get("first_name"), form.get("last_name")),
