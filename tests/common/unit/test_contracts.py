@@ -16,6 +16,7 @@ def test_every_catalog_event_has_a_versioned_payload() -> None:
         "complaint.merged",
         "complaint.answered",
         "complaint.withdrawn",
+        "complaint.supplemented",  # extends DESIGN §4: a resident's word after filing
         "complaint.assigned",
         "complaint.queued",
         "consultation.opened",

@@ -118,3 +118,21 @@ def test_seed_has_street_overrides_and_co_units(seed: dict[str, Any]) -> None:
     rules = rules_from_seed(seed)
     assert sum(r.scope.startswith("street:") for r in rules) >= 2
     assert sum(bool(r.co_units) for r in rules) >= 3
+
+
+ATTRIBUTE_DATATYPES = {"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"}
+
+
+def test_category_questions_are_well_formed_open311_attributes(directory: Directory) -> None:
+    asked = [c for c in directory.categories.values() if c.attributes]
+    assert len(asked) >= 4
+    for category in asked:
+        codes = [a.code for a in category.attributes]
+        orders = [a.order for a in category.attributes]
+        assert len(codes) == len(set(codes)) and len(orders) == len(set(orders)), category.code
+        for attribute in category.attributes:
+            assert attribute.datatype in ATTRIBUTE_DATATYPES and attribute.order >= 1
+            listed = attribute.datatype.endswith("valuelist")
+            assert bool(attribute.values) == listed, (category.code, attribute.code)
+            keys = [v.key for v in attribute.values]
+            assert len(keys) == len(set(keys))

@@ -38,6 +38,7 @@ async def test_filed_complaint_gets_a_ticket_and_a_received_event(
     assert shown["caller"] == {
         "name": "张*",
         "phone": "138****5678",
+        "email": None,
         "anonymous": False,
         "confidential": False,
     }

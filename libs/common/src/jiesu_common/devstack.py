@@ -82,9 +82,9 @@ def service_env(
     bootstrap: str,
     secrets: dict[str, str],
     port: int,
-    intake_url: str = "http://127.0.0.1:8001",
+    urls: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment one service process gets."""
+    """The environment one service process gets (``urls``: the other services' base URLs)."""
     p = spec.env_prefix
     env = {
         f"{p}DATABASE__URL": db_url,
@@ -99,9 +99,12 @@ def service_env(
     if spec.name == "intake":
         env[f"{p}PII__ENCRYPTION_KEY"] = secrets["pii_encryption_key"]
         env[f"{p}PII__HASH_KEY"] = secrets["pii_hash_key"]
-    if spec.name == "department":
+        # Intake reads dispatch's category catalog over HTTP (Open311's services).
+        if urls and "dispatch" in urls:
+            env[f"{p}CATALOG__DISPATCH_URL"] = urls["dispatch"]
+    if spec.name == "department" and urls and "intake" in urls:
         # Units fetch a resident's phone number from intake through an audited call.
-        env[f"{p}INTAKE_URL"] = intake_url
+        env[f"{p}INTAKE_URL"] = urls["intake"]
     return env
 
 
@@ -222,7 +225,7 @@ class DevStack:
                 bootstrap=self.broker.bootstrap,
                 secrets=self.secrets,
                 port=self.port_base + spec.offset,
-                intake_url=self.url_of(SERVICES[0]),
+                urls={s.name: self.url_of(s) for s in SERVICES},
             )
         )
         return env

@@ -6,7 +6,7 @@ import base64
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -96,7 +96,7 @@ class Problem(Exception):
         )
 
 
-def problem_response(problem: Problem, request: Request) -> JSONResponse:
+def problem_response(problem: Problem, request: Request) -> Response:
     """Render a problem as ``application/problem+json``."""
     return JSONResponse(
         problem.body(str(request.url.path)),
@@ -106,6 +106,19 @@ def problem_response(problem: Problem, request: Request) -> JSONResponse:
     )
 
 
+ProblemRenderer = Callable[[Problem, Request], Response]
+
+
+def _renderer_for(request: Request) -> ProblemRenderer:
+    # Some path prefixes speak another standard's error format (e.g. Open311's errors).
+    renderers: dict[str, ProblemRenderer] = getattr(request.app.state, "problem_renderers", {})
+    path = request.url.path
+    for prefix, renderer in renderers.items():
+        if path.startswith(prefix):
+            return renderer
+    return problem_response
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -113,30 +126,39 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Every error leaves as problem+json, including FastAPI's own 404/405/422."""
+def install_problem_handlers(
+    app: FastAPI, renderers: Mapping[str, ProblemRenderer] | None = None
+) -> None:
+    """Every error leaves as problem+json, including FastAPI's own 404/405/422.
+
+    ``renderers`` maps a path prefix to another error format for the routes under it.
+    """
+    app.state.problem_renderers = dict(renderers or {})
+
+    def render(problem: Problem, request: Request) -> Response:
+        return _renderer_for(request)(problem, request)
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
-        return problem_response(exc, request)
+        return render(exc, request)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
-        return problem_response(Problem.invalid(summary, errors), request)
+        return render(Problem.invalid(summary, errors), request)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(
+        return render(
             Problem(exc.status_code, slug, str(exc.detail), headers=dict(exc.headers or {})),
             request,
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return problem_response(
+        return render(
             Problem(500, "internal-error", "服务器内部错误 / Internal server error"), request
         )
 
@@ -197,6 +219,7 @@ def create_service_app(
     readiness: ReadinessCheck,
     lifespan: Lifespan,
     router: APIRouter,
+    problem_renderers: Mapping[str, ProblemRenderer] | None = None,
 ) -> FastAPI:
     """The FastAPI shell every service shares: problems, health, metrics, its routes.
 
@@ -212,7 +235,7 @@ def create_service_app(
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
     # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
     app.state.draining = False
-    install_problem_handlers(app)
+    install_problem_handlers(app, problem_renderers)
     install_health(app, readiness)
     app.include_router(router)
     return app

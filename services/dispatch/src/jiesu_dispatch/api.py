@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -66,10 +67,13 @@ async def list_units(
 
 @router.get("/v1/categories", tags=["directory"])
 async def list_categories(principal: Caller, state: State) -> dict[str, Any]:
-    """Complaint categories with their SLA class and keywords."""
+    """Complaint categories: SLA class, keywords, extra questions and effective clocks."""
+    dispatcher = state.dispatcher
     items = [
-        CategoryRead(**(vars(c) | {"keywords": list(c.keywords)})).model_dump()
-        for c in state.dispatcher.directory.categories.values()
+        CategoryRead.model_validate(
+            asdict(c) | {"clocks": asdict(dispatcher.clocks_of(c.sla_class, c.code))}
+        ).model_dump()
+        for c in dispatcher.directory.categories.values()
     ]
     return page(items, None)
 

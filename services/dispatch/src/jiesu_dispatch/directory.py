@@ -26,6 +26,26 @@ class Unit:
 
 
 @dataclass(frozen=True)
+class AttributeValue:
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CategoryAttribute:
+    """An extra question a category asks (an Open311 service attribute)."""
+
+    code: str
+    datatype: str  # string | number | datetime | text | singlevaluelist | multivaluelist
+    required: bool
+    order: int
+    description: str
+    datatype_description: str | None = None
+    variable: bool = True
+    values: tuple[AttributeValue, ...] = ()
+
+
+@dataclass(frozen=True)
 class Category:
     code: str
     name: str
@@ -33,6 +53,7 @@ class Category:
     sla_class: str
     keywords: tuple[str, ...]
     description: str
+    attributes: tuple[CategoryAttribute, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -216,4 +237,18 @@ def _category_from_dict(data: Mapping[str, Any]) -> Category:
         sla_class=data["sla_class"],
         keywords=tuple(data.get("keywords", ())),
         description=data.get("description", ""),
+        attributes=tuple(_attribute_from_dict(a) for a in data.get("attributes", ())),
+    )
+
+
+def _attribute_from_dict(data: Mapping[str, Any]) -> CategoryAttribute:
+    return CategoryAttribute(
+        code=data["code"],
+        datatype=data["datatype"],
+        required=bool(data.get("required", False)),
+        order=int(data["order"]),
+        description=data["description"],
+        datatype_description=data.get("datatype_description"),
+        variable=bool(data.get("variable", True)),
+        values=tuple(AttributeValue(v["key"], v["name"]) for v in data.get("values", ())),
     )

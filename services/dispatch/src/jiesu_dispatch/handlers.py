@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jiesu_common.calendar import WorkingCalendar
@@ -56,6 +56,20 @@ class DispatchUnitOfWork(UnitOfWork):
         await super().__aenter__()
         self.dispatch = DispatchRepository(self.session)
         return self
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """A category's deadlines in whole minutes (resolve in working days when set)."""
+
+    accept_minutes: int
+    contact_minutes: int
+    resolve_minutes: int
+    resolve_working_days: int | None
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
 
 
 @dataclass
@@ -305,6 +319,17 @@ class Dispatcher:
             extra={"round": round_no, "lead_unit_id": decision.lead_unit_id, "mode": mode},
         )
         return assigned
+
+    def clocks_of(self, sla_class: str, category: str) -> Clocks:
+        """The clocks a category's assignments run on, as published in the catalog."""
+        policy = self._policy(sla_class, category)
+        working_days = policy.resolve_working_days if self.settings.working_days else None
+        return Clocks(
+            accept_minutes=_minutes(policy.accept),
+            contact_minutes=_minutes(policy.contact),
+            resolve_minutes=_minutes(policy.resolve),
+            resolve_working_days=working_days,
+        )
 
     def _policy(self, sla_class: str, category: str) -> ClockPolicy:
         """The class's default clocks, then the class's and the category's overrides."""

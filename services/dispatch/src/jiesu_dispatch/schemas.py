@@ -21,6 +21,37 @@ class UnitRead(BaseModel):
     street: str | None
 
 
+class AttributeValueRead(BaseModel):
+    """One choice of a list question."""
+
+    key: str
+    name: str
+
+
+class CategoryAttributeRead(BaseModel):
+    """An extra question of a category (an Open311 service attribute)."""
+
+    code: str
+    datatype: str
+    required: bool
+    order: int
+    description: str
+    datatype_description: str | None = None
+    variable: bool = True
+    values: list[AttributeValueRead] = Field(default_factory=list)
+
+
+class ClocksRead(BaseModel):
+    """The deadlines a category's assignments run on (DESIGN §6 plus configured overrides)."""
+
+    accept_minutes: int
+    contact_minutes: int
+    resolve_minutes: int
+    resolve_working_days: int | None = Field(
+        default=None, description="when set, resolve counts working days instead of minutes"
+    )
+
+
 class CategoryRead(BaseModel):
     """A category (诉求类别)."""
 
@@ -30,6 +61,8 @@ class CategoryRead(BaseModel):
     sla_class: str
     keywords: list[str]
     description: str
+    attributes: list[CategoryAttributeRead] = Field(default_factory=list)
+    clocks: ClocksRead
 
 
 class RuleIn(BaseModel):

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from jiesu_common.auth import Principal, bearer_principal, require_roles
 from jiesu_common.http import Problem
-from jiesu_intake import handlers
+from jiesu_intake import api_keys, handlers
 from jiesu_intake.handlers import FileComplaint
 from jiesu_intake.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPage,
+    ApiKeyRead,
+    ApiKeyRotate,
     CallerOut,
     ComplaintCreate,
     ComplaintCreated,
@@ -25,7 +28,23 @@ from jiesu_intake.schemas import (
 )
 from jiesu_intake.state import IntakeState
 
-router = APIRouter()
+
+async def refuse_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in the path and query, not fail with 500."""
+    values = [
+        *request.path_params.values(),
+        *(v for kv in request.query_params.multi_items() for v in kv),
+    ]
+    if any("\x00" in str(v) for v in values):
+        raise Problem(
+            400,
+            "invalid-characters",
+            "请求含无效字符 / Invalid characters",
+            "参数中不能含 NUL 字符 / parameters must not contain NUL characters",
+        )
+
+
+router = APIRouter(dependencies=[Depends(refuse_nul)])
 STAFF_READERS = ("operator", "dispatcher", "supervisor", "admin", "reviewer")
 
 
@@ -45,12 +64,16 @@ async def get_principal(request: Request, state: State) -> Principal:
         return principal
     key = request.headers.get("x-api-key")
     if key:
-        async with state.uow() as uow:
-            app_id = await uow.api_keys.app_for(handlers.hash_api_key(key))
-        if app_id is None:
-            raise Problem.unauthorized("API 密钥无效或已吊销 / unknown or revoked API key")
-        return Principal(subject=f"app:{app_id}", role="app", app_id=app_id)
+        return await app_principal(state, key)
     raise Problem.unauthorized("需要 Bearer 令牌或 X-API-Key / credentials required")
+
+
+async def app_principal(state: IntakeState, key: str) -> Principal:
+    """A third-party app by API key, counted against the key's rate limit."""
+    async with state.uow() as uow:
+        return await api_keys.admit_app(
+            key, uow=uow, default_rate=state.settings.api_keys.default_rate_per_minute
+        )
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
@@ -163,8 +186,78 @@ async def post_api_key(body: ApiKeyCreate, principal: Caller, state: State) -> A
     """Issue an API key for a third-party app (admin); the key is shown only here."""
     require_roles(principal, "admin")
     async with state.uow() as uow:
-        key_id, key = await handlers.create_api_key(app_id=body.app_id, name=body.name, uow=uow)
-    return ApiKeyCreated(id=key_id, app_id=body.app_id, name=body.name, api_key=key)
+        issued = await api_keys.create_api_key(
+            app_id=body.app_id, name=body.name, rate_limit=body.rate_limit_per_minute, uow=uow
+        )
+    return _created(issued, state)
+
+
+@router.get("/v1/api-keys", response_model=ApiKeyPage, tags=["admin"])
+async def list_api_keys(
+    principal: Caller,
+    state: State,
+    app_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> ApiKeyPage:
+    """Every key (admin), newest first: prefix, limit, last use, revocation; never the key."""
+    require_roles(principal, "admin")
+    async with state.uow() as uow:
+        rows = await uow.api_keys.list(app_id=app_id)
+    return ApiKeyPage(items=[_key_read(r, state) for r in rows])
+
+
+@router.post(
+    "/v1/api-keys/{key_id}/rotate", status_code=201, response_model=ApiKeyCreated, tags=["admin"]
+)
+async def rotate_api_key(
+    key_id: uuid.UUID, principal: Caller, state: State, body: ApiKeyRotate | None = None
+) -> ApiKeyCreated:
+    """Replace a key (admin): the new key is shown once; the old one stops after the grace."""
+    require_roles(principal, "admin")
+    grace = timedelta(minutes=body.grace_minutes if body else 0)
+    async with state.uow() as uow:
+        issued = await api_keys.rotate_api_key(key_id=key_id, grace=grace, uow=uow)
+    return _created(issued, state)
+
+
+@router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["admin"])
+async def revoke_api_key(key_id: uuid.UUID, principal: Caller, state: State) -> ApiKeyRead:
+    """Stop a key now (admin)."""
+    require_roles(principal, "admin")
+    async with state.uow() as uow:
+        row = await api_keys.revoke_api_key(key_id=key_id, uow=uow)
+    return _key_read(row, state)
+
+
+def _created(issued: api_keys.IssuedKey, state: IntakeState) -> ApiKeyCreated:
+    row = issued.row
+    return ApiKeyCreated(
+        id=row.id,
+        app_id=row.app_id,
+        name=row.name,
+        api_key=issued.key,
+        prefix=row.prefix,
+        rate_limit_per_minute=_rate_of(row, state),
+    )
+
+
+def _key_read(row: Any, state: IntakeState) -> ApiKeyRead:
+    return ApiKeyRead(
+        id=row.id,
+        app_id=row.app_id,
+        name=row.name,
+        prefix=row.prefix,
+        rate_limit_per_minute=_rate_of(row, state),
+        active=api_keys.is_active(row, datetime.now(UTC)),
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        replaced_by=row.replaced_by,
+    )
+
+
+def _rate_of(row: Any, state: IntakeState) -> int:
+    rate: int = row.rate_limit_per_minute or state.settings.api_keys.default_rate_per_minute
+    return rate
 
 
 def _may_file(principal: Principal) -> None:
@@ -194,6 +287,7 @@ def to_read(row: Any) -> ComplaintRead:
         caller=CallerOut(
             name=row.caller_name_masked,
             phone=row.caller_phone_masked,
+            email=row.caller_email_masked,
             anonymous=row.anonymous,
             confidential=row.confidential,
         ),
@@ -204,9 +298,11 @@ def to_read(row: Any) -> ComplaintRead:
             "grid_code": row.grid_code,
         },
         attachments=list(row.attachments),
+        attributes=dict(row.attributes),
         external_ref=row.external_ref,
         duplicate_of=row.duplicate_of,
         lead_unit_id=row.lead_unit_id,
+        resolve_by=row.resolve_by,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jiesu_common.contracts import TOPICS
 from jiesu_common.messaging.consumer import Handler
 from jiesu_common.runtime import ConsumerSpec
-from jiesu_intake.handlers import STATUS_OF, apply_lifecycle_event
+from jiesu_intake.status_view import STATUS_OF, apply_lifecycle_event
 
 # Everything after filing that the timeline shows.
 TIMELINE_TYPES = (

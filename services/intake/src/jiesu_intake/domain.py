@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Literal
 
 from rapidfuzz import fuzz
 
@@ -13,6 +14,15 @@ from jiesu_common.contracts.events import ComplaintStatus
 
 TERMINAL = {ComplaintStatus.merged, ComplaintStatus.answered, ComplaintStatus.withdrawn}
 CLOSED_FOR_DUPLICATES = TERMINAL | {ComplaintStatus.closed}
+# Before a unit has replied: the resident can still call it off.
+BEFORE_RESOLUTION = {
+    ComplaintStatus.received,
+    ComplaintStatus.queued,
+    ComplaintStatus.consultation,
+    ComplaintStatus.assigned,
+    ComplaintStatus.accepted,
+    ComplaintStatus.in_progress,
+}
 
 # Within a round, how far along the workflow each status is.
 STAGE_RANK = {
@@ -135,3 +145,44 @@ class StatusPosition:
 def advance(current: StatusPosition, incoming: StatusPosition) -> StatusPosition:
     """The later of two positions, so any interleaving of topics ends in the same state."""
     return incoming if incoming.key > current.key else current
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """A rate-limit decision: allowed or not, the key's next arrival time, when to retry."""
+
+    allowed: bool
+    tat: datetime
+    retry_after_s: int
+
+
+def throttle(*, tat: datetime | None, now: datetime, per_minute: int) -> Throttle:
+    """GCRA: ``per_minute`` requests per minute, up to a minute's worth in a burst.
+
+    ``tat`` (theoretical arrival time) is the only state: one timestamp per key.
+    """
+    interval = timedelta(minutes=1) / per_minute
+    tolerance = interval * (per_minute - 1)
+    start = max(tat or now, now)
+    if start - now > tolerance:
+        wait = (start - tolerance - now).total_seconds()
+        return Throttle(False, start, max(1, math.ceil(wait)))
+    return Throttle(True, start + interval, 0)
+
+
+def supplement_outcome(
+    status: ComplaintStatus, *, ends_matter: bool, wants_reopen: bool
+) -> Literal["withdraw", "comment", "confirms_fixed", "requests_reopen"]:
+    """What the resident's later word does to a complaint in ``status``.
+
+    "It is over" before a unit replied withdraws it; after the reply it confirms the fix
+    for the callback review. "Not fixed" after a reply asks the review to reopen (重办 is
+    the review's decision, not intake's). Anything else is a comment for the unit.
+    """
+    if ends_matter and status in BEFORE_RESOLUTION:
+        return "withdraw"
+    if ends_matter and status is ComplaintStatus.resolved:
+        return "confirms_fixed"
+    if wants_reopen and status in (ComplaintStatus.resolved, ComplaintStatus.closed):
+        return "requests_reopen"
+    return "comment"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from jiesu_common.contracts.events import (
     ComplaintReceivedV1,
     ComplaintStatus,
     ComplaintSummaryV1,
+    ComplaintSupplementedV1,
     ComplaintWithdrawnV1,
     LocationV1,
     MaskedCallerV1,
@@ -28,7 +28,8 @@ from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_common.logging import log_context
 from jiesu_intake import domain
-from jiesu_intake.pii import PiiVault, mask_name, mask_phone
+from jiesu_intake.open311.queries import Open311Repository
+from jiesu_intake.pii import PiiVault, mask_email, mask_name, mask_phone
 from jiesu_intake.repository import ApiKeyRepository, ComplaintRepository, IdempotencyRepository
 from jiesu_intake.schemas import ComplaintCreate, ComplaintCreated
 from jiesu_intake.settings import IntakeSettings
@@ -61,6 +62,7 @@ class IntakeUnitOfWork(UnitOfWork):
         self.complaints = ComplaintRepository(self.session)
         self.idempotency = IdempotencyRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
+        self.open311 = Open311Repository(self.session)
         return self
 
 
@@ -79,6 +81,7 @@ async def file_complaint(
     match = None
     if cmd.body.answer is not None:
         row["status"] = ComplaintStatus.answered.value
+        row["status_detail"] = cmd.body.answer
     else:
         match = await _find_duplicate(uow, row, now, settings)
     if match is not None:
@@ -118,6 +121,14 @@ def _request_hash(body: ComplaintCreate) -> str:
 
 
 async def _replay(uow: IntakeUnitOfWork, scope: str, key: str, request_hash: str) -> Filed:
+    stored = await _stored_answer(uow, scope, key, request_hash)
+    return Filed(answer=ComplaintCreated.model_validate(stored), replayed=True)
+
+
+async def _stored_answer(
+    uow: IntakeUnitOfWork, scope: str, key: str, request_hash: str
+) -> dict[str, Any]:
+    """The answer first given under an idempotency key, if this request is the same one."""
     stored = await uow.idempotency.get(scope, key)
     if stored is None or stored.response is None:
         raise Problem.conflict("idempotency-in-progress", "同一幂等键的请求仍在处理 / retry later")
@@ -128,7 +139,8 @@ async def _replay(uow: IntakeUnitOfWork, scope: str, key: str, request_hash: str
             "幂等键已用于不同请求 / Idempotency-Key reused",
             "该 Idempotency-Key 已用于内容不同的请求 / the key was used with a different body",
         )
-    return Filed(answer=ComplaintCreated.model_validate(stored.response), replayed=True)
+    response: dict[str, Any] = stored.response
+    return response
 
 
 def _complaint_row(
@@ -153,6 +165,8 @@ def _complaint_row(
         "caller_ref": vault.caller_ref(phone_hash, str(complaint_id)),
         "caller_name_masked": mask_name(caller.name),
         "caller_phone_masked": mask_phone(caller.phone),
+        "caller_email_enc": vault.encrypt(caller.email, context=context),
+        "caller_email_masked": mask_email(caller.email),
         "anonymous": caller.anonymous,
         "confidential": caller.confidential,
         "address": body.location.address,
@@ -160,6 +174,7 @@ def _complaint_row(
         "lon": body.location.lon,
         "grid_code": body.location.grid_code,
         "attachments": [str(url) for url in body.attachments],
+        "attributes": body.attributes,
         "external_ref": body.external_ref,
         "app_id": cmd.principal.app_id,
         "created_by": cmd.principal.subject,
@@ -270,6 +285,7 @@ def summary_of(row: dict[str, Any]) -> ComplaintSummaryV1:
         ),
         attachments=tuple(row["attachments"]),
         received_at=row["created_at"],
+        attributes={k: v if isinstance(v, str) else tuple(v) for k, v in row["attributes"].items()},
     )
 
 
@@ -277,20 +293,119 @@ async def withdraw_complaint(
     *, complaint_id: uuid.UUID, reason: str, principal: Principal, uow: IntakeUnitOfWork
 ) -> Any:
     """The resident withdraws: a terminal state; dispatch drops it from its queue."""
-    row = await uow.complaints.get(complaint_id, for_update=True)
-    if row is None or (principal.is_app and row.app_id != principal.app_id):
-        raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+    row = await _own_complaint(uow, complaint_id, principal)
     if ComplaintStatus(row.status) in domain.CLOSED_FOR_DUPLICATES:
         raise Problem.conflict(
             "complaint-not-withdrawable",
             f"诉求状态为 {row.status}，不能撤回 / a {row.status} complaint cannot be withdrawn",
         )
+    await _withdraw(uow, complaint_id, reason, datetime.now(UTC))
+    await uow.commit()
+    return await uow.complaints.get(complaint_id)
+
+
+@dataclass(frozen=True)
+class SupplementComplaint:
+    """Command: the resident adds to a complaint after filing (a comment, photos, a verdict).
+
+    ``ends_matter``: the resident's side considers it over (fixed, or no longer wanted);
+    ``wants_reopen``: the resident says a resolved complaint is not fixed.
+    """
+
+    complaint_id: uuid.UUID
+    principal: Principal
+    note: str
+    attachments: tuple[str, ...] = ()
+    ends_matter: bool = False
+    wants_reopen: bool = False
+    external_status: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Supplemented:
+    """What a supplement did: the event it emitted, and whether that was a withdrawal."""
+
+    event_id: uuid.UUID
+    withdrawn: bool
+    replayed: bool = False
+
+
+async def supplement_complaint(cmd: SupplementComplaint, *, uow: IntakeUnitOfWork) -> Supplemented:
+    """Record the resident's later word; before resolution "it is over" withdraws it."""
+    scope = cmd.principal.app_id or cmd.principal.subject
+    request_hash = _supplement_hash(cmd)
+    if cmd.idempotency_key and not await uow.idempotency.claim(
+        scope, cmd.idempotency_key, request_hash
+    ):
+        stored = await _stored_answer(uow, scope, cmd.idempotency_key, request_hash)
+        return Supplemented(uuid.UUID(stored["event_id"]), stored["withdrawn"], replayed=True)
+    row = await _own_complaint(uow, cmd.complaint_id, cmd.principal)
     now = datetime.now(UTC)
+    outcome = domain.supplement_outcome(
+        ComplaintStatus(row.status), ends_matter=cmd.ends_matter, wants_reopen=cmd.wants_reopen
+    )
+    if outcome == "withdraw":
+        event = await _withdraw(uow, row.id, cmd.note, now)
+    else:
+        event = uow.publish(
+            ComplaintSupplementedV1(
+                complaint_id=row.id,
+                ticket_no=row.ticket_no,
+                note=cmd.note,
+                intent=outcome,
+                attachments=cmd.attachments,
+                app_id=cmd.principal.app_id,
+                external_status=cmd.external_status,
+                supplemented_at=now,
+            )
+        )
+        await uow.complaints.add_timeline(
+            complaint_id=row.id,
+            event_id=event.id,
+            event_type=event.type,
+            at=now,
+            round_no=None,
+            detail={"note": cmd.note, "intent": outcome, "external_status": cmd.external_status},
+        )
+        await uow.complaints.set_status(row.id, {"updated_at": now})
+    answer = Supplemented(event_id=event.id, withdrawn=outcome == "withdraw")
+    if cmd.idempotency_key:
+        await uow.idempotency.store(
+            scope,
+            cmd.idempotency_key,
+            row.id,
+            {"event_id": str(answer.event_id), "withdrawn": answer.withdrawn},
+        )
+    await uow.commit()
+    return answer
+
+
+def _supplement_hash(cmd: SupplementComplaint) -> str:
+    fields = [str(cmd.complaint_id), cmd.note, list(cmd.attachments), cmd.ends_matter]
+    canonical = json.dumps([*fields, cmd.wants_reopen, cmd.external_status], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _own_complaint(
+    uow: IntakeUnitOfWork, complaint_id: uuid.UUID, principal: Principal
+) -> Any:
+    """The complaint, row-locked; an app sees only its own (others are 'not found')."""
+    row = await uow.complaints.get(complaint_id, for_update=True)
+    if row is None or (principal.is_app and row.app_id != principal.app_id):
+        raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+    return row
+
+
+async def _withdraw(
+    uow: IntakeUnitOfWork, complaint_id: uuid.UUID, reason: str, now: datetime
+) -> CloudEvent:
     event = uow.publish(
         ComplaintWithdrawnV1(complaint_id=complaint_id, reason=reason, withdrawn_at=now)
     )
     await uow.complaints.set_status(
-        complaint_id, {"status": ComplaintStatus.withdrawn.value, "updated_at": now}
+        complaint_id,
+        {"status": ComplaintStatus.withdrawn.value, "status_detail": reason, "updated_at": now},
     )
     await uow.complaints.add_timeline(
         complaint_id=complaint_id,
@@ -300,113 +415,4 @@ async def withdraw_complaint(
         round_no=None,
         detail={"reason": reason},
     )
-    await uow.commit()
-    return await uow.complaints.get(complaint_id)
-
-
-# --- the status view: lifecycle events from the other services ------------------------
-
-# Lifecycle event type → the status it implies (for the lead unit's case events).
-STATUS_OF: dict[str, ComplaintStatus] = {
-    "jiesu.complaint.queued.v1": ComplaintStatus.queued,
-    "jiesu.consultation.opened.v1": ComplaintStatus.consultation,
-    "jiesu.complaint.assigned.v1": ComplaintStatus.assigned,
-    "jiesu.case.accepted.v1": ComplaintStatus.accepted,
-    "jiesu.case.contacted.v1": ComplaintStatus.in_progress,
-    "jiesu.case.progressed.v1": ComplaintStatus.in_progress,
-    "jiesu.case.resolved.v1": ComplaintStatus.resolved,
-    "jiesu.complaint.closed.v1": ComplaintStatus.closed,
-    "jiesu.complaint.reopened.v1": ComplaintStatus.assigned,
-    "jiesu.complaint.answered.v1": ComplaintStatus.answered,
-    "jiesu.complaint.withdrawn.v1": ComplaintStatus.withdrawn,
-}
-_DETAIL_FIELDS = (
-    "lead_unit_id",
-    "co_unit_ids",
-    "unit_id",
-    "mode",
-    "category_code",
-    "sla_class",
-    "reason",
-    "method",
-    "note",
-    "reply",
-    "result",
-    "satisfaction",
-    "resolved",
-    "contacted",
-    "level",
-    "clock",
-    "deadline",
-    "resolve_by",
-    "until",
-    "participants",
-    "decided_by",
-)
-
-
-async def apply_lifecycle_event(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
-    """Project another service's event onto the complaint's status and timeline."""
-    assert isinstance(uow, IntakeUnitOfWork)
-    complaint_id = uuid.UUID(event.subject)
-    current = await uow.complaints.get(complaint_id, for_update=True)
-    if current is None:
-        # Other services only learn of a complaint from intake's own committed event, so
-        # an unknown id is a defect, not a race: fail and let the runner park it (DLQ).
-        raise LookupError(f"complaint {complaint_id} is unknown to intake")
-    await _project(uow, current, event)
-
-
-async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> None:
-    data = event.data
-    round_no = _round_of(event)
-    added = await uow.complaints.add_timeline(
-        complaint_id=current.id,
-        event_id=event.id,
-        event_type=event.type,
-        at=event.time,
-        round_no=round_no,
-        detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
-    )
-    status = STATUS_OF.get(event.type)
-    if not added or status is None or not _drives_status(event):
-        return
-    here = domain.StatusPosition(ComplaintStatus(current.status), current.status_round)
-    after = domain.advance(here, domain.StatusPosition(status, round_no or 0))
-    values: dict[str, Any] = {"updated_at": datetime.now(UTC)}
-    if after != here:
-        values.update(status=after.status.value, status_round=after.round)
-    if event.type == "jiesu.complaint.assigned.v1" and (round_no or 0) >= current.status_round:
-        values.update(lead_unit_id=data["lead_unit_id"], category_resolved=data["category_code"])
-    await uow.complaints.set_status(current.id, values)
-
-
-def _round_of(event: CloudEvent) -> int | None:
-    if event.type == "jiesu.complaint.reopened.v1":
-        return int(event.data["next_round"])
-    value = event.data.get("round")
-    return int(value) if value is not None else None
-
-
-def _drives_status(event: CloudEvent) -> bool:
-    # Co-units' progress shows on the timeline but the lead unit's case sets the status.
-    return not (event.type.startswith("jiesu.case.") and event.data.get("role") == "co")
-
-
-# --- API keys ---------------------------------------------------------------------------
-
-
-async def create_api_key(*, app_id: str, name: str, uow: IntakeUnitOfWork) -> tuple[uuid.UUID, str]:
-    """A new key for an app; returns (id, key). Only the key's hash is stored."""
-    key = "jsk_" + secrets.token_urlsafe(32)
-    key_id = uuid.uuid4()
-    await uow.api_keys.add(
-        key_id=key_id, app_id=app_id, name=name, key_hash=hash_api_key(key), prefix=key[:8]
-    )
-    await uow.commit()
-    return key_id, key
-
-
-def hash_api_key(key: str) -> str:
-    """SHA-256 of a key (keys are long random strings, so no salt is needed)."""
-    return hashlib.sha256(key.encode()).hexdigest()
+    return event

@@ -45,6 +45,8 @@ complaints = Table(
     Column("caller_ref", Text, nullable=False),
     Column("caller_name_masked", Text),
     Column("caller_phone_masked", Text),
+    Column("caller_email_enc", LargeBinary),
+    Column("caller_email_masked", Text),
     Column("anonymous", Boolean, nullable=False, server_default="false"),
     Column("confidential", Boolean, nullable=False, server_default="false"),
     Column("address", Text),
@@ -52,12 +54,19 @@ complaints = Table(
     Column("lon", Float),
     Column("grid_code", Text),
     Column("attachments", JSONB, nullable=False, server_default="[]"),
+    # Answers to the category's extra questions (Open311 attributes), code → value(s).
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("external_ref", Text),
     Column("app_id", Text),
     Column("created_by", Text, nullable=False),
     Column("duplicate_of", UUID(as_uuid=True), ForeignKey("complaints.id")),
     Column("lead_unit_id", Text),
     Column("category_resolved", Text),
+    # From the current round's assignment (moved by an approved extension): Open311's
+    # expected_datetime.
+    Column("resolve_by", DateTime(timezone=True)),
+    # Free text of the event that set the current status (a unit's reply, a reason...).
+    Column("status_detail", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -69,6 +78,7 @@ Index(
 )
 Index("ix_complaints_category_code_created_at", complaints.c.category_code, complaints.c.created_at)
 Index("ix_complaints_status", complaints.c.status)
+Index("ix_complaints_app_id_created_at", complaints.c.app_id, complaints.c.created_at)
 
 timeline = Table(
     "complaint_timeline",
@@ -82,6 +92,7 @@ timeline = Table(
     Column("detail", JSONB, nullable=False, server_default="{}"),
 )
 Index("ix_complaint_timeline_complaint_id_at", timeline.c.complaint_id, timeline.c.at)
+Index("ix_complaint_timeline_at", timeline.c.at)
 
 ticket_counters = Table(
     "ticket_counters",
@@ -110,5 +121,12 @@ api_keys = Table(
     Column("key_hash", Text, nullable=False, unique=True),
     Column("prefix", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A rotated key stays valid until revoked_at (its grace period), then stops working.
     Column("revoked_at", DateTime(timezone=True)),
+    Column("replaced_by", UUID(as_uuid=True)),
+    # Requests per minute; NULL means the service's default.
+    Column("rate_limit_per_minute", Integer),
+    # GCRA rate limiting: the theoretical arrival time of the key's next request.
+    Column("rate_tat", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
 )

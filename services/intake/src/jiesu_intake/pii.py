@@ -81,3 +81,11 @@ def mask_name(name: str | None) -> str | None:
     if not name:
         return None
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_email(email: str | None) -> str | None:
+    """``zhangsan@example.com`` → ``z***@example.com``."""
+    if not email:
+        return None
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"

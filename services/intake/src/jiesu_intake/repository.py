@@ -220,25 +220,35 @@ class ApiKeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(
-        self, *, key_id: uuid.UUID, app_id: str, name: str, key_hash: str, prefix: str
-    ) -> None:
-        """Store a new key's hash."""
-        await self.session.execute(
-            insert(orm.api_keys).values(
-                id=key_id, app_id=app_id, name=name, key_hash=key_hash, prefix=prefix
-            )
-        )
+    async def add(self, row: dict[str, Any]) -> None:
+        """Store a new key's hash and settings."""
+        await self.session.execute(insert(orm.api_keys).values(**row))
 
-    async def app_for(self, key_hash: str) -> str | None:
-        """The app owning an active key."""
+    async def get(self, key_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """One key by id."""
+        query = select(orm.api_keys).where(orm.api_keys.c.id == key_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def by_hash(self, key_hash: str) -> Any | None:
+        """The key with this hash, row-locked: its rate-limit state changes on every use."""
         t = orm.api_keys
-        row = (
-            await self.session.execute(
-                select(t.c.app_id).where(t.c.key_hash == key_hash, t.c.revoked_at.is_(None))
-            )
-        ).first()
-        return row.app_id if row else None
+        query = select(t).where(t.c.key_hash == key_hash).with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def list(self, *, app_id: str | None) -> list[Any]:
+        """Keys, newest first, optionally of one app."""
+        t = orm.api_keys
+        query = select(t).order_by(t.c.created_at.desc(), t.c.id)
+        if app_id is not None:
+            query = query.where(t.c.app_id == app_id)
+        return list((await self.session.execute(query)).all())
+
+    async def update(self, key_id: uuid.UUID, values: dict[str, Any]) -> None:
+        """Change a key's state (rate-limit clock, last use, revocation)."""
+        t = orm.api_keys
+        await self.session.execute(update(t).where(t.c.id == key_id).values(**values))
 
 
 def encode_cursor(row: Any) -> str:

@@ -4,14 +4,49 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from jiesu_common.contracts.events import Channel, Kind, Urgency
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _Input(BaseModel):
+    """A request body: PostgreSQL text cannot hold NUL, so no field may carry one."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if _has_nul(data):
+            raise ValueError("不能含 NUL 字符 / must not contain NUL characters")
+        return data
+
+
 ANSWERABLE_KINDS = ("inquiry", "suggestion", "praise")
+
+
+AttributeCode = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+AttributeValue = Annotated[str, StringConstraints(max_length=2000)]
 
 
 class CallerIn(BaseModel):
@@ -21,6 +56,7 @@ class CallerIn(BaseModel):
 
     name: str | None = Field(default=None, max_length=64)
     phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     anonymous: bool = False
     confidential: bool = False
 
@@ -52,7 +88,7 @@ class LocationIn(BaseModel):
         return self
 
 
-class ComplaintCreate(BaseModel):
+class ComplaintCreate(_Input):
     """A new complaint (诉求) with its five elements."""
 
     model_config = _STRICT
@@ -67,6 +103,11 @@ class ComplaintCreate(BaseModel):
     location: LocationIn = Field(default_factory=LocationIn)
     attachments: list[HttpUrl] = Field(default_factory=list, max_length=20)
     external_ref: str | None = Field(default=None, max_length=128)
+    attributes: dict[AttributeCode, AttributeValue | list[AttributeValue]] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="answers to the category's extra questions (Open311 attributes)",
+    )
     answer: str | None = Field(
         default=None,
         min_length=2,
@@ -84,7 +125,7 @@ class ComplaintCreate(BaseModel):
         return self
 
 
-class WithdrawRequest(BaseModel):
+class WithdrawRequest(_Input):
     """The resident withdraws the complaint."""
 
     model_config = _STRICT
@@ -115,6 +156,7 @@ class CallerOut(BaseModel):
 
     name: str | None = None
     phone: str | None = None
+    email: str | None = None
     anonymous: bool = False
     confidential: bool = False
 
@@ -135,9 +177,11 @@ class ComplaintRead(BaseModel):
     caller: CallerOut
     location: dict[str, Any]
     attachments: list[str]
+    attributes: dict[str, str | list[str]] = Field(default_factory=dict)
     external_ref: str | None
     duplicate_of: uuid.UUID | None
     lead_unit_id: str | None
+    resolve_by: datetime | None = None
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineEntry] | None = None
@@ -150,13 +194,24 @@ class ComplaintPage(BaseModel):
     next: str | None
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(_Input):
     """A new API key for a third-party app."""
 
     model_config = _STRICT
 
     app_id: str = Field(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     name: str = Field(min_length=1, max_length=200)
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, description="requests per minute; default: the service's"
+    )
+
+
+class ApiKeyRotate(BaseModel):
+    """Replace a key; the old one keeps working for ``grace_minutes`` (0: stops now)."""
+
+    model_config = _STRICT
+
+    grace_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
 
 
 class ApiKeyCreated(BaseModel):
@@ -166,3 +221,27 @@ class ApiKeyCreated(BaseModel):
     app_id: str
     name: str
     api_key: str
+    prefix: str
+    rate_limit_per_minute: int
+
+
+class ApiKeyRead(BaseModel):
+    """A key as admins see it: never the key itself, nor its hash."""
+
+    id: uuid.UUID
+    app_id: str
+    name: str
+    prefix: str
+    rate_limit_per_minute: int
+    active: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    replaced_by: uuid.UUID | None
+
+
+class ApiKeyPage(BaseModel):
+    """A list of keys."""
+
+    items: list[ApiKeyRead]
+    next: str | None = None

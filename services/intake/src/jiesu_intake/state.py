@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
+from jiesu_intake.catalog import CachedCatalog
 from jiesu_intake.handlers import IntakeUnitOfWork
 from jiesu_intake.pii import PiiVault
 from jiesu_intake.settings import IntakeSettings
@@ -17,6 +18,7 @@ class IntakeState:
     settings: IntakeSettings
     context: ServiceContext
     vault: PiiVault
+    catalog: CachedCatalog
 
     def uow(self) -> IntakeUnitOfWork:
         """A unit of work with intake's repositories."""

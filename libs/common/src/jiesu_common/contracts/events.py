@@ -79,6 +79,10 @@ class ComplaintSummaryV1(_Part):
     caller: MaskedCallerV1
     attachments: tuple[str, ...] = ()
     received_at: datetime
+    attributes: dict[str, str | tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="answers to the category's extra questions (Open311 attributes)",
+    )
 
 
 class JurisdictionV1(_Part):
@@ -153,6 +157,27 @@ class ComplaintWithdrawnV1(EventPayload):
 
     reason: str
     withdrawn_at: datetime
+
+
+SupplementIntent = Literal["comment", "confirms_fixed", "requests_reopen"]
+
+
+class ComplaintSupplementedV1(EventPayload):
+    """The resident added to a complaint after filing (a comment, photos, "fixed", "not fixed")."""
+
+    event_type = "jiesu.complaint.supplemented.v1"
+    topic = TOPICS["intake"]
+    source = "/jiesu/intake"
+
+    ticket_no: str
+    note: str
+    intent: SupplementIntent = "comment"
+    attachments: tuple[str, ...] = ()
+    app_id: str | None = None
+    external_status: str | None = Field(
+        default=None, description="the app's own status word, e.g. FixMyStreet's FIXED"
+    )
+    supplemented_at: datetime
 
 
 # --- dispatch -------------------------------------------------------------------------
@@ -441,6 +466,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     ComplaintMergedV1,
     ComplaintAnsweredV1,
     ComplaintWithdrawnV1,
+    ComplaintSupplementedV1,
     ComplaintAssignedV1,
     ComplaintQueuedV1,
     ConsultationOpenedV1,
