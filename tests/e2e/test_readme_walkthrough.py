@@ -12,18 +12,19 @@ from jiesu_common.devstack import DevStack
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def walkthrough() -> str:
-    """The bash block between the walkthrough markers."""
+def walkthrough(name: str) -> str:
+    """The bash block between a walkthrough's markers."""
     text = README.read_text()
-    block = text.split("<!-- walkthrough:start -->", 1)[1].split("<!-- walkthrough:end -->", 1)[0]
+    block = text.split(f"<!-- {name}:start -->", 1)[1].split(f"<!-- {name}:end -->", 1)[0]
     return block.strip().removeprefix("```bash").removesuffix("```")
 
 
-async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
-    script = walkthrough()
-    assert "127.0.0.1:8005/v1/scorecards" in script
-    # Only the ports move (the test stack runs on a free port range) and `jiesu` is this
-    # environment's; every command is otherwise the README's own.
+async def run_as_written(stack: DevStack, script: str) -> list[str]:
+    """Run a README block and return its output lines.
+
+    Only the ports move (the test stack runs on a free port range) and `jiesu` is this
+    environment's; every command is otherwise the README's own.
+    """
     script = re.sub(
         r"127\.0\.0\.1:800(\d)", lambda m: f"127.0.0.1:{stack.port_base + int(m[1])}", script
     )
@@ -38,9 +39,15 @@ async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
         timeout=240,
         env=os.environ | {"PYTHONIOENCODING": "utf-8"},
     )
-    out = result.stdout
-    assert result.returncode == 0, f"stdout:\n{out}\nstderr:\n{result.stderr}"
-    lines = out.splitlines()
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result.stdout.splitlines()
+
+
+async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
+    script = walkthrough("walkthrough")
+    assert "127.0.0.1:8005/v1/scorecards" in script
+    lines = await run_as_written(stack, script)
+    out = "\n".join(lines)
     assert lines[0].startswith("assigned dept-jt {'name': '张*', 'phone': '138****5678'")
     assert "returned" in lines and "approved gov-d01" in lines
     assert "event: case" in lines and "13812345678" in lines
@@ -49,3 +56,14 @@ async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
     assert "(3, 'gov-d01', 'resolve', 'met')" in out
     # Other tests of the session add to the month's scorecard; this complaint's units are on it.
     assert "('dept-jt', " in lines[-1] and "('gov-d01', " in lines[-1]
+
+
+async def test_the_readme_open311_walkthrough_follows_a_request_to_closed(stack: DevStack) -> None:
+    script = walkthrough("open311-walkthrough")
+    assert "/open311/v2/requests.json" in script.replace("$O311", "/open311/v2")
+    lines = await run_as_written(stack, script)
+    assert lines.count("accepted") == 1 and "resolved" in lines and "closed" in lines
+    assert int(lines[0].split()[0]) >= 30  # the services list: every category
+    assert any(line.startswith("open ") for line in lines)
+    assert "<status>closed</status>" in lines
+    assert "<status>FIXED</status>" in lines
