@@ -69,9 +69,13 @@ def check_env(
             continue
         report.checked_vars += 1
         service = owner or next((s for s in services.values() if upper.startswith(s.prefix)), None)
-        if service is None or not upper.startswith(service.prefix):
-            target = f"service {owner.name!r}" if owner else "any service"
-            report.add(where, f"{name}: not a setting of {target} (no such prefix)")
+        if service is None:
+            report.add(where, f"{name}: names a service that does not exist (no such prefix)")
+            continue
+        if not upper.startswith(service.prefix):
+            report.add(
+                where, f"{name}: not a setting of service {service.name!r} ({service.prefix}...)"
+            )
             continue
         annotation = setting_type(service.settings, upper.removeprefix(service.prefix))
         if annotation is None:

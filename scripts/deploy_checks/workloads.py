@@ -46,6 +46,9 @@ def check_service_manifests(
         if kind not in by_kind:
             report.add(directory, f"no {kind} for service {service.name!r}")
     config_maps = {m.name: m.body.get("data") or {} for m in by_kind.get("ConfigMap", [])}
+    for m in by_kind.get("ConfigMap", []):
+        where = f"{rel(report.root, m.path)} ConfigMap/{m.name}"
+        check_env(report, where, config_maps[m.name], service, services)
     clusters = {m.name: m.body for m in by_kind.get("Cluster", [])}
     for m in manifests:
         if m.kind in WORKLOAD_KINDS:
@@ -82,7 +85,8 @@ def _check_workload(
     for container in pod.get("containers") or []:
         cwhere = f"{where} container {container.get('name')}"
         env = container_env(report, cwhere, container, config_maps)
-        check_env(report, cwhere, env, service, services)
+        own = {item["name"]: item.get("value") for item in container.get("env") or []}
+        check_env(report, cwhere, own, service, services)  # the ConfigMaps are checked once
         _check_container(report, cwhere, m.kind, container, pod, service, env)
         _check_database_url(report, cwhere, service, env, clusters)
 
