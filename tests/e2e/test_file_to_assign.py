@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import random
 import signal
 import statistics
 import time
@@ -10,73 +9,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from shapely.geometry import shape
 
 from jiesu_common.devstack import SERVICES, DevStack, wait_ready
-from jiesu_dispatch.seed import load_seed
+from tests.e2e.complaints import plan as _plan
 
-SEED = load_seed()
 INTAKE = next(s for s in SERVICES if s.name == "intake")
 DISPATCH = next(s for s in SERVICES if s.name == "dispatch")
-
-
-def expected_lead(category: str, street: str) -> str | None:
-    """The seeded rules read independently: street scope beats district beats "*"."""
-    district = next(s["district"] for s in SEED["streets"] if s["code"] == street)
-    rules = [r for r in SEED["routing_rules"] if r["category"] == category]
-    for scope in (f"street:{street}", f"district:{district}", "*"):
-        for rule in rules:
-            if rule["scope"] == scope:
-                lead = rule["lead"]
-                if lead == "@street":
-                    return next(s["unit_id"] for s in SEED["streets"] if s["code"] == street)
-                if lead == "@district":
-                    return next(d["unit_id"] for d in SEED["districts"] if d["code"] == district)
-                return str(lead)
-    return None
-
-
-def _places(coordinates: bool = True) -> list[tuple[dict[str, Any], str]]:
-    """(location body, street code) for every grid: by point, by grid code, by address."""
-    street_of = {c["code"]: c["street"] for c in SEED["communities"]}
-    places = []
-    for n, feature in enumerate(SEED["grids"]["features"]):
-        props = feature["properties"]
-        point = shape(feature["geometry"]).representative_point()
-        street = street_of[props["community"]]
-        if n % 3 == 0 and coordinates:
-            places.append(({"lat": point.y, "lon": point.x}, street))
-        elif n % 3 in (0, 1):
-            places.append(({"grid_code": props["grid_code"]}, street))
-        else:
-            community = next(c for c in SEED["communities"] if c["code"] == props["community"])
-            places.append(({"address": community["addresses"][0] + "12号"}, street))
-    return places
-
-
-def _plan(count: int, coordinates: bool = True) -> list[tuple[dict[str, Any], str | None]]:
-    rng = random.Random(12345)
-    places = _places(coordinates)
-    categories = [c for c in SEED["categories"]]
-    plan = []
-    for n in range(count):
-        location, street = places[n % len(places)]
-        category = categories[n % len(categories)]
-        body = {
-            "channel": rng.choice(["phone", "web", "app", "wechat"]),
-            "kind": "complaint",
-            "content": f"第{n}号诉求：{category['keywords'][0]}问题，{category['description']}",
-            "category_code": category["code"],
-            "caller": {"phone": f"139{n:08d}"},
-            "location": location,
-        }
-        if n % 25 == 7:  # no category and nothing to recognise: needs a human
-            body.pop("category_code")
-            body["content"] = f"第{n}号：请尽快联系我，谢谢谢谢"
-            plan.append((body, None))
-        else:
-            plan.append((body, expected_lead(category["code"], street)))
-    return plan
 
 
 async def _file_all(base: str, token: str, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,12 +4,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from jiesu_common.calendar import WorkingCalendar
 from jiesu_dispatch.deadlines import (
     DEFAULT_POLICIES,
     RETURN_WINDOW,
     SLA_CLASSES,
     ClockPolicy,
-    WorkingCalendar,
     compute_deadlines,
 )
 

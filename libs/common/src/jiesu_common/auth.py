@@ -12,7 +12,8 @@ from fastapi import Request
 from jiesu_common.http import Problem
 from jiesu_common.settings import AuthSettings
 
-Role = Literal["operator", "dispatcher", "unit_staff", "reviewer", "supervisor", "admin"]
+# "service" is for calls between Jiesu services (minted by a service, never by people).
+Role = Literal["operator", "dispatcher", "unit_staff", "reviewer", "supervisor", "admin", "service"]
 ROLES: tuple[str, ...] = get_args(Role)
 
 

@@ -48,7 +48,13 @@ class ServiceSpec:
         return f"JIESU_{self.name.upper()}_"
 
 
-SERVICES = (ServiceSpec("intake", 1), ServiceSpec("dispatch", 2))
+SERVICES = (
+    ServiceSpec("intake", 1),
+    ServiceSpec("dispatch", 2),
+    ServiceSpec("department", 3),
+    ServiceSpec("review", 4),
+    ServiceSpec("metrics", 5),
+)
 LOCK_NAME = "dev.lock"
 STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
 
@@ -70,7 +76,13 @@ def load_or_create_secrets(path: Path) -> dict[str, str]:
 
 
 def service_env(
-    spec: ServiceSpec, *, db_url: str, bootstrap: str, secrets: dict[str, str], port: int
+    spec: ServiceSpec,
+    *,
+    db_url: str,
+    bootstrap: str,
+    secrets: dict[str, str],
+    port: int,
+    intake_url: str = "http://127.0.0.1:8001",
 ) -> dict[str, str]:
     """The environment one service process gets."""
     p = spec.env_prefix
@@ -87,6 +99,9 @@ def service_env(
     if spec.name == "intake":
         env[f"{p}PII__ENCRYPTION_KEY"] = secrets["pii_encryption_key"]
         env[f"{p}PII__HASH_KEY"] = secrets["pii_hash_key"]
+    if spec.name == "department":
+        # Units fetch a resident's phone number from intake through an audited call.
+        env[f"{p}INTAKE_URL"] = intake_url
     return env
 
 
@@ -207,6 +222,7 @@ class DevStack:
                 bootstrap=self.broker.bootstrap,
                 secrets=self.secrets,
                 port=self.port_base + spec.offset,
+                intake_url=self.url_of(SERVICES[0]),
             )
         )
         return env

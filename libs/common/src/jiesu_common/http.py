@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -208,6 +210,8 @@ def create_service_app(
             "characters long"
         )
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
+    # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
+    app.state.draining = False
     install_problem_handlers(app)
     install_health(app, readiness)
     app.include_router(router)
@@ -217,3 +221,19 @@ def create_service_app(
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:
     """The list shape every service answers: ``{"items": [...], "next": cursor|null}``."""
     return {"items": items, "next": next_cursor}
+
+
+def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
+    """An opaque keyset cursor for lists ordered by (time, id)."""
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (time, id) of a cursor from ``encode_cursor``; a 422 problem when malformed."""
+    if not cursor:
+        return None
+    try:
+        at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(row_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem.invalid("游标无效 / bad cursor") from exc

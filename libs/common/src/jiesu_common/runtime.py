@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,21 @@ class ConsumerSpec:
     handlers: Mapping[str, Handler]
 
 
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A job run every ``interval_s`` in worker processes (clock ticks, fallbacks).
+
+    Jobs must be safe in several replicas at once (claim rows with ``SKIP LOCKED``). With
+    ``after_catch_up`` the job first waits until the consumers have handled everything
+    that was already in the log at start, so a restart never acts on stale state.
+    """
+
+    name: str
+    interval_s: float
+    run: Callable[[ServiceContext], Awaitable[object]]
+    after_catch_up: bool = True
+
+
 @dataclass
 class ServiceContext:
     """Everything a running service holds; one per process."""
@@ -53,6 +69,7 @@ class ServiceContext:
     uow_class: Callable[[async_sessionmaker[AsyncSession]], UnitOfWork] = UnitOfWork
     # Runs after the schema check and before consumers start (e.g. loading reference data).
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
+    periodic: Sequence[PeriodicTask] = ()
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     producer: AIOKafkaProducer | None = field(init=False, default=None)
@@ -109,6 +126,20 @@ class ServiceContext:
                 )
                 self.runners.append(runner)
                 self._spawn(runner.run, f"consumer-{spec.group_id}")
+            for task in self.periodic:
+                self._spawn(functools.partial(self._every, task), f"periodic-{task.name}")
+
+    async def caught_up(self) -> None:
+        """Wait until every consumer group has handled the log as it stood at start."""
+        for runner in self.runners:
+            await runner.caught_up.wait()
+
+    async def _every(self, task: PeriodicTask) -> None:
+        if task.after_catch_up:
+            await self.caught_up()
+        while True:
+            await task.run(self)
+            await asyncio.sleep(task.interval_s)
 
     async def stop(self) -> None:
         """Stop consumers, drain the outbox, stop the producer, close the pool."""
@@ -142,7 +173,9 @@ class ServiceContext:
         checks["consumers"] = all(r.joined.is_set() for r in self.runners)
         return checks
 
-    def lifespan(self) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    def lifespan(
+        self, on_stop: Callable[[], Awaitable[None]] | None = None
+    ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
         """A FastAPI lifespan that starts and stops this context with the app."""
 
         @contextlib.asynccontextmanager
@@ -151,6 +184,8 @@ class ServiceContext:
             try:
                 yield
             finally:
+                if on_stop is not None:
+                    await on_stop()
                 await self.stop()
 
         return _lifespan

@@ -51,17 +51,31 @@ def run_service_cli(
     if args.command == "serve":
         host = args.host or settings.host
         port = args.port or settings.port
+        app = create_app(settings)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
             host=host,
             port=port,
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=20,
         )
-        uvicorn.Server(config).run()
+        _DrainingServer(config, app).run()
         return 0
     return asyncio.run(_worker(create_context(settings)))
+
+
+class _DrainingServer(uvicorn.Server):
+    """Marks the app as draining on SIGTERM, so long-lived streams end and shutdown is quick."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        """Tell streaming routes to finish, then shut down as uvicorn does."""
+        self._app.state.draining = True
+        super().handle_exit(sig, frame)
 
 
 def _migrate(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 
@@ -15,7 +15,11 @@ from jiesu_dispatch.schemas import (
     AssignmentCreate,
     AssignmentRead,
     CategoryRead,
+    ExtensionDecisionCreate,
+    ExtensionRead,
     QueueItem,
+    ReturnDecisionCreate,
+    ReturnRead,
     RulesPut,
     RulesRead,
     UnitRead,
@@ -175,3 +179,89 @@ async def post_assignment(
         deadlines=assigned.deadlines.model_dump(mode="json"),
         assigned_at=assigned.assigned_at,
     )
+
+
+# --- the loop back: returns and extensions -----------------------------------------------------
+
+
+@router.get("/v1/returns", tags=["returns"])
+async def list_returns(
+    principal: Caller,
+    state: State,
+    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    complaint_id: uuid.UUID | None = None,
+    cursor: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """The return-review queue (退单审核), oldest first; ``status`` defaults to pending."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.dispatch.requests_page(
+            "returns", status=status, complaint_id=complaint_id, after=cursor, limit=limit
+        )
+    items = [ReturnRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
+    nxt = rows[limit - 1].returned_at.isoformat() if len(rows) > limit else None
+    return page(items, nxt)
+
+
+@router.post("/v1/returns/{return_id}/decision", response_model=ReturnRead, tags=["returns"])
+async def decide_return(
+    return_id: uuid.UUID, body: ReturnDecisionCreate, principal: Caller, state: State
+) -> ReturnRead:
+    """Approve (re-route without the returning unit, or to the district government) or reject."""
+    require_roles(principal, *DISPATCH_ROLES)
+    if body.decision == "reject" and (body.lead_unit_id or body.co_unit_ids):
+        raise Problem.invalid("驳回时不能指定新单位 / a rejection names no new unit")
+    async with state.uow() as uow:
+        row = await state.loopback.decide_return(
+            return_id=return_id,
+            approve=body.decision == "approve",
+            note=body.note,
+            lead_unit_id=body.lead_unit_id,
+            co_unit_ids=tuple(body.co_unit_ids),
+            decided_by=principal.subject,
+            uow=uow,
+        )
+    return ReturnRead.model_validate(row._mapping)
+
+
+@router.get("/v1/extensions", tags=["extensions"])
+async def list_extensions(
+    principal: Caller,
+    state: State,
+    status: Literal["pending", "granted", "denied"] | None = "pending",
+    complaint_id: uuid.UUID | None = None,
+    cursor: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Extension requests (延期审批), oldest first; ``status`` defaults to pending."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.dispatch.requests_page(
+            "extensions", status=status, complaint_id=complaint_id, after=cursor, limit=limit
+        )
+    items = [ExtensionRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
+    nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None
+    return page(items, nxt)
+
+
+@router.post(
+    "/v1/extensions/{extension_id}/decision", response_model=ExtensionRead, tags=["extensions"]
+)
+async def decide_extension(
+    extension_id: uuid.UUID, body: ExtensionDecisionCreate, principal: Caller, state: State
+) -> ExtensionRead:
+    """Grant (moves the resolve deadline) or deny an extension."""
+    require_roles(principal, *DISPATCH_ROLES)
+    if body.decision == "deny" and body.resolve_by is not None:
+        raise Problem.invalid("拒绝时不能指定时限 / a denial sets no resolve_by")
+    async with state.uow() as uow:
+        row = await state.loopback.decide_extension(
+            extension_id=extension_id,
+            grant=body.decision == "grant",
+            note=body.note,
+            resolve_by=body.resolve_by,
+            decided_by=principal.subject,
+            uow=uow,
+        )
+    return ExtensionRead.model_validate(row._mapping)

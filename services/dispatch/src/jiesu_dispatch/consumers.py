@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from jiesu_common.contracts import TOPICS
+from jiesu_common.messaging.consumer import Handler
 from jiesu_common.runtime import ConsumerSpec
 from jiesu_dispatch.handlers import Dispatcher
+from jiesu_dispatch.loopback import LoopBack
 
 
 def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
-    """Intake's complaints are routed as they arrive."""
-    handlers = {
+    """Complaints are routed as they arrive; returns, extensions and reopens come back."""
+    loop = LoopBack(dispatcher)
+    handlers: dict[str, Handler] = {
         "jiesu.complaint.received.v1": dispatcher.route_complaint,
         "jiesu.complaint.withdrawn.v1": dispatcher.withdraw_complaint,
+        "jiesu.case.returned.v1": loop.record_return,
+        "jiesu.case.extension_requested.v1": loop.record_extension_request,
+        "jiesu.complaint.reopened.v1": loop.reopen_complaint,
+        "jiesu.complaint.closed.v1": loop.close_complaint,
     }
-    return [ConsumerSpec(group_id="dispatch.router", topics=[TOPICS["intake"]], handlers=handlers)]
+    topics = [TOPICS["intake"], TOPICS["department"], TOPICS["review"]]
+    return [ConsumerSpec(group_id="dispatch.router", topics=topics, handlers=handlers)]

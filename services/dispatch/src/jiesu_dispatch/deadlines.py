@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import UTC, datetime, timedelta
 
-import holidays
+from jiesu_common.calendar import WorkingCalendar, require_aware
 
 SLA_CLASSES = ("emergency", "utility", "general", "complex")
 RETURN_WINDOW = timedelta(hours=2)
-DEFAULT_TZ = "Asia/Shanghai"
-# China has kept UTC+8 without DST since 1991; used only when the OS has no tz database.
-_SHANGHAI_FIXED = timezone(timedelta(hours=8), "CST")
 
 
 @dataclass(frozen=True)
@@ -58,33 +54,6 @@ class Deadlines:
     return_by: datetime
 
 
-class WorkingCalendar:
-    """China's working days: weekends and public holidays off, make-up working days (调休) on."""
-
-    def __init__(self, tz: str = DEFAULT_TZ) -> None:
-        self.tz = _zone(tz)
-        # Years are filled in lazily by `holidays` as dates are asked about.
-        self._holidays = holidays.country_holidays("CN")
-
-    def is_working_day(self, d: date) -> bool:
-        """True for an ordinary weekday that is not a holiday, or a make-up working day."""
-        return bool(self._holidays.is_working_day(d))
-
-    def add_working_days(self, start: datetime, days: int) -> datetime:
-        """The same local time of day on the `days`-th working day after start's local date."""
-        _require_aware(start)
-        if days < 0:
-            raise ValueError("days must not be negative")
-        local = start.astimezone(self.tz)
-        day = local.date()
-        remaining = days
-        while remaining > 0:
-            day += timedelta(days=1)
-            remaining -= self.is_working_day(day)
-        end = datetime.combine(day, local.time(), tzinfo=self.tz)
-        return end.astimezone(start.tzinfo)
-
-
 def compute_deadlines(
     assigned_at: datetime,
     sla_class: str,
@@ -94,7 +63,7 @@ def compute_deadlines(
     working_days: bool = False,
 ) -> Deadlines:
     """Accept, contact, resolve and return deadlines (UTC) for a case assigned at assigned_at."""
-    _require_aware(assigned_at)
+    require_aware(assigned_at)
     policy = policy or default_policy(sla_class)
     start = assigned_at.astimezone(UTC)
     return Deadlines(
@@ -123,17 +92,3 @@ def _resolve_by(
         return start + policy.resolve
     calendar = calendar or WorkingCalendar()
     return calendar.add_working_days(start, policy.resolve_working_days).astimezone(UTC)
-
-
-def _zone(name: str) -> tzinfo:
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError:
-        if name == DEFAULT_TZ:
-            return _SHANGHAI_FIXED
-        raise
-
-
-def _require_aware(moment: datetime) -> None:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("datetime must be timezone-aware")

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
@@ -22,7 +23,6 @@ from jiesu_common.http import Problem
 from jiesu_dispatch.classifier import classify
 from jiesu_dispatch.deadlines import (
     ClockPolicy,
-    WorkingCalendar,
     compute_deadlines,
     default_policy,
     with_override,
@@ -87,16 +87,16 @@ class Dispatcher:
         if not known:
             return
         if category is None:
-            await self._queue(uow, payload.complaint_id, 1, "unclassified", candidates)
+            await self.queue(uow, payload.complaint_id, 1, "unclassified", candidates)
             return
-        rules = await self._rules(uow)
+        rules = await self.rules(uow)
         decision = route(
             category_code=category, jurisdiction=jurisdiction, rules=rules, directory=self.directory
         )
         if isinstance(decision, Unroutable):
-            await self._queue(uow, payload.complaint_id, 1, decision.reason, (category,))
+            await self.queue(uow, payload.complaint_id, 1, decision.reason, (category,))
             return
-        await self._assign(
+        await self.assign(
             uow,
             complaint_id=payload.complaint_id,
             round_no=1,
@@ -127,7 +127,7 @@ class Dispatcher:
         uow: DispatchUnitOfWork,
     ) -> ComplaintAssignedV1:
         """A dispatcher assigns (or reassigns) a complaint by hand: a new round."""
-        self._check_units(lead_unit_id, co_unit_ids)
+        self.check_units(lead_unit_id, co_unit_ids)
         ref = await uow.dispatch.complaint(complaint_id, for_update=True)
         if ref is None:
             raise Problem.not_found(f"诉求 / complaint {complaint_id}")
@@ -143,7 +143,7 @@ class Dispatcher:
         decision = RouteDecision(
             lead_unit_id, tuple(c for c in co_unit_ids if c != lead_unit_id), rule
         )
-        assigned = await self._assign(
+        assigned = await self.assign(
             uow,
             complaint_id=complaint_id,
             round_no=ref.current_round + 1,
@@ -154,7 +154,7 @@ class Dispatcher:
             mode="manual",
             assigned_by=dispatcher,
             note=note,
-            previous=await self._previous_lead(uow, complaint_id),
+            previous=await self.previous_lead(uow, complaint_id),
         )
         await uow.dispatch.dequeue(complaint_id)
         await uow.commit()
@@ -170,12 +170,14 @@ class Dispatcher:
         # Callers often give the place only in their own words: look for a known name there.
         return self.directory.locate(address=f"{summary.title or ''} {summary.content}")
 
-    def _check_units(self, lead: str, co_units: tuple[str, ...]) -> None:
+    def check_units(self, lead: str, co_units: tuple[str, ...]) -> None:
+        """422 unless every unit is in the directory."""
         unknown = [u for u in (lead, *co_units) if u not in self.directory.units]
         if unknown:
             raise Problem.invalid(f"未知单位 / unknown unit(s): {', '.join(unknown)}")
 
-    async def _previous_lead(self, uow: DispatchUnitOfWork, complaint_id: uuid.UUID) -> str | None:
+    async def previous_lead(self, uow: DispatchUnitOfWork, complaint_id: uuid.UUID) -> str | None:
+        """The lead unit of the complaint's latest round, if any."""
         rounds = await uow.dispatch.assignments_of(complaint_id)
         return rounds[-1].lead_unit_id if rounds else None
 
@@ -189,11 +191,12 @@ class Dispatcher:
         )
         return result.category_code, tuple(code for code, _ in result.candidates)
 
-    async def _rules(self, uow: DispatchUnitOfWork) -> list[RoutingRule]:
+    async def rules(self, uow: DispatchUnitOfWork) -> list[RoutingRule]:
+        """The current routing rules."""
         current = await uow.dispatch.current_rules()
         return [rule_from_dict(r) for r in current.rules] if current else []
 
-    async def _queue(
+    async def queue(
         self,
         uow: DispatchUnitOfWork,
         complaint_id: uuid.UUID,
@@ -201,6 +204,7 @@ class Dispatcher:
         reason: str,
         candidates: tuple[str, ...],
     ) -> None:
+        """Put the complaint in front of a human dispatcher (complaint.queued)."""
         now = datetime.now(UTC)
         detail = QUEUE_DETAIL.get(reason, reason)
         await uow.dispatch.enqueue(
@@ -226,7 +230,7 @@ class Dispatcher:
             )
         )
 
-    async def _assign(
+    async def assign(
         self,
         uow: DispatchUnitOfWork,
         *,
@@ -241,6 +245,7 @@ class Dispatcher:
         note: str | None,
         previous: str | None = None,
     ) -> ComplaintAssignedV1:
+        """Record one round's assignment with its deadlines and publish complaint.assigned."""
         now = datetime.now(UTC)
         sla_class = self._sla_class(category, summary)
         deadlines = compute_deadlines(

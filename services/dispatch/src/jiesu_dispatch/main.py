@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import TOPICS
 from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.http import create_service_app
@@ -13,7 +14,6 @@ from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_dispatch.api import router
 from jiesu_dispatch.consumers import consumer_specs
-from jiesu_dispatch.deadlines import WorkingCalendar
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.routing import rules_from_seed

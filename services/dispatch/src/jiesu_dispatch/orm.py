@@ -76,3 +76,44 @@ dispatch_queue = Table(
     Column("queued_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_dispatch_queue_queued_at", dispatch_queue.c.queued_at)
+
+# A unit's 退单, waiting for (or carrying) the centre's decision.
+returns = Table(
+    "returns",
+    metadata,
+    Column("return_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text),
+    Column("returned_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # pending | approved | rejected
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+    Column("new_round", Integer),
+    Column("new_lead_unit_id", Text),
+)
+Index("ix_returns_status_returned_at", returns.c.status, returns.c.returned_at)
+
+# A unit's request for more time (延期).
+extensions = Table(
+    "extensions",
+    metadata,
+    Column("extension_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("until", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # pending | granted | denied
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("resolve_by", DateTime(timezone=True)),
+    Column("note", Text),
+)
+Index("ix_extensions_status_requested_at", extensions.c.status, extensions.c.requested_at)

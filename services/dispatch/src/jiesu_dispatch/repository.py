@@ -129,3 +129,62 @@ class DispatchRepository:
             .returning(orm.directory_snapshots.c.version)
         )
         return result.first() is not None
+
+    # --- returns and extensions ----------------------------------------------------------
+
+    async def add_request(self, table: str, row: dict[str, Any]) -> bool:
+        """Store a unit's return or extension request once; False when already known."""
+        t = orm.metadata.tables[table]
+        result = await self.session.execute(
+            pg_insert(t).values(**row).on_conflict_do_nothing().returning(t.c[row_key(table)])
+        )
+        return result.first() is not None
+
+    async def request(self, table: str, request_id: uuid.UUID, *, for_update: bool = False) -> Any:
+        """One return or extension request, optionally row-locked."""
+        t = orm.metadata.tables[table]
+        query = select(t).where(t.c[row_key(table)] == request_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def decide_request(self, table: str, request_id: uuid.UUID, **values: Any) -> None:
+        """Record the centre's decision on a request."""
+        t = orm.metadata.tables[table]
+        await self.session.execute(
+            update(t).where(t.c[row_key(table)] == request_id).values(**values)
+        )
+
+    async def requests_page(
+        self,
+        table: str,
+        *,
+        status: str | None,
+        complaint_id: uuid.UUID | None,
+        after: datetime | None,
+        limit: int,
+    ) -> list[Any]:
+        """Requests oldest first, optionally of one status or one complaint."""
+        t = orm.metadata.tables[table]
+        at = t.c["returned_at" if table == "returns" else "requested_at"]
+        query = select(t).order_by(at, t.c[row_key(table)]).limit(limit + 1)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
+        if after is not None:
+            query = query.where(at > after)
+        return list((await self.session.execute(query)).all())
+
+    async def returned_units(self, complaint_id: uuid.UUID) -> frozenset[str]:
+        """Units whose return of this complaint was approved: never routed to it again."""
+        t = orm.returns
+        query = select(t.c.unit_id).where(
+            t.c.complaint_id == complaint_id, t.c.status == "approved"
+        )
+        return frozenset((await self.session.execute(query)).scalars())
+
+
+def row_key(table: str) -> str:
+    """The id column of the returns and extensions tables."""
+    return "return_id" if table == "returns" else "extension_id"

@@ -159,3 +159,41 @@ def _scope_problem(scope: str, directory: Directory) -> str | None:
     if code not in known:
         return f"unknown {level} {code!r} in scope {scope!r}"
     return None
+
+
+FALLBACK_SCOPE = "fallback"
+
+
+def reroute(
+    *,
+    category_code: str,
+    jurisdiction: Jurisdiction,
+    rules: Iterable[RoutingRule],
+    directory: Directory,
+    exclude: frozenset[str],
+) -> RouteDecision | Unroutable:
+    """Route again without the units that gave the complaint back (approved returns).
+
+    The matching rules are tried from the narrowest scope out; when each one's lead is
+    excluded, the district government takes the case (兜底).
+    """
+    matching = [
+        (rank, r)
+        for r in rules
+        if r.category == category_code and (rank := scope_rank(r.scope, jurisdiction)) is not None
+    ]
+    for _, rule in sorted(matching, key=lambda pair: -pair[0]):
+        lead = resolve_unit(rule.lead, jurisdiction, directory)
+        if lead is not None and lead not in exclude:
+            co_units = tuple(
+                u for u in _co_units(rule, lead, jurisdiction, directory) if u not in exclude
+            )
+            return RouteDecision(lead, co_units, rule)
+    district = jurisdiction.district_code
+    if district is None:
+        return Unroutable(UNLOCATED)
+    fallback = directory.district_government(district).unit_id
+    if fallback in exclude:
+        return Unroutable(NO_RULE)
+    rule = RoutingRule(category=category_code, scope=FALLBACK_SCOPE, lead=DISTRICT_PLACEHOLDER)
+    return RouteDecision(fallback, (), rule)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -99,3 +99,61 @@ class QueueItem(BaseModel):
     queued_at: datetime
     summary: dict[str, Any]
     jurisdiction: dict[str, Any]
+
+
+class ReturnDecisionCreate(BaseModel):
+    """The centre's decision on a return; approving may name the new lead unit."""
+
+    model_config = _STRICT
+
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(default=None, max_length=2000)
+    lead_unit_id: str | None = Field(default=None, description="approve only: assign to this unit")
+    co_unit_ids: list[str] = Field(default_factory=list, max_length=10)
+
+
+class ReturnRead(BaseModel):
+    """A unit's return and the centre's decision."""
+
+    return_id: uuid.UUID
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    unit_id: str
+    reason: str
+    evidence: str | None
+    returned_at: datetime
+    status: Literal["pending", "approved", "rejected"]
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+    new_round: int | None
+    new_lead_unit_id: str | None
+
+
+class ExtensionDecisionCreate(BaseModel):
+    """The centre's decision on an extension; granting may set another resolve_by."""
+
+    model_config = _STRICT
+
+    decision: Literal["grant", "deny"]
+    note: str | None = Field(default=None, max_length=2000)
+    resolve_by: AwareDatetime | None = None
+
+
+class ExtensionRead(BaseModel):
+    """A unit's extension request and the centre's decision."""
+
+    extension_id: uuid.UUID
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    unit_id: str
+    until: datetime
+    reason: str
+    requested_at: datetime
+    status: Literal["pending", "granted", "denied"]
+    decided_by: str | None
+    decided_at: datetime | None
+    resolve_by: datetime | None
+    note: str | None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
+from jiesu_dispatch.loopback import LoopBack
 from jiesu_dispatch.settings import DispatchSettings
 
 
@@ -16,6 +17,11 @@ class DispatchState:
     settings: DispatchSettings
     context: ServiceContext
     dispatcher: Dispatcher
+
+    @property
+    def loopback(self) -> LoopBack:
+        """Returns, extensions and reopens, on this process's dispatcher."""
+        return LoopBack(self.dispatcher)
 
     def uow(self) -> DispatchUnitOfWork:
         """A unit of work with dispatch's repositories."""

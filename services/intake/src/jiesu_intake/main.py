@@ -13,6 +13,7 @@ from jiesu_common.settings import ServiceSettings
 from jiesu_intake.api import router
 from jiesu_intake.consumers import consumer_specs
 from jiesu_intake.handlers import IntakeUnitOfWork
+from jiesu_intake.internal_api import router as internal_router
 from jiesu_intake.pii import PiiVault
 from jiesu_intake.settings import IntakeSettings
 from jiesu_intake.state import IntakeState
@@ -44,5 +45,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=context.lifespan(),
         router=router,
     )
+    app.include_router(internal_router)
     app.state.intake = IntakeState(settings=settings, context=context, vault=PiiVault(settings.pii))
     return app

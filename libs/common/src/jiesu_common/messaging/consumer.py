@@ -58,15 +58,22 @@ def is_transient(exc: BaseException) -> bool:
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Marks the runner ready once the group has handed it its partitions (maybe none)."""
 
-    def __init__(self, joined: asyncio.Event) -> None:
-        self._joined = joined
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         """Nothing to flush: offsets are committed after every partition batch."""
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """The group is joined."""
-        self._joined.set()
+        """The group is joined; note how far the log reached at that moment."""
+        if not self._runner.caught_up.is_set() and self._runner._consumer is not None:
+            try:
+                ends = await self._runner._consumer.end_offsets(list(assigned)) if assigned else {}
+                self._runner._catch_up_to = dict(ends)
+            except KafkaError:
+                log.warning("could not read end offsets; assuming caught up", exc_info=True)
+                self._runner._catch_up_to = {}
+        self._runner.joined.set()
 
 
 class PoisonMessage(Exception):
@@ -96,6 +103,10 @@ class ConsumerRunner:
         self._client_id = client_id
         self._stopping = asyncio.Event()
         self.joined = asyncio.Event()
+        # Set once everything that was in the log when the group was first joined is handled:
+        # clocks that fire on "nothing heard by the deadline" wait for it after a restart.
+        self.caught_up = asyncio.Event()
+        self._catch_up_to: dict[TopicPartition, int] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     @property
@@ -117,7 +128,7 @@ class ConsumerRunner:
             max_poll_interval_ms=600_000,
         )
         self._consumer = consumer
-        consumer.subscribe(self._topics, listener=_JoinListener(self.joined))
+        consumer.subscribe(self._topics, listener=_JoinListener(self))
         await consumer.start()
         try:
             while not self._stopping.is_set():
@@ -126,12 +137,23 @@ class ConsumerRunner:
                 )
                 for tp, records in batches.items():
                     await self._handle_partition(consumer, tp, records)
+                if not self.caught_up.is_set():
+                    await self._check_caught_up(consumer)
         finally:
             await consumer.stop()
 
     async def stop(self) -> None:
         """Finish the message in hand, commit, leave the group."""
         self._stopping.set()
+
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        targets = self._catch_up_to
+        if targets is None:
+            return
+        for tp, end in targets.items():
+            if tp in consumer.assignment() and await consumer.position(tp) < end:
+                return
+        self.caught_up.set()
 
     async def _handle_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]

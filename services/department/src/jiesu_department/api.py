@@ -1,0 +1,277 @@
+"""department-response's HTTP routes: a unit's work queue, case actions, the SSE feed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_department import handlers
+from jiesu_department.caller import fetch_caller
+from jiesu_department.domain import Action
+from jiesu_department.schemas import (
+    AcceptCreate,
+    CallerRevealed,
+    CaseAction,
+    CaseDetail,
+    CasePage,
+    CaseRead,
+    CaseStatus,
+    ContactCreate,
+    ExtensionCreate,
+    ProgressCreate,
+    ResolveCreate,
+    ReturnCreate,
+    RevealCreate,
+    RevealRead,
+    case_read,
+)
+from jiesu_department.state import DepartmentState
+
+router = APIRouter()
+UNIT_ROLES = ("unit_staff",)
+READ_ROLES = ("unit_staff", "supervisor", "dispatcher", "admin")
+
+
+def get_state(request: Request) -> DepartmentState:
+    """The process state built at start-up."""
+    state: DepartmentState = request.app.state.department
+    return state
+
+
+State = Annotated[DepartmentState, Depends(get_state)]
+
+
+async def get_principal(request: Request, state: State) -> Principal:
+    """Staff by JWT."""
+    principal = bearer_principal(state.settings.auth, request)
+    if principal is None:
+        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def _unit_of(principal: Principal, unit_id: str | None) -> str:
+    """Unit staff always get their own unit; others must say which unit they look at."""
+    require_roles(principal, *READ_ROLES)
+    if principal.role == "unit_staff":
+        assert principal.unit_id is not None
+        return principal.unit_id
+    if not unit_id:
+        raise Problem.invalid("请指定 unit_id / unit_id is required for this role")
+    return unit_id
+
+
+@router.get("/v1/cases", response_model=CasePage, tags=["cases"])
+async def list_cases(
+    principal: Caller,
+    state: State,
+    status: Annotated[list[CaseStatus] | None, Query()] = None,
+    complaint_id: uuid.UUID | None = None,
+    unit_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    """The caller's unit's work queue (filter by status), oldest assignment first."""
+    unit = _unit_of(principal, unit_id)
+    async with state.uow() as uow:
+        rows = await uow.cases.page(
+            unit_id=unit,
+            statuses=list(status) if status else None,
+            complaint_id=complaint_id,
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+    items = [case_read(r) for r in rows[:limit]]
+    nxt = (
+        encode_cursor(rows[limit - 1].assigned_at, rows[limit - 1].case_id)
+        if len(rows) > limit
+        else None
+    )
+    return CasePage(items=items, next=nxt)
+
+
+@router.get("/v1/cases/stream", response_class=EventSourceResponse, tags=["cases"])
+async def stream_cases(
+    request: Request,
+    principal: Caller,
+    state: State,
+    unit_id: str | None = None,
+    after: Annotated[int | None, Query(ge=0, description="resume cursor (an event id)")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-Sent Events: each new or changed case of the unit, as it commits.
+
+    Each event's ``id`` is a cursor: reconnect with ``Last-Event-ID`` (or ``?after=``) to
+    resume without a gap. Without one the stream starts from now; ``after=0`` replays all.
+    """
+    unit = _unit_of(principal, unit_id)
+    cursor = _resume_cursor(after, last_event_id)
+    async with state.uow() as uow:
+        if cursor is None:
+            cursor = await uow.cases.horizon()
+    yield ServerSentEvent(event="ready", data={"unit_id": unit}, id=str(cursor), retry=2000)
+    async with state.feed.subscribe(unit) as woken:
+        rechecks = 0
+        while not request.app.state.draining:
+            async with state.uow() as uow:
+                rows, horizon = await uow.cases.changes(unit_id=unit, from_xid=cursor, limit=500)
+            for row in rows:
+                yield ServerSentEvent(
+                    event="case", id=str(row.xid), data=case_read(row).model_dump(mode="json")
+                )
+            if len(rows) == 500:
+                cursor = rows[-1].xid
+                continue
+            cursor = horizon
+            if not rows and rechecks:
+                # Woken, but an older transaction still holds the horizon back: look again soon.
+                rechecks -= 1
+                await asyncio.sleep(0.05)
+                continue
+            rechecks = 4 if await state.feed.wait(woken) else 0
+
+
+@router.get("/v1/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
+async def get_case(case_id: uuid.UUID, principal: Caller, state: State) -> CaseDetail:
+    """One case with its history (404 for a case of another unit)."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        case = await handlers.own_case(case_id, principal, uow)
+        history = await uow.cases.history(case_id)
+    return CaseDetail(
+        **case_read(case).model_dump(),
+        history=[CaseAction.model_validate(h._mapping) for h in history],
+    )
+
+
+async def _act(
+    state: DepartmentState,
+    principal: Principal,
+    case_id: uuid.UUID,
+    action: Action,
+    body: dict[str, Any],
+) -> CaseRead:
+    require_roles(principal, *UNIT_ROLES)
+    async with state.uow() as uow:
+        row = await handlers.act_on_case(
+            case_id=case_id, action=action, body=body, principal=principal, uow=uow
+        )
+    return case_read(row)
+
+
+@router.post("/v1/cases/{case_id}/accept", response_model=CaseRead, tags=["actions"])
+async def accept_case(
+    case_id: uuid.UUID, principal: Caller, state: State, body: AcceptCreate | None = None
+) -> CaseRead:
+    """签收: the unit signs for the case."""
+    return await _act(state, principal, case_id, "accept", {})
+
+
+@router.post("/v1/cases/{case_id}/contact", response_model=CaseRead, tags=["actions"])
+async def contact_resident(
+    case_id: uuid.UUID, body: ContactCreate, principal: Caller, state: State
+) -> CaseRead:
+    """响应: record the first contact with the resident."""
+    return await _act(state, principal, case_id, "contact", body.model_dump())
+
+
+@router.post("/v1/cases/{case_id}/progress", response_model=CaseRead, tags=["actions"])
+async def record_progress(
+    case_id: uuid.UUID, body: ProgressCreate, principal: Caller, state: State
+) -> CaseRead:
+    """A progress note."""
+    return await _act(state, principal, case_id, "progress", body.model_dump())
+
+
+@router.post("/v1/cases/{case_id}/resolve", response_model=CaseRead, tags=["actions"])
+async def resolve_case(
+    case_id: uuid.UUID, body: ResolveCreate, principal: Caller, state: State
+) -> CaseRead:
+    """办结: the case is handled; the reply to the resident is required."""
+    return await _act(state, principal, case_id, "resolve", body.model_dump())
+
+
+@router.post("/v1/cases/{case_id}/return", response_model=CaseRead, tags=["actions"])
+async def return_case(
+    case_id: uuid.UUID, body: ReturnCreate, principal: Caller, state: State
+) -> CaseRead:
+    """退单: not this unit's; refused after the return window (2 h after assignment)."""
+    return await _act(state, principal, case_id, "return", body.model_dump())
+
+
+@router.post("/v1/cases/{case_id}/extension-request", response_model=CaseRead, tags=["actions"])
+async def request_extension(
+    case_id: uuid.UUID, body: ExtensionCreate, principal: Caller, state: State
+) -> CaseRead:
+    """延期: ask the centre for more time; refused once the resolve deadline has passed."""
+    return await _act(state, principal, case_id, "extension-request", body.model_dump())
+
+
+@router.post("/v1/cases/{case_id}/caller", response_model=CallerRevealed, tags=["caller"])
+async def reveal_caller(
+    case_id: uuid.UUID, principal: Caller, state: State, body: RevealCreate | None = None
+) -> CallerRevealed:
+    """The resident's phone number, for staff of the unit holding the case; audited."""
+    require_roles(principal, *UNIT_ROLES)
+    reason = body.reason if body else None
+    async with state.uow() as uow:
+        case = await handlers.own_case(case_id, principal, uow)
+        if case.status in ("returned", "withdrawn"):
+            raise Problem.not_found(f"承办任务 / case {case_id}")
+        caller = await fetch_caller(state.settings, case.complaint_id, str(case_id))
+        now = datetime.now(UTC)
+        await uow.cases.add_reveal(
+            {
+                "id": uuid.uuid4(),
+                "case_id": case.case_id,
+                "complaint_id": case.complaint_id,
+                "unit_id": case.unit_id,
+                "revealed_by": principal.subject,
+                "reason": reason,
+                "revealed_at": now,
+            }
+        )
+        await uow.commit()
+    return CallerRevealed(
+        case_id=case_id,
+        name=caller.get("name"),
+        phone=caller.get("phone"),
+        anonymous=bool(caller.get("anonymous")),
+        confidential=bool(caller.get("confidential")),
+        revealed_by=principal.subject,
+        revealed_at=now,
+    )
+
+
+@router.get("/v1/cases/{case_id}/caller-reveals", tags=["caller"])
+async def list_reveals(case_id: uuid.UUID, principal: Caller, state: State) -> dict[str, Any]:
+    """Who saw the resident's number for this case, and when."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        await handlers.own_case(case_id, principal, uow)
+        rows = await uow.cases.reveals(case_id)
+    return {
+        "items": [RevealRead.model_validate(r._mapping).model_dump(mode="json") for r in rows],
+        "next": None,
+    }
+
+
+def _resume_cursor(after: int | None, last_event_id: str | None) -> int | None:
+    if after is not None:
+        return after
+    if last_event_id:
+        try:
+            return int(last_event_id)
+        except ValueError as exc:
+            raise Problem.invalid("Last-Event-ID 无效 / bad Last-Event-ID") from exc
+    return None

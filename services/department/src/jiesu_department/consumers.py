@@ -1,0 +1,27 @@
+"""department-response's consumers: the event type → handler table."""
+
+from __future__ import annotations
+
+from jiesu_common.contracts import TOPICS
+from jiesu_common.messaging.consumer import Handler
+from jiesu_common.runtime import ConsumerSpec
+from jiesu_department import handlers
+
+
+def consumer_specs() -> list[ConsumerSpec]:
+    """Assignments open cases; the centre's decisions and withdrawals change them."""
+    table: dict[str, Handler] = {
+        "jiesu.complaint.assigned.v1": handlers.open_cases,
+        "jiesu.return.approved.v1": handlers.apply_return_decision,
+        "jiesu.return.rejected.v1": handlers.apply_return_decision,
+        "jiesu.extension.granted.v1": handlers.apply_extension_decision,
+        "jiesu.extension.denied.v1": handlers.apply_extension_decision,
+        "jiesu.complaint.withdrawn.v1": handlers.close_out_withdrawn,
+    }
+    return [
+        ConsumerSpec(
+            group_id="department.cases",
+            topics=[TOPICS["dispatch"], TOPICS["intake"]],
+            handlers=table,
+        )
+    ]

@@ -1,0 +1,95 @@
+"""The rules of a case's life (pure: no I/O).
+
+A case is one unit's share of one assignment round. Its status moves
+assigned → accepted → in_progress → resolved; the lead unit may return it within the
+return window; a newer round or a withdrawn complaint closes it out as withdrawn.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+Action = Literal["accept", "contact", "progress", "resolve", "return", "extension-request"]
+OPEN_STATUSES = frozenset({"assigned", "accepted", "in_progress"})
+CASE_NAMESPACE = uuid.UUID("5b0c1f0e-6d1a-4c39-9d3b-6a8f1e2c7a10")
+
+
+class ActionRefused(Exception):
+    """The action is not allowed in the case's current state; a stable slug says why."""
+
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(message)
+        self.slug = slug
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """What the rules look at."""
+
+    status: str
+    role: str
+    contacted: bool
+    extension_pending: bool
+    return_by: datetime
+    resolve_by: datetime
+
+
+def case_id_for(assignment_id: uuid.UUID, unit_id: str) -> uuid.UUID:
+    """One case per unit per assignment; the same id however often the event is seen."""
+    return uuid.uuid5(CASE_NAMESPACE, f"{assignment_id}:{unit_id}")
+
+
+def next_status(case: CaseState, action: Action, now: datetime) -> str:
+    """The status after ``action``, or ActionRefused."""
+    if case.status not in OPEN_STATUSES:
+        raise ActionRefused(
+            "case-not-open", f"承办任务已{_LABEL[case.status]} / case is {case.status}"
+        )
+    if action == "accept":
+        if case.status != "assigned":
+            raise ActionRefused("already-accepted", "已签收 / the case was already accepted")
+        return "accepted"
+    if case.status == "assigned" and action != "return":
+        raise ActionRefused("not-accepted", "请先签收 / accept the case first")
+    if action == "contact":
+        if case.contacted:
+            raise ActionRefused("already-contacted", "已联系过诉求人 / first contact is recorded")
+        return "in_progress"
+    if action == "progress":
+        return "in_progress"
+    if action == "resolve":
+        return "resolved"
+    if action == "return":
+        return _check_return(case, now)
+    return _check_extension(case, now)
+
+
+def _check_return(case: CaseState, now: datetime) -> str:
+    if case.role != "lead":
+        raise ActionRefused(
+            "co-unit-cannot-return", "协办单位不能退单，请联系派单中心 / only the lead unit returns"
+        )
+    if now > case.return_by:
+        raise ActionRefused(
+            "return-window-closed",
+            f"退单时限已过（{case.return_by.isoformat()}）/ the return window has closed",
+        )
+    return "returned"
+
+
+def _check_extension(case: CaseState, now: datetime) -> str:
+    if case.extension_pending:
+        raise ActionRefused("extension-pending", "已有待审批的延期申请 / an extension is pending")
+    if now > case.resolve_by:
+        raise ActionRefused(
+            "deadline-passed",
+            f"办结时限已过（{case.resolve_by.isoformat()}），不能申请延期 / deadline has passed",
+        )
+    return case.status
+
+
+_LABEL = {"resolved": "办结", "returned": "退回", "withdrawn": "撤销"}

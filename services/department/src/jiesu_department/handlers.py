@@ -1,0 +1,255 @@
+"""department-response's service layer: opening cases from assignments, and case actions."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from jiesu_common.auth import Principal
+from jiesu_common.contracts import CloudEvent
+from jiesu_common.contracts.events import (
+    CaseAcceptedV1,
+    CaseContactedV1,
+    CaseExtensionRequestedV1,
+    CaseProgressedV1,
+    CaseResolvedV1,
+    CaseReturnedV1,
+    ComplaintAssignedV1,
+    ComplaintWithdrawnV1,
+    ExtensionDeniedV1,
+    ExtensionGrantedV1,
+    ReturnApprovedV1,
+    ReturnRejectedV1,
+)
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_common.http import Problem
+from jiesu_department import domain
+from jiesu_department.repository import CaseRepository
+
+log = logging.getLogger(__name__)
+
+
+class DepartmentUnitOfWork(UnitOfWork):
+    """A unit of work with the case repository; commit wakes the touched units' streams."""
+
+    async def __aenter__(self) -> DepartmentUnitOfWork:
+        await super().__aenter__()
+        self.cases = CaseRepository(self.session)
+        return self
+
+    async def commit(self) -> None:
+        """Notify streams, then write outbox rows and commit."""
+        await self.cases.notify_touched()
+        await super().commit()
+
+
+# --- consumed events ---------------------------------------------------------------------
+
+
+async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork) -> None:
+    """An assignment opens a case for the lead unit and for each co-unit.
+
+    Open cases of earlier rounds are closed out: the newer round supersedes them.
+    """
+    assert isinstance(uow, DepartmentUnitOfWork)
+    for old in await uow.cases.of_complaint(payload.complaint_id):
+        if old.round < payload.round and old.status in domain.OPEN_STATUSES:
+            await uow.cases.change(old.case_id, old.unit_id, status="withdrawn")
+            await uow.cases.log_action(
+                old.case_id, "superseded", None, payload.assigned_at, {"round": payload.round}
+            )
+    units = [(payload.lead_unit_id, "lead")] + [(u, "co") for u in payload.co_unit_ids]
+    for unit_id, role in units:
+        case_id = domain.case_id_for(payload.assignment_id, unit_id)
+        opened = await uow.cases.open_case(
+            {
+                "case_id": case_id,
+                "complaint_id": payload.complaint_id,
+                "assignment_id": payload.assignment_id,
+                "round": payload.round,
+                "unit_id": unit_id,
+                "role": role,
+                "status": "assigned",
+                "ticket_no": payload.summary.ticket_no,
+                "summary": payload.summary.model_dump(mode="json"),
+                "jurisdiction": payload.jurisdiction.model_dump(mode="json"),
+                "category_code": payload.category_code,
+                "sla_class": payload.sla_class,
+                "mode": payload.mode,
+                "deadlines": payload.deadlines.model_dump(mode="json"),
+                "co_unit_ids": list(payload.co_unit_ids),
+                "lead_unit_id": payload.lead_unit_id,
+                "assigned_at": payload.assigned_at,
+            }
+        )
+        if opened:
+            await uow.cases.log_action(
+                case_id, "assigned", payload.assigned_by, payload.assigned_at, {"role": role}
+            )
+
+
+async def close_out_withdrawn(
+    payload: ComplaintWithdrawnV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """The resident withdrew: every open case of the complaint ends."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    for case in await uow.cases.of_complaint(payload.complaint_id):
+        if case.status in domain.OPEN_STATUSES:
+            await uow.cases.change(case.case_id, case.unit_id, status="withdrawn")
+            await uow.cases.log_action(
+                case.case_id, "withdrawn", None, payload.withdrawn_at, {"reason": payload.reason}
+            )
+
+
+async def apply_return_decision(
+    payload: ReturnApprovedV1 | ReturnRejectedV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """Approved: the case stays returned. Rejected: it goes back to the unit as it was."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None or case.status != "returned":
+        return
+    approved = isinstance(payload, ReturnApprovedV1)
+    values: dict[str, Any] = {"return_decision": "approved" if approved else "rejected"}
+    if not approved:
+        values["status"] = case.status_before_return or "assigned"
+    await uow.cases.change(case.case_id, case.unit_id, **values)
+    await uow.cases.log_action(
+        case.case_id,
+        "return_approved" if approved else "return_rejected",
+        payload.decided_by,
+        payload.decided_at,
+        {"note": payload.note},
+    )
+
+
+async def apply_extension_decision(
+    payload: ExtensionGrantedV1 | ExtensionDeniedV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """A granted extension moves the resolve deadline; either way nothing is pending now."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None:
+        return
+    values: dict[str, Any] = {"extension_pending": False}
+    granted = isinstance(payload, ExtensionGrantedV1)
+    if isinstance(payload, ExtensionGrantedV1):
+        values["deadlines"] = case.deadlines | {"resolve_by": payload.resolve_by.isoformat()}
+    await uow.cases.change(case.case_id, case.unit_id, **values)
+    await uow.cases.log_action(
+        case.case_id,
+        "extension_granted" if granted else "extension_denied",
+        payload.decided_by,
+        payload.decided_at,
+        {"note": payload.note},
+    )
+
+
+# --- case actions (from the API) ------------------------------------------------------------
+
+
+async def act_on_case(
+    *,
+    case_id: uuid.UUID,
+    action: domain.Action,
+    body: dict[str, Any],
+    principal: Principal,
+    uow: DepartmentUnitOfWork,
+) -> Any:
+    """Check the rules, change the case, emit the action's event, commit; returns the case."""
+    case = await own_case(case_id, principal, uow, for_update=True)
+    now = datetime.now(UTC)
+    deadlines = case.deadlines
+    state = domain.CaseState(
+        status=case.status,
+        role=case.role,
+        contacted=case.contacted_at is not None,
+        extension_pending=case.extension_pending,
+        return_by=datetime.fromisoformat(deadlines["return_by"]),
+        resolve_by=datetime.fromisoformat(deadlines["resolve_by"]),
+    )
+    try:
+        status = domain.next_status(state, action, now)
+    except domain.ActionRefused as refused:
+        raise Problem.conflict(refused.slug, refused.message) from refused
+    if action == "extension-request" and body["until"] <= state.resolve_by:
+        raise Problem.invalid("延期后的时限须晚于当前办结时限 / `until` must be after resolve_by")
+    values = {"status": status} | _stamps(action, now, body, case.status)
+    await uow.cases.change(case.case_id, case.unit_id, **values)
+    await uow.cases.log_action(case.case_id, action, principal.subject, now, _jsonable(body))
+    uow.publish(_event_for(action, case, principal.subject, now, body))
+    await uow.commit()
+    log.info("case %s", action, extra={"case_id": str(case.case_id), "unit_id": case.unit_id})
+    return await uow.cases.get(case.case_id)
+
+
+async def own_case(
+    case_id: uuid.UUID, principal: Principal, uow: DepartmentUnitOfWork, *, for_update: bool = False
+) -> Any:
+    """The case, if the caller may see it; 404 otherwise (another unit's case does not exist)."""
+    case = await uow.cases.get(case_id, for_update=for_update)
+    if case is None or not may_see(principal, case.unit_id):
+        raise Problem.not_found(f"承办任务 / case {case_id}")
+    return case
+
+
+def may_see(principal: Principal, unit_id: str) -> bool:
+    """Unit staff see their own unit's cases; supervisors, dispatchers and admins see all."""
+    if principal.role == "unit_staff":
+        return principal.unit_id == unit_id
+    return principal.role in ("supervisor", "dispatcher", "admin")
+
+
+def _stamps(action: str, now: datetime, body: dict[str, Any], status: str) -> dict[str, Any]:
+    if action == "accept":
+        return {"accepted_at": now}
+    if action == "contact":
+        return {"contacted_at": now}
+    if action == "resolve":
+        return {"resolved_at": now, "reply": body["reply"], "result": body.get("result")}
+    if action == "return":
+        return {
+            "returned_at": now,
+            "return_reason": body["reason"],
+            "status_before_return": status,
+            "return_decision": "pending",
+        }
+    if action == "extension-request":
+        return {"extension_pending": True}
+    return {}
+
+
+def _event_for(action: str, case: Any, by: str, now: datetime, body: dict[str, Any]) -> Any:
+    common = {
+        "complaint_id": case.complaint_id,
+        "case_id": case.case_id,
+        "unit_id": case.unit_id,
+        "round": case.round,
+        "role": case.role,
+        "by": by,
+    }
+    if action == "accept":
+        return CaseAcceptedV1(**common, accepted_at=now)
+    if action == "contact":
+        return CaseContactedV1(
+            **common, method=body["method"], note=body.get("note"), contacted_at=now
+        )
+    if action == "progress":
+        return CaseProgressedV1(**common, note=body["note"], progressed_at=now)
+    if action == "resolve":
+        return CaseResolvedV1(
+            **common, reply=body["reply"], result=body.get("result"), resolved_at=now
+        )
+    if action == "return":
+        return CaseReturnedV1(
+            **common, reason=body["reason"], evidence=body.get("evidence"), returned_at=now
+        )
+    return CaseExtensionRequestedV1(
+        **common, until=body["until"], reason=body["reason"], requested_at=now
+    )
+
+
+def _jsonable(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in body.items()}

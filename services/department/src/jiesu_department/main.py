@@ -1,0 +1,50 @@
+"""department-response's factory: the app and the process context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from jiesu_common.contracts import TOPICS
+from jiesu_common.http import create_service_app
+from jiesu_common.runtime import ServiceContext
+from jiesu_common.settings import ServiceSettings
+from jiesu_department.api import router
+from jiesu_department.consumers import consumer_specs
+from jiesu_department.feed import CaseFeed
+from jiesu_department.handlers import DepartmentUnitOfWork
+from jiesu_department.settings import DepartmentSettings
+from jiesu_department.state import DepartmentState
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_context(settings: ServiceSettings) -> ServiceContext:
+    """Engine, producer, relay and consumers of one department-response process."""
+    return ServiceContext(
+        settings=settings,
+        migrations_dir=MIGRATIONS,
+        produces=[TOPICS["department"]],
+        consumers=consumer_specs(),
+        uow_class=DepartmentUnitOfWork,
+    )
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The department-response HTTP API (with consumers and relay in its lifespan)."""
+    settings = settings if settings is not None else DepartmentSettings()
+    assert isinstance(settings, DepartmentSettings)
+    context = create_context(settings)
+    feed = CaseFeed(settings.database.url, settings.stream_poll_s)
+    lifespan = context.lifespan(on_stop=feed.close)
+    app = create_service_app(
+        title="Jiesu department-response 承办",
+        description="Units' work queues: sign for, contact, handle, reply to or return cases.",
+        auth=settings.auth,
+        readiness=context.readiness,
+        lifespan=lifespan,
+        router=router,
+    )
+    app.state.department = DepartmentState(settings=settings, context=context, feed=feed)
+    return app

@@ -1,0 +1,89 @@
+"""department-response's tables (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from jiesu_common.db import new_metadata
+from jiesu_common.messaging.tables import add_messaging_tables
+
+metadata = new_metadata()
+outbox, inbox = add_messaging_tables(metadata)
+
+# Every write stamps a row with its transaction id (``pg_current_xact_id``): the SSE feed
+# reads changes in commit-safe order below the snapshot's xmin, so none is ever skipped.
+XACT_ID = "pg_current_xact_id()::text::bigint"
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("assignment_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("status_before_return", Text),
+    Column("ticket_no", Text, nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("jurisdiction", JSONB, nullable=False),
+    Column("category_code", Text, nullable=False),
+    Column("sla_class", Text, nullable=False),
+    Column("mode", Text, nullable=False),
+    Column("deadlines", JSONB, nullable=False),
+    Column("co_unit_ids", JSONB, nullable=False, server_default="[]"),
+    Column("lead_unit_id", Text, nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("contacted_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("returned_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("reply", Text),
+    Column("result", Text),
+    Column("return_reason", Text),
+    Column("return_decision", Text),
+    Column("extension_pending", Boolean, nullable=False, server_default="false"),
+    Column("xid", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_cases_unit_id_xid", cases.c.unit_id, cases.c.xid)
+Index("ix_cases_unit_id_status_assigned_at", cases.c.unit_id, cases.c.status, cases.c.assigned_at)
+Index("ix_cases_complaint_id_round", cases.c.complaint_id, cases.c.round)
+
+case_actions = Table(
+    "case_actions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("action", Text, nullable=False),
+    Column("by", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+
+# Who saw a resident's phone number, when, for which case (the audited reveal).
+caller_reveals = Table(
+    "caller_reveals",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("revealed_by", Text, nullable=False),
+    Column("reason", Text),
+    Column("revealed_at", DateTime(timezone=True), nullable=False),
+)

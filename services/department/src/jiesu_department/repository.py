@@ -1,0 +1,150 @@
+"""department-response's data access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, literal_column, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jiesu_department import orm
+
+CHANGES_CHANNEL = "case_changed"
+_XID: ColumnElement[int] = literal_column(orm.XACT_ID)
+
+
+class CaseRepository:
+    """Reads and writes cases inside one session; every write wakes the unit's streams."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._touched_units: set[str] = set()
+
+    async def open_case(self, row: dict[str, Any]) -> bool:
+        """Insert a case once; False when it already exists."""
+        result = await self.session.execute(
+            pg_insert(orm.cases)
+            .values(**row, xid=_XID)
+            .on_conflict_do_nothing()
+            .returning(orm.cases.c.case_id)
+        )
+        if result.first() is None:
+            return False
+        self._touched_units.add(row["unit_id"])
+        return True
+
+    async def get(self, case_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """One case, optionally row-locked."""
+        query = select(orm.cases).where(orm.cases.c.case_id == case_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def of_complaint(
+        self, complaint_id: uuid.UUID, *, round_no: int | None = None
+    ) -> list[Any]:
+        """Every case of a complaint (of one round), locked for update."""
+        query = select(orm.cases).where(orm.cases.c.complaint_id == complaint_id)
+        if round_no is not None:
+            query = query.where(orm.cases.c.round == round_no)
+        return list((await self.session.execute(query.with_for_update())).all())
+
+    async def change(self, case_id: uuid.UUID, unit_id: str, **values: Any) -> None:
+        """Update a case and stamp it as changed in this transaction."""
+        await self.session.execute(
+            update(orm.cases)
+            .where(orm.cases.c.case_id == case_id)
+            .values(**values, xid=_XID, updated_at=datetime.now().astimezone())
+        )
+        self._touched_units.add(unit_id)
+
+    async def log_action(
+        self, case_id: uuid.UUID, action: str, by: str | None, at: datetime, detail: dict[str, Any]
+    ) -> None:
+        """Append to the case's history."""
+        await self.session.execute(
+            insert(orm.case_actions).values(
+                case_id=case_id, action=action, by=by, at=at, detail=detail
+            )
+        )
+
+    async def history(self, case_id: uuid.UUID) -> list[Any]:
+        """The case's actions, oldest first."""
+        t = orm.case_actions
+        query = select(t).where(t.c.case_id == case_id).order_by(t.c.id)
+        return list((await self.session.execute(query)).all())
+
+    async def page(
+        self,
+        *,
+        unit_id: str,
+        statuses: list[str] | None,
+        complaint_id: uuid.UUID | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """A unit's cases, oldest assignment first, keyset-paginated."""
+        c = orm.cases.c
+        query = select(orm.cases).where(c.unit_id == unit_id)
+        if statuses:
+            query = query.where(c.status.in_(statuses))
+        if complaint_id is not None:
+            query = query.where(c.complaint_id == complaint_id)
+        if after is not None:
+            query = query.where(tuple_(c.assigned_at, c.case_id) > tuple_(*after))
+        query = query.order_by(c.assigned_at, c.case_id).limit(limit + 1)
+        return list((await self.session.execute(query)).all())
+
+    async def changes(self, *, unit_id: str, from_xid: int, limit: int) -> tuple[list[Any], int]:
+        """Committed changes of a unit's cases at or after ``from_xid``, and the safe horizon.
+
+        Only transactions older than every one still running are read, so a change that
+        commits late is never passed over by a cursor that already moved on.
+        """
+        horizon = int(
+            (
+                await self.session.execute(
+                    text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                )
+            ).scalar_one()
+        )
+        c = orm.cases.c
+        query = (
+            select(orm.cases)
+            .where(c.unit_id == unit_id, c.xid >= from_xid, c.xid < horizon)
+            .order_by(c.xid, c.case_id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).all()), horizon
+
+    async def horizon(self) -> int:
+        """The current safe horizon: a new stream starts here."""
+        return int(
+            (
+                await self.session.execute(
+                    text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                )
+            ).scalar_one()
+        )
+
+    async def add_reveal(self, row: dict[str, Any]) -> None:
+        """Record who saw a resident's phone number."""
+        await self.session.execute(insert(orm.caller_reveals).values(**row))
+
+    async def reveals(self, case_id: uuid.UUID) -> list[Any]:
+        """The reveal audit of a case."""
+        t = orm.caller_reveals
+        query = select(t).where(t.c.case_id == case_id).order_by(t.c.revealed_at)
+        return list((await self.session.execute(query)).all())
+
+    async def notify_touched(self) -> None:
+        """NOTIFY the units whose cases changed (delivered when the transaction commits)."""
+        for unit_id in sorted(self._touched_units):
+            await self.session.execute(
+                text("SELECT pg_notify(:channel, :unit)"),
+                {"channel": CHANGES_CHANNEL, "unit": unit_id},
+            )
+        self._touched_units.clear()

@@ -1,0 +1,149 @@
+"""Request and response models of department-response's HTTP API (unknown fields rejected)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+CaseStatus = Literal["assigned", "accepted", "in_progress", "resolved", "returned", "withdrawn"]
+
+
+class AcceptCreate(BaseModel):
+    """签收: nothing to say but "we have it"."""
+
+    model_config = _STRICT
+
+
+class ContactCreate(BaseModel):
+    """响应: the first contact with the resident."""
+
+    model_config = _STRICT
+
+    method: Literal["phone", "visit", "sms", "wechat", "other"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ProgressCreate(BaseModel):
+    """A progress note."""
+
+    model_config = _STRICT
+
+    note: str = Field(min_length=1, max_length=4000)
+
+
+class ResolveCreate(BaseModel):
+    """办结: the reply to the resident is required."""
+
+    model_config = _STRICT
+
+    reply: str = Field(min_length=1, max_length=8000)
+    result: Literal["solved", "partly_solved", "explained", "unsolvable"] | None = None
+
+
+class ReturnCreate(BaseModel):
+    """退单: why the case is not this unit's, with optional evidence."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence: str | None = Field(default=None, max_length=4000)
+
+
+class ExtensionCreate(BaseModel):
+    """延期: until when, and why."""
+
+    model_config = _STRICT
+
+    until: AwareDatetime
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class RevealCreate(BaseModel):
+    """Why the phone number is needed (kept in the audit)."""
+
+    model_config = _STRICT
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class CaseRead(BaseModel):
+    """A case as its unit sees it."""
+
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    ticket_no: str
+    round: int
+    unit_id: str
+    role: Literal["lead", "co"]
+    status: CaseStatus
+    lead_unit_id: str
+    co_unit_ids: list[str]
+    category_code: str
+    sla_class: str
+    mode: str
+    summary: dict[str, Any]
+    jurisdiction: dict[str, Any]
+    deadlines: dict[str, Any]
+    assigned_at: datetime
+    accepted_at: datetime | None
+    contacted_at: datetime | None
+    resolved_at: datetime | None
+    returned_at: datetime | None
+    reply: str | None
+    result: str | None
+    return_reason: str | None
+    return_decision: str | None
+    extension_pending: bool
+    updated_at: datetime
+
+
+class CaseAction(BaseModel):
+    """One entry of a case's history."""
+
+    action: str
+    by: str | None
+    at: datetime
+    detail: dict[str, Any]
+
+
+class CaseDetail(CaseRead):
+    """A case with its history."""
+
+    history: list[CaseAction]
+
+
+class CasePage(BaseModel):
+    """A page of cases."""
+
+    items: list[CaseRead]
+    next: str | None
+
+
+class CallerRevealed(BaseModel):
+    """The resident's contact details, for the unit to call; every reveal is audited."""
+
+    case_id: uuid.UUID
+    name: str | None
+    phone: str | None
+    anonymous: bool
+    confidential: bool
+    revealed_by: str
+    revealed_at: datetime
+
+
+class RevealRead(BaseModel):
+    """One audited reveal."""
+
+    unit_id: str
+    revealed_by: str
+    reason: str | None
+    revealed_at: datetime
+
+
+def case_read(row: Any) -> CaseRead:
+    """A row of ``cases`` as the API shows it."""
+    return CaseRead.model_validate(row._mapping, from_attributes=False)

@@ -1,0 +1,60 @@
+"""Routes for other Jiesu services only (role ``service``), never for people or apps."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.http import Problem
+from jiesu_intake.state import IntakeState
+
+router = APIRouter(prefix="/internal/v1", tags=["internal"])
+log = logging.getLogger(__name__)
+
+
+class CallerContact(BaseModel):
+    """A resident's contact details, decrypted for one audited reveal."""
+
+    complaint_id: uuid.UUID
+    name: str | None
+    phone: str | None
+    anonymous: bool
+    confidential: bool
+
+
+async def service_principal(request: Request) -> Principal:
+    """Only another Jiesu service's token passes."""
+    state: IntakeState = request.app.state.intake
+    principal = bearer_principal(state.settings.auth, request)
+    if principal is None:
+        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    return require_roles(principal, "service")
+
+
+@router.get("/complaints/{complaint_id}/caller", response_model=CallerContact)
+async def caller_contact(
+    complaint_id: uuid.UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(service_principal)],
+) -> CallerContact:
+    """Decrypt a complaint's caller for department-response's audited reveal."""
+    state: IntakeState = request.app.state.intake
+    async with state.uow() as uow:
+        row = await uow.complaints.get(complaint_id)
+    if row is None:
+        raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+    context = complaint_id.bytes
+    # The reveal is audited by the caller; intake logs who asked as well.
+    log.info("caller revealed", extra={"complaint_id": str(complaint_id), "by": principal.subject})
+    return CallerContact(
+        complaint_id=complaint_id,
+        name=None if row.anonymous else state.vault.decrypt(row.caller_name_enc, context=context),
+        phone=None if row.anonymous else state.vault.decrypt(row.caller_phone_enc, context=context),
+        anonymous=row.anonymous,
+        confidential=row.confidential,
+    )

@@ -1,0 +1,123 @@
+"""metrics' HTTP routes: SLA views and scorecards."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_metrics import domain
+from jiesu_metrics.handlers import clock_state
+from jiesu_metrics.schemas import ClockRead, ComplaintSla, OverduePage, OverdueRead, Scorecard
+from jiesu_metrics.scorecards import Period, scorecard
+from jiesu_metrics.state import MetricsState
+
+router = APIRouter()
+READ_ROLES = ("supervisor", "admin", "dispatcher", "operator", "unit_staff")
+
+
+def get_state(request: Request) -> MetricsState:
+    """The process state built at start-up."""
+    state: MetricsState = request.app.state.metrics
+    return state
+
+
+State = Annotated[MetricsState, Depends(get_state)]
+
+
+async def get_principal(request: Request, state: State) -> Principal:
+    """Staff by JWT."""
+    principal = bearer_principal(state.settings.auth, request)
+    if principal is None:
+        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    return require_roles(principal, *READ_ROLES)
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+@router.get("/v1/complaints/{complaint_id}/sla", response_model=ComplaintSla, tags=["sla"])
+async def complaint_sla(complaint_id: uuid.UUID, principal: Caller, state: State) -> ComplaintSla:
+    """Every clock of a complaint: deadline, stop, warning, breach, escalation level."""
+    async with state.uow() as uow:
+        fact, rows = await uow.metrics.clocks_of(complaint_id)
+    if principal.role == "unit_staff":
+        rows = [r for r in rows if r.unit_id == principal.unit_id]
+    if fact is None or (not rows and principal.role == "unit_staff"):
+        raise Problem.not_found(f"诉求时限 / SLA of complaint {complaint_id}")
+    now = datetime.now(UTC)
+    ended = any(getattr(fact, c) for c in ("withdrawn_at", "merged_at", "closed_at"))
+    clocks = []
+    for r in rows:
+        outcome = domain.outcome(clock_state(r), now)
+        if outcome in ("running", "breached", "pending"):
+            if r.round < fact.current_round:
+                outcome = "superseded"
+            elif ended:
+                outcome = "ended"
+        clocks.append(ClockRead.model_validate({**r._mapping, "state": outcome}))
+    return ComplaintSla(
+        complaint_id=complaint_id,
+        ticket_no=fact.ticket_no,
+        current_round=fact.current_round,
+        clocks=clocks,
+    )
+
+
+@router.get("/v1/sla/overdue", response_model=OverduePage, tags=["sla"])
+async def overdue(
+    principal: Caller,
+    state: State,
+    unit_id: str | None = None,
+    clock: Literal["accept", "contact", "resolve"] | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> OverduePage:
+    """Running clocks past their deadline, most overdue first (unit staff: their unit's)."""
+    if principal.role == "unit_staff":
+        unit_id = principal.unit_id
+    now = datetime.now(UTC)
+    async with state.uow() as uow:
+        rows = await uow.metrics.overdue(
+            now=now, unit_id=unit_id, clock=clock, after=decode_cursor(cursor), limit=limit
+        )
+    items = [
+        OverdueRead(
+            clock_id=r.clock_id,
+            complaint_id=r.complaint_id,
+            ticket_no=r.ticket_no,
+            round=r.round,
+            unit_id=r.unit_id,
+            clock=r.clock,
+            deadline=r.effective_deadline,
+            breached_at=r.breached_at,
+            level=r.level,
+            overdue_minutes=int((now - r.effective_deadline).total_seconds() // 60),
+        )
+        for r in rows[:limit]
+    ]
+    last = rows[limit - 1] if len(rows) > limit else None
+    nxt = encode_cursor(last.effective_deadline, last.clock_id) if last else None
+    return OverduePage(items=items, next=nxt)
+
+
+@router.get("/v1/scorecards", response_model=Scorecard, tags=["scorecards"])
+async def get_scorecard(
+    principal: Caller,
+    state: State,
+    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
+    level: Literal["unit", "street", "district"] = "unit",
+) -> Scorecard:
+    """The month's three rates (三率), composite, on-time, return, reopen and misroute rates."""
+    async with state.uow() as uow:
+        card = await scorecard(
+            uow.metrics,
+            period=Period.parse(period, state.settings.timezone),
+            level=level,
+            weights=state.settings.weights,
+        )
+    return Scorecard.model_validate(card)

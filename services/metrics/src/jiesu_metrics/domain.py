@@ -1,0 +1,114 @@
+"""SLA clock rules (pure): when a clock next needs attention and what is due then.
+
+Ladder (DESIGN §6): warning at 80 % of the clock; at the deadline a breach and a
+reminder (催办); one working day later supervision (督办); five working days after the
+deadline a public notice (通报). A clock that is stopped (the unit acted) fires nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+
+from jiesu_common.calendar import WorkingCalendar
+
+LEVELS = ("reminder", "supervision", "notice")
+CLOCK_NAMESPACE = uuid.UUID("7d4f7f6c-2c39-4b8b-9a51-5b9c3f0e2d11")
+Firing = Literal["warning", "breached", "reminder", "supervision", "notice"]
+
+
+def clock_id_for(complaint_id: uuid.UUID, round_no: int, unit_id: str, clock: str) -> uuid.UUID:
+    """A stable id for a clock (used in cursors and by the API)."""
+    return uuid.uuid5(CLOCK_NAMESPACE, f"{complaint_id}:{round_no}:{unit_id}:{clock}")
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """The configured escalation ladder."""
+
+    calendar: WorkingCalendar
+    warning_fraction: float = 0.8
+    supervision_after: int = 1
+    notice_after: int = 5
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """What the rules need of a clock row."""
+
+    started_at: datetime | None
+    deadline: datetime | None
+    extended_deadline: datetime | None
+    stopped_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    level: str | None
+
+    @property
+    def effective_deadline(self) -> datetime | None:
+        """The deadline, moved by an approved extension."""
+        return self.extended_deadline or self.deadline
+
+
+def next_fire_at(state: ClockState, ladder: Ladder) -> datetime | None:
+    """When the clock next needs looking at; None when it never will (stopped, ended)."""
+    deadline = state.effective_deadline
+    if state.stopped_at is not None or deadline is None or state.started_at is None:
+        return None
+    if state.breached_at is None:
+        warn_at = warning_time(state.started_at, deadline, ladder.warning_fraction)
+        return warn_at if state.warned_at is None and warn_at < deadline else deadline
+    if state.level == "reminder":
+        return ladder.calendar.add_working_days(deadline, ladder.supervision_after)
+    if state.level == "supervision":
+        return ladder.calendar.add_working_days(deadline, ladder.notice_after)
+    return None
+
+
+def warning_time(started_at: datetime, deadline: datetime, fraction: float) -> datetime:
+    """The moment ``fraction`` of the clock has run."""
+    return started_at + (deadline - started_at) * fraction
+
+
+def fire(state: ClockState, now: datetime, ladder: Ladder) -> tuple[list[Firing], ClockState]:
+    """Everything due at ``now``, in order, and the clock after it.
+
+    A clock looked at only after its deadline (the service was down) skips the stale
+    warning but still breaches exactly once, and catches up the rungs already due.
+    """
+    fired: list[Firing] = []
+    deadline, started = state.effective_deadline, state.started_at
+    if state.stopped_at is not None or deadline is None or started is None:
+        return fired, state
+    if state.breached_at is None:
+        if now >= deadline:
+            fired += ["breached", "reminder"]
+            state = replace(
+                state, warned_at=state.warned_at or now, breached_at=now, level="reminder"
+            )
+        elif state.warned_at is None and now >= warning_time(
+            started, deadline, ladder.warning_fraction
+        ):
+            return ["warning"], replace(state, warned_at=now)
+        else:
+            return fired, state
+    while state.level in ("reminder", "supervision"):
+        rung = next_fire_at(state, ladder)
+        if rung is None or now < rung:
+            break
+        level = "supervision" if state.level == "reminder" else "notice"
+        fired.append(level)  # type: ignore[arg-type]
+        state = replace(state, level=level)
+    return fired, state
+
+
+def outcome(state: ClockState, now: datetime) -> str:
+    """met | late | breached (still running past its deadline) | running | pending."""
+    deadline = state.effective_deadline
+    if deadline is None:
+        return "pending"
+    if state.stopped_at is not None:
+        return "met" if state.stopped_at <= deadline else "late"
+    return "breached" if state.breached_at is not None or now >= deadline else "running"

@@ -1,0 +1,239 @@
+"""metrics' service layer: projecting every topic's facts, and ticking the SLA clocks."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import Counter
+
+from jiesu_common.contracts import CloudEvent
+from jiesu_common.contracts.events import (
+    ComplaintAssignedV1,
+    EscalationRaisedV1,
+    ExtensionGrantedV1,
+    ReviewCompletedV1,
+    SlaBreachedV1,
+    SlaWarningV1,
+)
+from jiesu_common.db.uow import UnitOfWork
+from jiesu_metrics import domain
+from jiesu_metrics.repository import MetricsRepository
+
+log = logging.getLogger(__name__)
+SLA_FIRED = Counter("jiesu_sla_fired_total", "SLA warnings, breaches and escalations", ["kind"])
+# Which case event stops which clock.
+STOPS = {
+    "jiesu.case.accepted.v1": ("accept", "accepted_at"),
+    "jiesu.case.contacted.v1": ("contact", "contacted_at"),
+    "jiesu.case.resolved.v1": ("resolve", "resolved_at"),
+}
+
+
+class MetricsUnitOfWork(UnitOfWork):
+    """A unit of work with metrics' repository."""
+
+    async def __aenter__(self) -> MetricsUnitOfWork:
+        await super().__aenter__()
+        self.metrics = MetricsRepository(self.session)
+        return self
+
+
+@dataclass
+class Projector:
+    """Turns events into facts and clocks; the same state whatever order topics arrive in."""
+
+    ladder: domain.Ladder
+
+    async def complaint_received(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A complaint exists."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        s = payload.summary
+        await uow.metrics.complaint_fact(
+            payload.complaint_id,
+            ticket_no=s.ticket_no,
+            channel=s.channel,
+            kind=s.kind,
+            received_at=s.received_at,
+        )
+
+    async def complaint_ended(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """Answered, withdrawn, merged or closed: remember when."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        column, value = {
+            "jiesu.complaint.answered.v1": ("answered_at", "answered_at"),
+            "jiesu.complaint.withdrawn.v1": ("withdrawn_at", "withdrawn_at"),
+            "jiesu.complaint.merged.v1": ("merged_at", "merged_at"),
+            "jiesu.complaint.closed.v1": ("closed_at", "closed_at"),
+        }[event.type]
+        await uow.metrics.complaint_fact(payload.complaint_id, **{column: getattr(payload, value)})
+
+    async def complaint_assigned(
+        self, payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """A round starts its clocks: accept for every unit, contact and resolve for the lead."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.complaint_fact(payload.complaint_id, current_round=payload.round)
+        await uow.metrics.add_round(
+            {
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "lead_unit_id": payload.lead_unit_id,
+                "co_unit_ids": list(payload.co_unit_ids),
+                "mode": payload.mode,
+                "category_code": payload.category_code,
+                "sla_class": payload.sla_class,
+                "street_code": payload.jurisdiction.street_code,
+                "district_code": payload.jurisdiction.district_code,
+                "assigned_at": payload.assigned_at,
+            }
+        )
+        d = payload.deadlines
+        plan = [
+            (payload.lead_unit_id, "lead", c, getattr(d, f"{c}_by"))
+            for c in ("accept", "contact", "resolve")
+        ]
+        plan += [(u, "co", "accept", d.accept_by) for u in payload.co_unit_ids]
+        for unit_id, role, clock, deadline in plan:
+            row = await uow.metrics.merge_clock(
+                payload.complaint_id,
+                payload.round,
+                unit_id,
+                clock,
+                role=role,
+                started_at=payload.assigned_at,
+                deadline=deadline,
+            )
+            await self._reschedule(uow, row)
+
+    async def case_acted(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """The unit accepted, contacted or resolved: that clock stops."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        clock, at = STOPS[event.type]
+        if clock != "accept" and payload.role != "lead":
+            return
+        row = await uow.metrics.merge_clock(
+            payload.complaint_id,
+            payload.round,
+            payload.unit_id,
+            clock,
+            case_id=payload.case_id,
+            stopped_at=getattr(payload, at),
+        )
+        await self._reschedule(uow, row)
+        # A unit acting on round n proves round n exists, even before its assignment is seen.
+        await uow.metrics.complaint_fact(payload.complaint_id, current_round=payload.round)
+
+    async def extension_granted(
+        self, payload: ExtensionGrantedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """An approved extension moves the unit's resolve deadline."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        row = await uow.metrics.merge_clock(
+            payload.complaint_id,
+            payload.round,
+            payload.unit_id,
+            "resolve",
+            extended_deadline=payload.resolve_by,
+        )
+        await self._reschedule(uow, row)
+
+    async def case_returned(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A unit returned its case."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.merge_return(
+            payload.case_id,
+            complaint_id=payload.complaint_id,
+            round=payload.round,
+            unit_id=payload.unit_id,
+            returned_at=payload.returned_at,
+        )
+
+    async def return_decided(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """The centre approved or rejected a return."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.merge_return(
+            payload.case_id,
+            complaint_id=payload.complaint_id,
+            round=payload.round,
+            unit_id=payload.unit_id,
+            decision="approved" if event.type == "jiesu.return.approved.v1" else "rejected",
+        )
+
+    async def review_completed(
+        self, payload: ReviewCompletedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """A callback's answers feed the three rates."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.add_review(
+            {
+                "review_id": payload.review_id,
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "lead_unit_id": payload.lead_unit_id,
+                "contacted": payload.contacted,
+                "resolved": payload.resolved,
+                "satisfaction": payload.satisfaction,
+                "completed_at": payload.completed_at,
+            }
+        )
+
+    async def _reschedule(self, uow: MetricsUnitOfWork, row: Any) -> None:
+        await uow.metrics.set_clock(
+            row.clock_id, next_fire_at=domain.next_fire_at(clock_state(row), self.ladder)
+        )
+
+    # --- the ticker ----------------------------------------------------------------------
+
+    async def tick(
+        self, uow: MetricsUnitOfWork, *, now: datetime | None = None, limit: int = 500
+    ) -> int:
+        """Fire every due rung of every due clock; returns how many events were emitted."""
+        now = now or datetime.now(UTC)
+        emitted = 0
+        for row in await uow.metrics.claim_due_clocks(now, limit):
+            firings, after = domain.fire(clock_state(row), now, self.ladder)
+            for firing in firings:
+                uow.publish(_event(firing, row, after, now))
+                SLA_FIRED.labels(firing).inc()
+            emitted += len(firings)
+            await uow.metrics.set_clock(
+                row.clock_id,
+                warned_at=after.warned_at,
+                breached_at=after.breached_at,
+                level=after.level,
+                next_fire_at=domain.next_fire_at(after, self.ladder),
+            )
+        await uow.commit()
+        return emitted
+
+
+def clock_state(row: Any) -> domain.ClockState:
+    """The rules' view of a clock row."""
+    return domain.ClockState(
+        started_at=row.started_at,
+        deadline=row.deadline,
+        extended_deadline=row.extended_deadline,
+        stopped_at=row.stopped_at,
+        warned_at=row.warned_at,
+        breached_at=row.breached_at,
+        level=row.level,
+    )
+
+
+def _event(firing: str, row: Any, after: domain.ClockState, now: datetime) -> Any:
+    common = {
+        "complaint_id": row.complaint_id,
+        "unit_id": row.unit_id,
+        "round": row.round,
+        "clock": row.clock,
+        "deadline": after.effective_deadline,
+        "case_id": row.case_id,
+    }
+    if firing == "warning":
+        return SlaWarningV1(**common, warned_at=now)
+    if firing == "breached":
+        return SlaBreachedV1(**common, breached_at=now)
+    return EscalationRaisedV1(**common, level=firing, raised_at=now)

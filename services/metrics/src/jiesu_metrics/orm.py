@@ -1,0 +1,107 @@
+"""metrics' tables: facts projected from every topic, and the SLA clocks."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from jiesu_common.db import new_metadata
+from jiesu_common.messaging.tables import add_messaging_tables
+
+metadata = new_metadata()
+outbox, inbox = add_messaging_tables(metadata)
+
+complaint_facts = Table(
+    "complaint_facts",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("ticket_no", Text),
+    Column("channel", Text),
+    Column("kind", Text),
+    Column("received_at", DateTime(timezone=True)),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("withdrawn_at", DateTime(timezone=True)),
+    Column("merged_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("current_round", Integer, nullable=False, server_default="0"),
+)
+
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("lead_unit_id", Text, nullable=False),
+    Column("co_unit_ids", JSONB, nullable=False, server_default="[]"),
+    Column("mode", Text, nullable=False),
+    Column("category_code", Text, nullable=False),
+    Column("sla_class", Text, nullable=False),
+    Column("street_code", Text),
+    Column("district_code", Text),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("complaint_id", "round"),
+)
+Index("ix_rounds_lead_unit_id_assigned_at", rounds.c.lead_unit_id, rounds.c.assigned_at)
+
+# One clock per complaint, round, unit and kind (accept, contact, resolve). Stops may be
+# seen before the assignment that starts the clock: every column is filled independently.
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("clock_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("clock", Text, nullable=False),
+    Column("role", Text),
+    Column("case_id", UUID(as_uuid=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("deadline", DateTime(timezone=True)),
+    Column("extended_deadline", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("warned_at", DateTime(timezone=True)),
+    Column("breached_at", DateTime(timezone=True)),
+    Column("level", Text),  # reminder | supervision | notice
+    Column("next_fire_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("complaint_id", "round", "unit_id", "clock"),
+)
+Index(
+    "ix_clocks_next_fire_at",
+    clocks.c.next_fire_at,
+    postgresql_where=clocks.c.next_fire_at.isnot(None),
+)
+Index("ix_clocks_unit_id_started_at", clocks.c.unit_id, clocks.c.started_at)
+
+reviews = Table(
+    "review_facts",
+    metadata,
+    Column("review_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("lead_unit_id", Text),
+    Column("contacted", Boolean, nullable=False),
+    Column("resolved", Boolean, nullable=False),
+    Column("satisfaction", Text, nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_review_facts_completed_at", reviews.c.completed_at)
+
+returns = Table(
+    "return_facts",
+    metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("returned_at", DateTime(timezone=True)),
+    Column("decision", Text),  # approved | rejected (null while pending)
+)

@@ -1,0 +1,108 @@
+"""Response models of metrics' HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+ClockOutcome = Literal["met", "late", "breached", "running", "pending", "superseded", "ended"]
+
+
+class ClockRead(BaseModel):
+    """One SLA clock of a complaint."""
+
+    clock_id: uuid.UUID
+    round: int
+    unit_id: str
+    role: str | None
+    clock: str
+    case_id: uuid.UUID | None
+    started_at: datetime | None
+    deadline: datetime | None
+    extended_deadline: datetime | None
+    stopped_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+    level: str | None
+    state: ClockOutcome
+
+
+class ComplaintSla(BaseModel):
+    """All clocks of a complaint, current round first in importance."""
+
+    complaint_id: uuid.UUID
+    ticket_no: str | None
+    current_round: int
+    clocks: list[ClockRead]
+
+
+class OverdueRead(BaseModel):
+    """A running clock past its deadline."""
+
+    clock_id: uuid.UUID
+    complaint_id: uuid.UUID
+    ticket_no: str | None
+    round: int
+    unit_id: str
+    clock: str
+    deadline: datetime
+    breached_at: datetime | None
+    level: str | None
+    overdue_minutes: int
+
+
+class OverduePage(BaseModel):
+    """A page of overdue clocks."""
+
+    items: list[OverdueRead]
+    next: str | None
+
+
+class ScorecardRow(BaseModel):
+    """One unit's (street's, district's) month: counts and rates (None without a denominator)."""
+
+    key: str
+    reviewed: int
+    contacted: int
+    resolved: int
+    satisfied: int
+    reopened: int
+    assigned: int
+    returned: int
+    returns_approved: int
+    accept_on_time: int
+    accept_late: int
+    contact_on_time: int
+    contact_late: int
+    resolve_on_time: int
+    resolve_late: int
+    breaches: int
+    response_rate: float | None
+    resolution_rate: float | None
+    satisfaction_rate: float | None
+    composite: float | None
+    on_time_accept_rate: float | None
+    on_time_resolve_rate: float | None
+    return_rate: float | None
+    reopen_rate: float | None
+    misroute_rate: float | None
+
+
+class PlatformRow(BaseModel):
+    """The hotline's own figures for the month."""
+
+    received: int
+    answered: int
+    direct_answer_rate: float | None
+
+
+class Scorecard(BaseModel):
+    """The month's scorecard at one level."""
+
+    period: str
+    level: Literal["unit", "street", "district"]
+    items: list[ScorecardRow]
+    platform: PlatformRow

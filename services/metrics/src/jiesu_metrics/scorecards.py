@@ -1,0 +1,168 @@
+"""Scorecards (三率 and the rest) per unit, street or district for a month, in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jiesu_common.calendar import zone
+from jiesu_metrics.repository import MetricsRepository
+from jiesu_metrics.settings import CompositeWeights
+
+# The grouping key of each fact table per level; street and district come from the round.
+_KEYS = {
+    "unit": {"rv": "rv.lead_unit_id", "r": "r.lead_unit_id", "rt": "rt.unit_id", "c": "c.unit_id"},
+    "street": {
+        "rv": "r.street_code",
+        "r": "r.street_code",
+        "rt": "r.street_code",
+        "c": "r.street_code",
+    },
+    "district": {
+        "rv": "r.district_code",
+        "r": "r.district_code",
+        "rt": "r.district_code",
+        "c": "r.district_code",
+    },
+}
+_JOIN = "LEFT JOIN rounds r ON r.complaint_id = {t}.complaint_id AND r.round = {t}.round"
+_LATE = (
+    "(c.stopped_at > COALESCE(c.extended_deadline, c.deadline)"
+    " OR (c.stopped_at IS NULL AND c.breached_at IS NOT NULL))"
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month in the hotline's time zone."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, label: str, tz: str) -> Period:
+        """``YYYY-MM`` → the month's bounds; ValueError when malformed."""
+        year, _, month = label.partition("-")
+        if len(year) != 4 or len(month) != 2:
+            raise ValueError("period must look like YYYY-MM")
+        y, m = int(year), int(month)
+        zone_info = zone(tz)
+        start = datetime(y, m, 1, tzinfo=zone_info)
+        end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=zone_info)
+        return cls(label, start, end)
+
+
+async def scorecard(
+    repo: MetricsRepository, *, period: Period, level: str, weights: CompositeWeights
+) -> dict[str, Any]:
+    """Every key's counts and rates for the period, plus the platform's direct-answer rate."""
+    keys = _KEYS[level]
+    params = {"start": period.start, "end": period.end}
+    rows: dict[str, dict[str, Any]] = {}
+
+    def entry(key: str) -> dict[str, Any]:
+        return rows.setdefault(key, _empty(key))
+
+    for r in await repo.fetch(
+        f"""SELECT {keys["rv"]} AS key, count(*) AS reviewed,
+               sum(rv.contacted::int) AS contacted, sum(rv.resolved::int) AS resolved,
+               sum((rv.satisfaction <> 'dissatisfied')::int) AS satisfied,
+               sum((NOT rv.resolved OR rv.satisfaction = 'dissatisfied')::int) AS reopened
+            FROM review_facts rv {_JOIN.format(t="rv")}
+            WHERE rv.completed_at >= :start AND rv.completed_at < :end AND {keys["rv"]} IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key).update(
+            reviewed=r.reviewed,
+            contacted=r.contacted,
+            resolved=r.resolved,
+            satisfied=r.satisfied,
+            reopened=r.reopened,
+        )
+    for r in await repo.fetch(
+        f"""SELECT {keys["r"]} AS key, count(*) AS assigned FROM rounds r
+            WHERE r.assigned_at >= :start AND r.assigned_at < :end GROUP BY 1""",
+        params,
+    ):
+        entry(r.key)["assigned"] = r.assigned
+    for r in await repo.fetch(
+        f"""SELECT {keys["rt"]} AS key, count(*) AS returned,
+               sum((rt.decision = 'approved')::int) AS approved
+            FROM return_facts rt {_JOIN.format(t="rt")}
+            WHERE rt.returned_at >= :start AND rt.returned_at < :end AND {keys["rt"]} IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key).update(returned=r.returned, returns_approved=r.approved or 0)
+    for r in await repo.fetch(
+        f"""SELECT {keys["c"]} AS key, c.clock,
+               sum((c.stopped_at <= COALESCE(c.extended_deadline, c.deadline))::int) AS on_time,
+               sum({_LATE}::int) AS late, sum((c.breached_at IS NOT NULL)::int) AS breached
+            FROM clocks c {_JOIN.format(t="c")}
+            WHERE c.started_at >= :start AND c.started_at < :end AND {keys["c"]} IS NOT NULL
+            GROUP BY 1, 2""",
+        params,
+    ):
+        e = entry(r.key)
+        e[f"{r.clock}_on_time"] = r.on_time or 0
+        e[f"{r.clock}_late"] = r.late or 0
+        e["breaches"] += r.breached or 0
+    items = [_with_rates(e, weights) for e in sorted(rows.values(), key=lambda e: e["key"])]
+    platform = (
+        await repo.fetch(
+            """SELECT count(*) AS received, count(answered_at) AS answered FROM complaint_facts
+               WHERE received_at >= :start AND received_at < :end""",
+            params,
+        )
+    )[0]
+    return {
+        "period": period.label,
+        "level": level,
+        "items": items,
+        "platform": {
+            "received": platform.received,
+            "answered": platform.answered,
+            "direct_answer_rate": _rate(platform.answered, platform.received),
+        },
+    }
+
+
+def _empty(key: str) -> dict[str, Any]:
+    counts = (
+        "reviewed contacted resolved satisfied reopened assigned returned returns_approved "
+        "accept_on_time accept_late contact_on_time contact_late resolve_on_time resolve_late "
+        "breaches"
+    )
+    return {"key": key, **dict.fromkeys(counts.split(), 0)}
+
+
+def _with_rates(e: dict[str, Any], w: CompositeWeights) -> dict[str, Any]:
+    response = _rate(e["contacted"], e["reviewed"])
+    resolution = _rate(e["resolved"], e["reviewed"])
+    satisfaction = _rate(e["satisfied"], e["reviewed"])
+    composite = (
+        round(w.response * response + w.resolution * resolution + w.satisfaction * satisfaction, 4)
+        if response is not None and resolution is not None and satisfaction is not None
+        else None
+    )
+    return {
+        **e,
+        "response_rate": response,
+        "resolution_rate": resolution,
+        "satisfaction_rate": satisfaction,
+        "composite": composite,
+        "on_time_accept_rate": _rate(e["accept_on_time"], e["accept_on_time"] + e["accept_late"]),
+        "on_time_resolve_rate": _rate(
+            e["resolve_on_time"], e["resolve_on_time"] + e["resolve_late"]
+        ),
+        "return_rate": _rate(e["returned"], e["assigned"]),
+        "reopen_rate": _rate(e["reopened"], e["reviewed"]),
+        "misroute_rate": _rate(e["returns_approved"], e["assigned"]),
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None

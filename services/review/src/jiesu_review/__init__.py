@@ -1,0 +1,1 @@
+"""callback-review (回访): the hotline calls residents back and closes or reopens."""

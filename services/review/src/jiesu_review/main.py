@@ -1,0 +1,48 @@
+"""callback-review's factory: the app and the process context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from jiesu_common.contracts import TOPICS
+from jiesu_common.http import create_service_app
+from jiesu_common.runtime import ServiceContext
+from jiesu_common.settings import ServiceSettings
+from jiesu_review.api import router
+from jiesu_review.consumers import consumer_specs
+from jiesu_review.handlers import Reviews, ReviewUnitOfWork
+from jiesu_review.settings import ReviewSettings
+from jiesu_review.state import ReviewState
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def create_context(settings: ServiceSettings) -> ServiceContext:
+    """Engine, producer, relay and consumers of one callback-review process."""
+    assert isinstance(settings, ReviewSettings)
+    return ServiceContext(
+        settings=settings,
+        migrations_dir=MIGRATIONS,
+        produces=[TOPICS["review"]],
+        consumers=consumer_specs(Reviews(settings)),
+        uow_class=ReviewUnitOfWork,
+    )
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """The callback-review HTTP API (with consumers and relay in its lifespan)."""
+    settings = settings if settings is not None else ReviewSettings()
+    assert isinstance(settings, ReviewSettings)
+    context = create_context(settings)
+    app = create_service_app(
+        title="Jiesu callback-review 回访",
+        description="Calling residents back: contacted, resolved, satisfied; close or reopen.",
+        auth=settings.auth,
+        readiness=context.readiness,
+        lifespan=context.lifespan(),
+        router=router,
+    )
+    app.state.review = ReviewState(settings=settings, context=context)
+    return app

@@ -1,0 +1,70 @@
+"""callback-review's tables (SQLAlchemy Core)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from jiesu_common.db import new_metadata
+from jiesu_common.messaging.tables import add_messaging_tables
+
+metadata = new_metadata()
+outbox, inbox = add_messaging_tables(metadata)
+
+# Who handled each round (from complaint.assigned), so a review names all its units.
+rounds = Table(
+    "rounds",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("lead_unit_id", Text, nullable=False),
+    Column("co_unit_ids", JSONB, nullable=False, server_default="[]"),
+    Column("ticket_no", Text, nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("complaint_id", "round"),
+)
+
+# Complaints that ended without a review (withdrawn): a late resolution opens none.
+ended = Table(
+    "ended_complaints",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("review_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("source", Text, nullable=False),  # resolved | answered
+    Column("ticket_no", Text),
+    Column("lead_unit_id", Text),
+    Column("unit_ids", JSONB, nullable=False, server_default="[]"),
+    Column("reply", Text),
+    Column("handled_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # pending | completed | cancelled
+    Column("contacted", Boolean),
+    Column("resolved", Boolean),
+    Column("satisfaction", Text),
+    Column("comment", Text),
+    Column("reviewer", Text),
+    Column("completed_at", DateTime(timezone=True)),
+    Column("outcome", Text),  # closed | reopened
+    UniqueConstraint("complaint_id", "round"),
+)
+Index("ix_reviews_status_due_at", reviews.c.status, reviews.c.due_at)

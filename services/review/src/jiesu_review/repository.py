@@ -1,0 +1,110 @@
+"""callback-review's data access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jiesu_review import orm
+
+
+class ReviewRepository:
+    """Reads and writes reviews and what they need inside one session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def note_round(self, row: dict[str, Any]) -> None:
+        """Remember who handles a round (once)."""
+        await self.session.execute(pg_insert(orm.rounds).values(**row).on_conflict_do_nothing())
+
+    async def round_of(self, complaint_id: uuid.UUID, round_no: int) -> Any | None:
+        """The units of one round, if known yet."""
+        t = orm.rounds
+        query = select(t).where(t.c.complaint_id == complaint_id, t.c.round == round_no)
+        return (await self.session.execute(query)).first()
+
+    async def latest_round(self, complaint_id: uuid.UUID) -> int:
+        """The highest round seen for a complaint (0 when none)."""
+        t = orm.rounds
+        query = select(t.c.round).where(t.c.complaint_id == complaint_id).order_by(t.c.round.desc())
+        return int((await self.session.execute(query.limit(1))).scalar() or 0)
+
+    async def mark_ended(self, complaint_id: uuid.UUID, reason: str, at: datetime) -> None:
+        """The complaint ended without a review."""
+        await self.session.execute(
+            pg_insert(orm.ended)
+            .values(complaint_id=complaint_id, reason=reason, at=at)
+            .on_conflict_do_nothing()
+        )
+
+    async def has_ended(self, complaint_id: uuid.UUID) -> bool:
+        """True when the complaint was withdrawn."""
+        query = select(orm.ended.c.complaint_id).where(orm.ended.c.complaint_id == complaint_id)
+        return (await self.session.execute(query)).first() is not None
+
+    async def add_review(self, row: dict[str, Any]) -> bool:
+        """Open a review once per complaint and round; False when it exists."""
+        result = await self.session.execute(
+            pg_insert(orm.reviews)
+            .values(**row)
+            .on_conflict_do_nothing()
+            .returning(orm.reviews.c.review_id)
+        )
+        return result.first() is not None
+
+    async def get(self, review_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """One review, optionally row-locked."""
+        query = select(orm.reviews).where(orm.reviews.c.review_id == review_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def of_complaint(self, complaint_id: uuid.UUID) -> list[Any]:
+        """A complaint's reviews, first round first."""
+        t = orm.reviews
+        query = select(t).where(t.c.complaint_id == complaint_id).order_by(t.c.round)
+        return list((await self.session.execute(query)).all())
+
+    async def change(self, review_id: uuid.UUID, **values: Any) -> None:
+        """Update a review."""
+        t = orm.reviews
+        await self.session.execute(update(t).where(t.c.review_id == review_id).values(**values))
+
+    async def cancel_pending(
+        self, complaint_id: uuid.UUID, *, below_round: int | None = None
+    ) -> None:
+        """Cancel a complaint's pending reviews (of rounds below ``below_round``)."""
+        t = orm.reviews
+        query = update(t).where(t.c.complaint_id == complaint_id, t.c.status == "pending")
+        if below_round is not None:
+            query = query.where(t.c.round < below_round)
+        await self.session.execute(query.values(status="cancelled"))
+
+    async def page(
+        self,
+        *,
+        status: str | None,
+        due_before: datetime | None,
+        complaint_id: uuid.UUID | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """Reviews by due time, keyset-paginated."""
+        c = orm.reviews.c
+        query = select(orm.reviews)
+        if status is not None:
+            query = query.where(c.status == status)
+        if due_before is not None:
+            query = query.where(c.due_at <= due_before)
+        if complaint_id is not None:
+            query = query.where(c.complaint_id == complaint_id)
+        if after is not None:
+            query = query.where(tuple_(c.due_at, c.review_id) > tuple_(*after))
+        query = query.order_by(c.due_at, c.review_id).limit(limit + 1)
+        return list((await self.session.execute(query)).all())

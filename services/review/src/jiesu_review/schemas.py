@@ -1,0 +1,52 @@
+"""Request and response models of callback-review's HTTP API (unknown fields rejected)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+class ReviewCreate(BaseModel):
+    """The resident's answers: contacted? solved? satisfied?"""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    contacted: bool
+    resolved: bool
+    satisfaction: Satisfaction
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+class ReviewRead(BaseModel):
+    """A review: what is to be asked, and once completed, the answers and the outcome."""
+
+    review_id: uuid.UUID
+    complaint_id: uuid.UUID
+    ticket_no: str | None
+    round: int
+    source: Literal["resolved", "answered"]
+    lead_unit_id: str | None
+    unit_ids: list[str]
+    reply: str | None
+    handled_at: datetime
+    due_at: datetime
+    status: Literal["pending", "completed", "cancelled"]
+    contacted: bool | None
+    resolved: bool | None
+    satisfaction: Satisfaction | None
+    comment: str | None
+    reviewer: str | None
+    completed_at: datetime | None
+    outcome: Literal["closed", "reopened"] | None
+
+
+class ReviewPage(BaseModel):
+    """A page of reviews."""
+
+    items: list[ReviewRead]
+    next: str | None
