@@ -11,7 +11,9 @@
   and Prometheus job, and nothing in ``deploy/`` names a service that does not exist;
 - the declared topics are exactly those the services produce, consume and dead-letter to,
   with the partitions their settings name; Deployments have replicas, probes, resources and
-  a non-root, read-only security context.
+  a non-root, read-only security context;
+- every service gets the one shared JWT secret (the same compose variable, the same
+  Kubernetes Secret and key), since a token minted by one service is verified by all.
 
 Run through ``scripts/check_deploy``.
 """

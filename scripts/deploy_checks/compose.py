@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jsonschema
 
+from deploy_checks.auth import check_shared_secret, compose_source, jwt_variable
 from deploy_checks.core import (
     Json,
     Report,
@@ -40,6 +41,12 @@ def check_compose(root: Path, services: Mapping[str, Service], report: Report) -
         check_env(report, f"{rel(root, path)} services.{name}", _env_of(entry), owner, services)
     for service in services.values():
         _check_compose_service(path, entries, service, report)
+    sources = {
+        s.name: compose_source(_env_of(entries[s.name]).get(jwt_variable(s)))
+        for s in services.values()
+        if s.name in entries
+    }
+    check_shared_secret(report, f"{rel(root, path)} services", services, sources)
     _check_compose_topics(path, entries, services, report)
     _check_compose_databases(path, entries, services, report)
     _check_prometheus(root, services, report)

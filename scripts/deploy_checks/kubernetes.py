@@ -12,6 +12,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
+from deploy_checks.auth import check_shared_secret, jwt_variable
 from deploy_checks.core import (
     YAML_LOADER,
     Json,
@@ -64,6 +65,7 @@ def check_kubernetes(root: Path, services: Mapping[str, Service], report: Report
         own = [m for m in manifests if m.path.parent == k8s / service.name]
         check_service_manifests(report, k8s / service.name, service, own, services)
     _check_kafka(report, manifests, services)
+    _check_jwt_secret(report, manifests, services)
 
 
 def validate_resource(report: Report, path: Path, body: Json, crds: Mapping[Any, Json]) -> None:
@@ -194,3 +196,32 @@ def _k8s_env(manifests: list[Manifest], directory: Path) -> dict[str, str | None
                 # Problems in these containers are reported by the per-service checks.
                 env.update(container_env(Report(root=Path("/")), "", container, config_maps))
     return env
+
+
+def _check_jwt_secret(
+    report: Report, manifests: list[Manifest], services: Mapping[str, Service]
+) -> None:
+    """Every service's Deployment reads the one JWT secret (the same Secret and key)."""
+    k8s = report.root / "deploy" / "k8s"
+    sources: dict[str, str | None] = {}
+    for service in services.values():
+        deployments = [
+            m for m in manifests if m.kind == "Deployment" and m.path.parent == k8s / service.name
+        ]
+        for m in deployments:
+            for container in pod_spec(m).get("containers") or []:
+                sources[service.name] = _secret_source(container, jwt_variable(service))
+    where = f"{rel(report.root, k8s)} Deployments"
+    check_shared_secret(report, where, services, sources)
+
+
+def _secret_source(container: Json, name: str) -> str | None:
+    """Where a container's variable comes from: a Secret's key, else a literal (or None)."""
+    for item in container.get("env") or []:
+        if item.get("name") != name:
+            continue
+        ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is not None:
+            return f"Secret {ref.get('name')} key {ref.get('key')}"
+        return "a literal value" if "value" in item else "something other than a Secret"
+    return None

@@ -201,6 +201,41 @@ def test_a_writable_root_filesystem_is_reported(tree: Path) -> None:
     assert_reported(problems(tree), "Job/jiesu-intake-migrate", "readOnlyRootFilesystem")
 
 
+def test_a_service_given_its_own_jwt_secret_in_compose_is_reported(tree: Path) -> None:
+    path = tree / "deploy/docker-compose.yml"
+    path.write_text(
+        path.read_text().replace(
+            "JIESU_REVIEW_AUTH__JWT_SECRET: ${JWT_SECRET:?",
+            "JIESU_REVIEW_AUTH__JWT_SECRET: ${REVIEW_JWT_SECRET:?",
+        )
+    )
+
+    assert_reported(problems(tree), "different JWT secrets", "review from ${REVIEW_JWT_SECRET}")
+
+
+def test_a_service_given_its_own_jwt_secret_in_kubernetes_is_reported(tree: Path) -> None:
+    def own_secret(docs: list[dict[str, Any]]) -> None:
+        for item in first_container(docs)["env"]:
+            if item["name"] == "JIESU_DEPARTMENT_AUTH__JWT_SECRET":
+                item["valueFrom"]["secretKeyRef"]["name"] = "jiesu-department-auth"
+
+    edit_yaml(tree / "deploy/k8s/department/deployment.yaml", own_secret)
+
+    assert_reported(
+        problems(tree), "Deployments", "different JWT secrets", "Secret jiesu-department-auth"
+    )
+
+
+def test_a_service_without_the_jwt_secret_is_reported(tree: Path) -> None:
+    def drop_secret(docs: list[dict[str, Any]]) -> None:
+        env = first_container(docs)["env"]
+        env[:] = [i for i in env if i["name"] != "JIESU_METRICS_AUTH__JWT_SECRET"]
+
+    edit_yaml(tree / "deploy/k8s/metrics/deployment.yaml", drop_secret)
+
+    assert_reported(problems(tree), "metrics: JIESU_METRICS_AUTH__JWT_SECRET is not set")
+
+
 def test_the_command_line_exits_1_and_lists_the_problem(tree: Path) -> None:
     edit_yaml(
         tree / "deploy/k8s/intake/configmap.yaml",
