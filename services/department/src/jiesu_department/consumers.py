@@ -9,7 +9,7 @@ from jiesu_department import handlers
 
 
 def consumer_specs() -> list[ConsumerSpec]:
-    """Assignments open cases; the centre's decisions and withdrawals change them."""
+    """Assignments open cases; the centre's decisions, withdrawals and supplements change them."""
     table: dict[str, Handler] = {
         "jiesu.complaint.assigned.v1": handlers.open_cases,
         "jiesu.return.approved.v1": handlers.apply_return_decision,
@@ -17,6 +17,7 @@ def consumer_specs() -> list[ConsumerSpec]:
         "jiesu.extension.granted.v1": handlers.apply_extension_decision,
         "jiesu.extension.denied.v1": handlers.apply_extension_decision,
         "jiesu.complaint.withdrawn.v1": handlers.close_out_withdrawn,
+        "jiesu.complaint.supplemented.v1": handlers.note_supplement,
     }
     return [
         ConsumerSpec(

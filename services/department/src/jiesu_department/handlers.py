@@ -17,6 +17,7 @@ from jiesu_common.contracts.events import (
     CaseResolvedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
+    ComplaintSupplementedV1,
     ComplaintWithdrawnV1,
     ExtensionDeniedV1,
     ExtensionGrantedV1,
@@ -101,6 +102,25 @@ async def close_out_withdrawn(
             await uow.cases.log_action(
                 case.case_id, "withdrawn", None, payload.withdrawn_at, {"reason": payload.reason}
             )
+
+
+async def note_supplement(
+    payload: ComplaintSupplementedV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """What the resident added after filing reaches every unit still holding the complaint."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    detail = {
+        "note": payload.note,
+        "intent": payload.intent,
+        "attachments": list(payload.attachments),
+        "external_status": payload.external_status,
+    }
+    for case in await uow.cases.of_complaint(payload.complaint_id):
+        if case.status in (*domain.OPEN_STATUSES, "resolved"):
+            await uow.cases.log_action(
+                case.case_id, "supplemented", payload.app_id, payload.supplemented_at, detail
+            )
+            await uow.cases.change(case.case_id, case.unit_id)
 
 
 async def apply_return_decision(
