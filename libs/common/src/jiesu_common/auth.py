@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
 import jwt
-from fastapi import Request
+from fastapi import Depends, Request
 
 from jiesu_common.http import Problem
 from jiesu_common.settings import AuthSettings
@@ -98,3 +98,14 @@ def require_roles(principal: Principal, *roles: str) -> Principal:
             f"角色 {principal.role} 无权执行此操作 / role {principal.role} may not do this"
         )
     return principal
+
+
+async def staff_principal(request: Request) -> Principal:
+    """Staff by ``Authorization: Bearer`` JWT, checked with the app's auth settings; else 401."""
+    principal = bearer_principal(request.app.state.auth_settings, request)
+    if principal is None:
+        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    return principal
+
+
+Staff = Annotated[Principal, Depends(staff_principal)]

@@ -235,6 +235,7 @@ def create_service_app(
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
     # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
     app.state.draining = False
+    app.state.auth_settings = auth
     install_problem_handlers(app, problem_renderers)
     install_health(app, readiness)
     app.include_router(router)

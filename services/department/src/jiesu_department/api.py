@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import handlers
 from jiesu_department.caller import fetch_caller
@@ -49,15 +49,7 @@ def get_state(request: Request) -> DepartmentState:
 State = Annotated[DepartmentState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: State) -> Principal:
-    """Staff by JWT."""
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
-    return principal
-
-
-Caller = Annotated[Principal, Depends(get_principal)]
+Caller = Staff
 
 
 def _unit_of(principal: Principal, unit_id: str | None) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.auth import Staff, require_roles
 from jiesu_common.http import Problem, page
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
@@ -41,15 +41,7 @@ def get_state(request: Request) -> DispatchState:
 State = Annotated[DispatchState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: State) -> Principal:
-    """Staff by JWT."""
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
-    return principal
-
-
-Caller = Annotated[Principal, Depends(get_principal)]
+Caller = Staff
 
 
 @router.get("/v1/units", tags=["directory"])

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics import domain
 from jiesu_metrics.handlers import clock_state
@@ -29,15 +29,12 @@ def get_state(request: Request) -> MetricsState:
 State = Annotated[MetricsState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: State) -> Principal:
-    """Staff by JWT."""
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+async def metrics_reader(principal: Staff) -> Principal:
+    """Staff allowed to read SLA views and scorecards."""
     return require_roles(principal, *READ_ROLES)
 
 
-Caller = Annotated[Principal, Depends(get_principal)]
+Caller = Annotated[Principal, Depends(metrics_reader)]
 
 
 @router.get("/v1/complaints/{complaint_id}/sla", response_model=ComplaintSla, tags=["sla"])

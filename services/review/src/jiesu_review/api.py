@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.auth import Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_review.handlers import complete_review
 from jiesu_review.schemas import ReviewCreate, ReviewPage, ReviewRead
@@ -28,15 +28,7 @@ def get_state(request: Request) -> ReviewState:
 State = Annotated[ReviewState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: State) -> Principal:
-    """Staff by JWT."""
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
-    return principal
-
-
-Caller = Annotated[Principal, Depends(get_principal)]
+Caller = Staff
 
 
 @router.get("/v1/reviews", response_model=ReviewPage, tags=["reviews"])
