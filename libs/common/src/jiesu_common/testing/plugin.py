@@ -60,6 +60,26 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         broker.stop()
 
 
+@pytest.fixture
+def private_kafka_bootstrap(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A broker of this test's own, for tests that run services on the real topic names.
+
+    The session broker carries other tests' events on those topics; a service's consumer
+    group would read them too. With ``JIESU_TEST_KAFKA_BOOTSTRAP`` set, that broker is used.
+    """
+    if os.environ.get("JIESU_TEST_KAFKA_BOOTSTRAP"):
+        yield kafka_bootstrap
+        return
+    broker = EmbeddedBroker(log_path=Path(tmp_path_factory.mktemp("broker")) / "tansu.log")
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
 def database_url(server_url: str, name: str) -> str:
     """The URL of database ``name`` on the same server."""
     base, _, _ = server_url.rpartition("/")
