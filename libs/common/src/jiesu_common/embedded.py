@@ -110,21 +110,25 @@ class EmbeddedPostgres:
 
     def _prepare_permissions(self) -> None:
         # PostgreSQL refuses to run as root; pgserver's helper user owns the cluster then.
-        # Done once per instance: what initdb and the server create is that user's anyway.
-        if os.geteuid() != 0 or self._user is not None:
+        # The binaries are prepared once per instance; the data directory every time, since
+        # it may have been wiped and re-created by root in between (`jiesu dev --fresh`).
+        if os.geteuid() != 0:
             return
         from pgserver import utils
-        from pgserver._commands import POSTGRES_BIN_PATH
 
-        self._user = "pgserver"
-        utils.ensure_user_exists(self._user)
+        if self._user is None:
+            from pgserver._commands import POSTGRES_BIN_PATH
+
+            utils.ensure_user_exists("pgserver")
+            utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)
+            utils.ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+            utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+            self._user = "pgserver"
         utils.ensure_prefix_permissions(self.datadir)
-        utils.ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        utils.ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-        utils.ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
         entry = pwd.getpwnam(self._user)
-        os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
-        self.datadir.chmod(0o700)
+        if self.datadir.stat().st_uid != entry.pw_uid:
+            os.chown(self.datadir, entry.pw_uid, entry.pw_gid)
+            self.datadir.chmod(0o700)
 
 
 class EmbeddedBroker:
