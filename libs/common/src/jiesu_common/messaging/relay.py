@@ -69,6 +69,9 @@ class OutboxRelay:
         await self._listen()
         backoff = 0.1
         while not self._stopping:
+            # Cleared before looking, never after: a NOTIFY that lands while a batch is in
+            # flight must wake the next wait, or its row would sit until the poll interval.
+            self._wake.clear()
             try:
                 while await self.publish_batch():
                     pass
@@ -78,7 +81,6 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
