@@ -108,3 +108,34 @@ async def test_the_owner_sees_the_phone_number_only_through_an_audited_reveal(
     # A supervisor may read the audit but not reveal the number.
     refused = await p.call("POST", "department", f"{path}/caller", "supervisor", body={})
     assert refused.status_code == 403
+
+
+async def test_a_reviewer_sees_the_number_only_while_the_callback_is_pending(
+    stack: DevStack, tokens: dict[str, Any]
+) -> None:
+    p = Platform(stack, tokens)
+    filed = await p.file(
+        {
+            "channel": "phone",
+            "kind": "complaint",
+            "content": "回访测试：民主路人行道地砖松动",
+            "category_code": "ROAD-DAMAGE",
+            "caller": {"phone": "13366667777"},
+            "location": {"grid_code": "G01010103"},
+        }
+    )
+    case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
+    await p.handle(case, "已重新铺设地砖")
+    review = await p.review_of(filed["complaint_id"], 1)
+    path = f"/v1/reviews/{review['review_id']}"
+    unit = await p.call("POST", "review", f"{path}/caller", f"unit:{OWNER}", body={})
+    assert unit.status_code == 403
+    revealed = await p.call("POST", "review", f"{path}/caller", "reviewer", body={"reason": "回访"})
+    assert revealed.status_code == 200 and revealed.json()["phone"] == "13366667777"
+    await p.complete_review(
+        review["review_id"], {"contacted": True, "resolved": True, "satisfaction": "satisfied"}
+    )
+    late = await p.call("POST", "review", f"{path}/caller", "reviewer", body={})
+    assert late.status_code == 409
+    audit = (await p.call("GET", "review", f"{path}/caller-reveals", "reviewer")).json()["items"]
+    assert [(a["revealed_by"], a["reason"]) for a in audit] == [("reviewer:dev", "回访")]

@@ -102,8 +102,8 @@ def service_env(
         # Intake reads dispatch's category catalog over HTTP (Open311's services).
         if urls and "dispatch" in urls:
             env[f"{p}CATALOG__DISPATCH_URL"] = urls["dispatch"]
-    if spec.name == "department" and urls and "intake" in urls:
-        # Units fetch a resident's phone number from intake through an audited call.
+    if spec.name in ("department", "review") and urls and "intake" in urls:
+        # Units and reviewers fetch a resident's phone number from intake, audited.
         env[f"{p}INTAKE_URL"] = urls["intake"]
     return env
 

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from jiesu_common.auth import Principal, Staff, require_roles
+from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import handlers
-from jiesu_department.caller import fetch_caller
 from jiesu_department.domain import Action
 from jiesu_department.schemas import (
     AcceptCreate,
@@ -220,7 +220,13 @@ async def reveal_caller(
         case = await handlers.own_case(case_id, principal, uow)
         if case.status in ("returned", "withdrawn"):
             raise Problem.not_found(f"承办任务 / case {case_id}")
-        caller = await fetch_caller(state.settings, case.complaint_id, str(case_id))
+        caller = await fetch_caller(
+            intake_url=state.settings.intake_url,
+            auth=state.settings.auth,
+            complaint_id=case.complaint_id,
+            purpose=f"department:case:{case_id}",
+            timeout_s=state.settings.intake_timeout_s,
+        )
         now = datetime.now(UTC)
         await uow.cases.add_reveal(
             {

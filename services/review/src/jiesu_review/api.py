@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from jiesu_common.auth import Staff, require_roles
+from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_review.handlers import complete_review
-from jiesu_review.schemas import ReviewCreate, ReviewPage, ReviewRead
+from jiesu_review.schemas import (
+    CallerRevealed,
+    RevealCreate,
+    RevealRead,
+    ReviewCreate,
+    ReviewPage,
+    ReviewRead,
+)
 from jiesu_review.state import ReviewState
 
 router = APIRouter()
@@ -86,3 +94,59 @@ async def post_review(
             uow=uow,
         )
     return ReviewRead.model_validate(row._mapping)
+
+
+@router.post("/v1/reviews/{review_id}/caller", response_model=CallerRevealed, tags=["caller"])
+async def reveal_caller(
+    review_id: uuid.UUID, principal: Caller, state: State, body: RevealCreate | None = None
+) -> CallerRevealed:
+    """The resident's phone number for a pending callback; audited (who, when, which review)."""
+    require_roles(principal, *REVIEW_ROLES)
+    async with state.uow() as uow:
+        review = await uow.reviews.get(review_id)
+        if review is None:
+            raise Problem.not_found(f"回访 / review {review_id}")
+        if review.status != "pending":
+            raise Problem.conflict(
+                "review-not-pending", "回访已结束，不再查看号码 / the callback is over"
+            )
+        caller = await fetch_caller(
+            intake_url=state.settings.intake_url,
+            auth=state.settings.auth,
+            complaint_id=review.complaint_id,
+            purpose=f"review:{review_id}",
+            timeout_s=state.settings.intake_timeout_s,
+        )
+        now = datetime.now(UTC)
+        await uow.reviews.add_reveal(
+            {
+                "id": uuid.uuid4(),
+                "review_id": review_id,
+                "complaint_id": review.complaint_id,
+                "revealed_by": principal.subject,
+                "reason": body.reason if body else None,
+                "revealed_at": now,
+            }
+        )
+        await uow.commit()
+    return CallerRevealed(
+        review_id=review_id,
+        name=caller.get("name"),
+        phone=caller.get("phone"),
+        anonymous=bool(caller.get("anonymous")),
+        confidential=bool(caller.get("confidential")),
+        revealed_by=principal.subject,
+        revealed_at=now,
+    )
+
+
+@router.get("/v1/reviews/{review_id}/caller-reveals", tags=["caller"])
+async def list_reveals(review_id: uuid.UUID, principal: Caller, state: State) -> dict[str, Any]:
+    """Who saw the resident's number for this callback, and when."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.reviews.reveals(review_id)
+    return {
+        "items": [RevealRead.model_validate(r._mapping).model_dump(mode="json") for r in rows],
+        "next": None,
+    }

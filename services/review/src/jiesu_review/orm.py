@@ -68,3 +68,15 @@ reviews = Table(
     UniqueConstraint("complaint_id", "round"),
 )
 Index("ix_reviews_status_due_at", reviews.c.status, reviews.c.due_at)
+
+# Who saw a resident's phone number to call back, when, for which review.
+caller_reveals = Table(
+    "caller_reveals",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("review_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("revealed_by", Text, nullable=False),
+    Column("reason", Text),
+    Column("revealed_at", DateTime(timezone=True), nullable=False),
+)

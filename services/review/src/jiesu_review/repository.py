@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,4 +107,14 @@ class ReviewRepository:
         if after is not None:
             query = query.where(tuple_(c.due_at, c.review_id) > tuple_(*after))
         query = query.order_by(c.due_at, c.review_id).limit(limit + 1)
+        return list((await self.session.execute(query)).all())
+
+    async def add_reveal(self, row: dict[str, Any]) -> None:
+        """Record who saw a resident's phone number."""
+        await self.session.execute(insert(orm.caller_reveals).values(**row))
+
+    async def reveals(self, review_id: uuid.UUID) -> list[Any]:
+        """The reveal audit of a review."""
+        t = orm.caller_reveals
+        query = select(t).where(t.c.review_id == review_id).order_by(t.c.revealed_at)
         return list((await self.session.execute(query)).all())

@@ -19,3 +19,6 @@ class ReviewSettings(ServiceSettings):
     # A review falls due on the day after resolution, in the hotline's time zone.
     timezone: str = "Asia/Shanghai"
     due_after_days: int = 1
+    # Where reviewers fetch the resident's phone number to call back (intake holds it).
+    intake_url: str = "http://127.0.0.1:8001"
+    intake_timeout_s: float = 5.0
