@@ -104,13 +104,7 @@ class CaseRepository:
         Only transactions older than every one still running are read, so a change that
         commits late is never passed over by a cursor that already moved on.
         """
-        horizon = int(
-            (
-                await self.session.execute(
-                    text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                )
-            ).scalar_one()
-        )
+        horizon = await self.horizon()
         c = orm.cases.c
         query = (
             select(orm.cases)

@@ -62,13 +62,9 @@ class Projector:
     async def complaint_ended(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
         """Answered, withdrawn, merged or closed: remember when."""
         assert isinstance(uow, MetricsUnitOfWork)
-        column, value = {
-            "jiesu.complaint.answered.v1": ("answered_at", "answered_at"),
-            "jiesu.complaint.withdrawn.v1": ("withdrawn_at", "withdrawn_at"),
-            "jiesu.complaint.merged.v1": ("merged_at", "merged_at"),
-            "jiesu.complaint.closed.v1": ("closed_at", "closed_at"),
-        }[event.type]
-        await uow.metrics.complaint_fact(payload.complaint_id, **{column: getattr(payload, value)})
+        # complaint.answered → answered_at, …: the fact column is named as the payload's field.
+        column = f"{event.type.split('.')[2]}_at"
+        await uow.metrics.complaint_fact(payload.complaint_id, **{column: getattr(payload, column)})
 
     async def complaint_assigned(
         self, payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork
@@ -192,8 +188,11 @@ class Projector:
     ) -> int:
         """Fire every due rung of every due clock; returns how many events were emitted."""
         now = now or datetime.now(UTC)
+        due = await uow.metrics.claim_due_clocks(now, limit)
+        if not due:
+            return 0  # nothing to write: leaving the unit of work rolls the read back
         emitted = 0
-        for row in await uow.metrics.claim_due_clocks(now, limit):
+        for row in due:
             firings, after = domain.fire(clock_state(row), now, self.ladder)
             for firing in firings:
                 uow.publish(_event(firing, row, after, now))

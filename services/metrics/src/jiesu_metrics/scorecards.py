@@ -13,17 +13,9 @@ from jiesu_metrics.settings import CompositeWeights
 # The grouping key of each fact table per level; street and district come from the round.
 _KEYS = {
     "unit": {"rv": "rv.lead_unit_id", "r": "r.lead_unit_id", "rt": "rt.unit_id", "c": "c.unit_id"},
-    "street": {
-        "rv": "r.street_code",
-        "r": "r.street_code",
-        "rt": "r.street_code",
-        "c": "r.street_code",
-    },
-    "district": {
-        "rv": "r.district_code",
-        "r": "r.district_code",
-        "rt": "r.district_code",
-        "c": "r.district_code",
+    **{
+        level: dict.fromkeys(("rv", "r", "rt", "c"), f"r.{level}_code")
+        for level in ("street", "district")
     },
 }
 _JOIN = "LEFT JOIN rounds r ON r.complaint_id = {t}.complaint_id AND r.round = {t}.round"
