@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem
 from jiesu_intake.state import IntakeState
 
@@ -27,12 +27,8 @@ class CallerContact(BaseModel):
     confidential: bool
 
 
-async def service_principal(request: Request) -> Principal:
+async def service_principal(principal: Staff) -> Principal:
     """Only another Jiesu service's token passes."""
-    state: IntakeState = request.app.state.intake
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
     return require_roles(principal, "service")
 
 
