@@ -252,12 +252,20 @@ def encode_cursor(at: datetime, row_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
 
 
-def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The (time, id) of a cursor from ``encode_cursor``; a 422 problem when malformed."""
-    if not cursor:
-        return None
+def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (time, id) of a cursor from ``encode_cursor``; ValueError when malformed."""
     try:
         at, _, row_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
         return datetime.fromisoformat(at), uuid.UUID(row_id)
     except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("invalid cursor") from exc
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """``parse_cursor`` for a query parameter: None when absent, a 422 problem when malformed."""
+    if not cursor:
+        return None
+    try:
+        return parse_cursor(cursor)
+    except ValueError as exc:
         raise Problem.invalid("游标无效 / bad cursor") from exc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import uuid
 from datetime import date, datetime
@@ -14,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
+from jiesu_common.http import encode_cursor, parse_cursor
 from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
 
@@ -166,7 +165,7 @@ class ComplaintRepository:
         if app_id is not None:
             query = query.where(c.app_id == app_id)
         if cursor:
-            at, cid = decode_cursor(cursor)
+            at, cid = parse_cursor(cursor)
             query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.id < cid)))
         rows = list(
             (
@@ -175,7 +174,8 @@ class ComplaintRepository:
                 )
             ).all()
         )
-        next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+        last = rows[limit - 1] if len(rows) > limit else None
+        next_cursor = encode_cursor(last.created_at, last.id) if last is not None else None
         return rows[:limit], next_cursor
 
 
@@ -249,18 +249,3 @@ class ApiKeyRepository:
         """Change a key's state (rate-limit clock, last use, revocation)."""
         t = orm.api_keys
         await self.session.execute(update(t).where(t.c.id == key_id).values(**values))
-
-
-def encode_cursor(row: Any) -> str:
-    """Opaque keyset cursor."""
-    raw = json.dumps([row.created_at.isoformat(), str(row.id)])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """Inverse of ``encode_cursor``; ValueError on garbage."""
-    try:
-        at, cid = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), uuid.UUID(cid)
-    except Exception as exc:
-        raise ValueError("invalid cursor") from exc
