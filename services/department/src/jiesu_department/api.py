@@ -218,16 +218,18 @@ async def reveal_caller(
     reason = body.reason if body else None
     async with state.uow() as uow:
         case = await handlers.own_case(case_id, principal, uow)
-        if case.status in ("returned", "withdrawn"):
-            raise Problem.not_found(f"承办任务 / case {case_id}")
-        caller = await fetch_caller(
-            intake_url=state.settings.intake_url,
-            auth=state.settings.auth,
-            complaint_id=case.complaint_id,
-            purpose=f"department:case:{case_id}",
-            timeout_s=state.settings.intake_timeout_s,
-        )
-        now = datetime.now(UTC)
+    if case.status in ("returned", "withdrawn"):
+        raise Problem.not_found(f"承办任务 / case {case_id}")
+    # Asked outside any transaction: no connection waits on intake.
+    caller = await fetch_caller(
+        intake_url=state.settings.intake_url,
+        auth=state.settings.auth,
+        complaint_id=case.complaint_id,
+        purpose=f"department:case:{case_id}",
+        timeout_s=state.settings.intake_timeout_s,
+    )
+    now = datetime.now(UTC)
+    async with state.uow() as uow:
         await uow.cases.add_reveal(
             {
                 "id": uuid.uuid4(),

@@ -104,20 +104,22 @@ async def reveal_caller(
     require_roles(principal, *REVIEW_ROLES)
     async with state.uow() as uow:
         review = await uow.reviews.get(review_id)
-        if review is None:
-            raise Problem.not_found(f"回访 / review {review_id}")
-        if review.status != "pending":
-            raise Problem.conflict(
-                "review-not-pending", "回访已结束，不再查看号码 / the callback is over"
-            )
-        caller = await fetch_caller(
-            intake_url=state.settings.intake_url,
-            auth=state.settings.auth,
-            complaint_id=review.complaint_id,
-            purpose=f"review:{review_id}",
-            timeout_s=state.settings.intake_timeout_s,
+    if review is None:
+        raise Problem.not_found(f"回访 / review {review_id}")
+    if review.status != "pending":
+        raise Problem.conflict(
+            "review-not-pending", "回访已结束，不再查看号码 / the callback is over"
         )
-        now = datetime.now(UTC)
+    # Asked outside any transaction: no connection waits on intake.
+    caller = await fetch_caller(
+        intake_url=state.settings.intake_url,
+        auth=state.settings.auth,
+        complaint_id=review.complaint_id,
+        purpose=f"review:{review_id}",
+        timeout_s=state.settings.intake_timeout_s,
+    )
+    now = datetime.now(UTC)
+    async with state.uow() as uow:
         await uow.reviews.add_reveal(
             {
                 "id": uuid.uuid4(),
