@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("dlq-replay", help="re-publish a dead-letter topic's messages")
     replay.add_argument("dlq_topic")
     replay.add_argument("--bootstrap", default=os.environ.get("JIESU_KAFKA_BOOTSTRAP"))
+    sub.add_parser(
+        "bench", help="benchmark the five steps (see `jiesu bench --help`)", add_help=False
+    )
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "dev":
         return run_dev(args.data_dir, fresh=args.fresh, port_base=args.port_base)
@@ -43,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         print(_token(args))
         return 0
     return _replay(args)
+
+
+def _bench(argv: list[str]) -> int:
+    try:
+        from jiesu_bench.cli import main as bench_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise SystemExit(
+            "jiesu bench 需要 jiesu-bench 包 / needs the jiesu-bench package: uv sync --all-packages"
+        ) from None
+    return int(bench_main(argv))
 
 
 def _token(args: argparse.Namespace) -> str:

@@ -268,6 +268,8 @@ def _stop_leftovers(pids_file: Path) -> None:
 
 def _require_free(port: int) -> None:
     with socket.socket() as sock:
+        # As uvicorn binds: connections of an earlier run in TIME_WAIT do not make it busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

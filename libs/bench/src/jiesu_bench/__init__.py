@@ -1,0 +1,1 @@
+"""`jiesu bench`: the whole workflow under load, measured against the machine's raw limits."""

@@ -1,0 +1,363 @@
+"""The simulated people: units that act on their SSE stream, a dispatcher, a reviewer.
+
+They go through the public HTTP API with their own tokens, as real staff would, with no
+think time. Every latency they note is on the bench's clock (``time.time()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from jiesu_bench.workload import REOPEN, RETURN
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Filed:
+    """One complaint the bench filed."""
+
+    index: int
+    plan: str
+    step: int
+    scheduled: float  # when it was due to be sent (the open-loop origin of every latency)
+    answered: float = 0.0
+    complaint_id: str | None = None
+
+
+@dataclass
+class Ledger:
+    """Everything the bench filed and every time it saw something happen."""
+
+    filed: dict[str, Filed] = field(default_factory=dict)  # by complaint id
+    on_stream: dict[tuple[str, int], float] = field(default_factory=dict)
+    in_queue: dict[tuple[str, int], float] = field(default_factory=dict)
+    resolved: dict[tuple[str, int], float] = field(default_factory=dict)
+    review_seen: dict[tuple[str, int], float] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+    handled_cases: set[str] = field(default_factory=set)
+    handled_reviews: set[str] = field(default_factory=set)
+    handled_returns: set[str] = field(default_factory=set)
+
+    def plan_of(self, complaint_id: str) -> str | None:
+        """The story chosen for a complaint this run filed (None for anyone else's)."""
+        filed = self.filed.get(complaint_id)
+        return filed.plan if filed else None
+
+
+def bearer(token: str) -> dict[str, str]:
+    """An Authorization header."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def call(
+    client: httpx.AsyncClient,
+    ledger: Ledger,
+    what: str,
+    method: str,
+    url: str,
+    *,
+    token: str,
+    body: dict[str, Any] | None = None,
+    ok: tuple[int, ...] = (200, 201, 202),
+) -> httpx.Response | None:
+    """One API call, retried on connection errors; a refusal is counted under ``what``."""
+    for attempt in range(5):
+        try:
+            response = await client.request(method, url, json=body, headers=bearer(token))
+        except httpx.TransportError as exc:
+            ledger.errors[f"{what}: {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.2 * (attempt + 1))
+            continue
+        if response.status_code not in ok:
+            ledger.errors[f"{what}: HTTP {response.status_code}"] += 1
+            return None
+        return response
+    return None
+
+
+class Units:
+    """One SSE connection per unit; each new case is worked through at once."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, base: str, tokens: dict[str, str], ledger: Ledger
+    ) -> None:
+        self._client, self._base, self._tokens, self._ledger = client, base, tokens, ledger
+        self._tasks: list[asyncio.Task[None]] = []
+        self._work: set[asyncio.Task[None]] = set()
+        self._orphans: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self.connected = 0
+        self._all_connected = asyncio.Event()
+
+    async def start(self) -> None:
+        """Open every unit's stream; returns once all are connected."""
+        self._tasks = [asyncio.create_task(self._follow(u)) for u in self._tokens]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_connected.wait(), 30)
+
+    async def _follow(self, unit: str) -> None:
+        last_id: str | None = None
+        first = True
+        while True:
+            headers = bearer(self._tokens[unit])
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            try:
+                async with (
+                    httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as sse,
+                    sse.stream("GET", f"{self._base}/v1/cases/stream", headers=headers) as r,
+                ):
+                    if first:
+                        self.connected += 1
+                        first = False
+                        if self.connected == len(self._tokens):
+                            self._all_connected.set()
+                    event: dict[str, str] = {}
+                    async for line in r.aiter_lines():
+                        if line:
+                            name, _, value = line.partition(":")
+                            event[name] = value.strip()
+                            continue
+                        last_id = event.get("id", last_id)
+                        if event.get("event") == "case":
+                            self._on_case(unit, json.loads(event["data"]))
+                        event = {}
+            except httpx.HTTPError:
+                self._ledger.errors["sse: reconnect"] += 1
+                await asyncio.sleep(0.2)
+
+    def _on_case(self, unit: str, case: dict[str, Any]) -> None:
+        key = (case["complaint_id"], int(case["round"]))
+        if case["status"] != "assigned" or case["case_id"] in self._ledger.handled_cases:
+            return
+        plan = self._ledger.plan_of(case["complaint_id"])
+        if plan is None:
+            # Under load a case can reach its unit before the filing answer reaches the
+            # bench: keep it until the complaint is known (or forever, if it is not ours).
+            self._orphans.setdefault(case["complaint_id"], []).append((unit, case))
+            return
+        self._ledger.handled_cases.add(case["case_id"])
+        if case["role"] == "lead":
+            self._ledger.on_stream.setdefault(key, time.time())
+        task = asyncio.create_task(self._work_case(unit, case, plan))
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+
+    def adopt(self, complaint_id: str) -> None:
+        """Work the cases that arrived before the bench knew the complaint was its own."""
+        for unit, case in self._orphans.pop(complaint_id, []):
+            self._on_case(unit, case)
+
+    async def _work_case(self, unit: str, case: dict[str, Any], plan: str) -> None:
+        path = f"{self._base}/v1/cases/{case['case_id']}"
+        token = self._tokens[unit]
+        c, ledger = self._client, self._ledger
+        if case["role"] != "lead":
+            await call(c, ledger, "co-unit accept", "POST", f"{path}/accept", token=token, body={})
+            return
+        if plan == RETURN and int(case["round"]) == 1:
+            await call(
+                c,
+                ledger,
+                "return",
+                "POST",
+                f"{path}/return",
+                token=token,
+                body={"reason": "不属于本单位职责 (bench)"},
+            )
+            return
+        if not await call(c, ledger, "accept", "POST", f"{path}/accept", token=token, body={}):
+            return
+        if not await call(
+            c, ledger, "contact", "POST", f"{path}/contact", token=token, body={"method": "phone"}
+        ):
+            return
+        if await call(
+            c,
+            ledger,
+            "resolve",
+            "POST",
+            f"{path}/resolve",
+            token=token,
+            body={"reply": "已处理完毕 (bench)", "result": "solved"},
+        ):
+            ledger.resolved[(case["complaint_id"], int(case["round"]))] = time.time()
+
+    async def stop(self) -> None:
+        """Close the streams and wait for work in hand."""
+        if self._work:
+            await asyncio.wait(self._work, timeout=30)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    @property
+    def busy(self) -> int:
+        """Cases being worked on right now."""
+        return len(self._work)
+
+
+class Poller:
+    """A loop that lists pending items and acts on each once: the dispatcher and the reviewer."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Begin polling."""
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.poll_once()
+            await asyncio.sleep(self._interval)
+
+    async def poll_once(self) -> None:
+        """One sweep (subclasses)."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Stop polling."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+async def pending_pages(
+    client: httpx.AsyncClient, url: str, token: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every item of a paged list."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(url, params=query, headers=bearer(token))).json()
+        items.extend(page["items"])
+        cursor = page.get("next")
+        if not cursor:
+            return items
+
+
+class Dispatcher(Poller):
+    """Approves every pending return this run's complaints got (the centre agrees)."""
+
+    def __init__(self, client: httpx.AsyncClient, base: str, token: str, ledger: Ledger) -> None:
+        super().__init__(0.1)
+        self._client, self._base, self._token, self._ledger = client, base, token, ledger
+
+    async def poll_once(self) -> None:
+        """Approve what is pending."""
+        returns = await pending_pages(
+            self._client, f"{self._base}/v1/returns", self._token, {"status": "pending"}
+        )
+        todo = [
+            r
+            for r in returns
+            if r["return_id"] not in self._ledger.handled_returns
+            and self._ledger.plan_of(r["complaint_id"]) is not None
+        ]
+        for r in todo:
+            self._ledger.handled_returns.add(r["return_id"])
+        await asyncio.gather(*(self._approve(r) for r in todo))
+
+    async def _approve(self, item: dict[str, Any]) -> None:
+        await call(
+            self._client,
+            self._ledger,
+            "return decision",
+            "POST",
+            f"{self._base}/v1/returns/{item['return_id']}/decision",
+            token=self._token,
+            body={"decision": "approve", "note": "同意退回 (bench)"},
+        )
+
+
+class Reviewer(Poller):
+    """Calls every resident back: dissatisfied once for a reopen story, satisfied otherwise."""
+
+    def __init__(self, client: httpx.AsyncClient, base: str, token: str, ledger: Ledger) -> None:
+        super().__init__(0.1)
+        self._client, self._base, self._token, self._ledger = client, base, token, ledger
+
+    async def poll_once(self) -> None:
+        """Complete what is pending."""
+        reviews = await pending_pages(
+            self._client, f"{self._base}/v1/reviews", self._token, {"status": "pending"}
+        )
+        now = time.time()
+        todo = []
+        for review in reviews:
+            if review["review_id"] in self._ledger.handled_reviews:
+                continue
+            if self._ledger.plan_of(review["complaint_id"]) is None:
+                continue
+            self._ledger.handled_reviews.add(review["review_id"])
+            self._ledger.review_seen.setdefault((review["complaint_id"], review["round"]), now)
+            todo.append(review)
+        await asyncio.gather(*(self._complete(r) for r in todo))
+
+    async def _complete(self, review: dict[str, Any]) -> None:
+        unhappy = self._ledger.plan_of(review["complaint_id"]) == REOPEN and review["round"] == 1
+        answers = {
+            "contacted": True,
+            "resolved": not unhappy,
+            "satisfaction": "dissatisfied" if unhappy else "satisfied",
+        }
+        await call(
+            self._client,
+            self._ledger,
+            "review",
+            "POST",
+            f"{self._base}/v1/reviews/{review['review_id']}",
+            token=self._token,
+            body=answers,
+        )
+
+
+class QueueProbe:
+    """Polls a sample of complaints in their lead unit's queue until each shows there."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, base: str, tokens: dict[str, str], ledger: Ledger
+    ) -> None:
+        self._client, self._base, self._tokens, self._ledger = client, base, tokens, ledger
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def watch(self, complaint_id: str, lead: str) -> None:
+        """Start polling for one complaint's round-1 case."""
+        task = asyncio.create_task(self._until_listed(complaint_id, lead))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _until_listed(self, complaint_id: str, lead: str) -> None:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
+                page = await self._client.get(
+                    f"{self._base}/v1/cases",
+                    params={"complaint_id": complaint_id},
+                    headers=bearer(self._tokens[lead]),
+                )
+                if page.json()["items"]:
+                    self._ledger.in_queue[(complaint_id, 1)] = time.time()
+                    return
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        """Stop polling."""
+        for task in list(self._tasks):
+            task.cancel()

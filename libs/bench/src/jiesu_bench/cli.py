@@ -1,0 +1,129 @@
+"""`jiesu bench` (and `scripts/bench`): run the benchmark and write table, JSON and PNG.
+
+jiesu bench                                   # step series 50 → 2,000/s on a fresh embedded stack
+jiesu bench --rates 100,200 --step-seconds 20
+jiesu bench --max --concurrency 64 --seconds 30
+jiesu bench --replay ../shared/data/us311/replay.csv --speedup 2000 --limit 20000
+jiesu bench --attach                          # against a running `jiesu dev`
+jiesu bench --smoke                           # a few seconds, reconciliation included (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jiesu_bench.report import table, targets, write_chart, write_json
+from jiesu_bench.run import Config, Step, machine, run
+from jiesu_bench.target import attach, embedded
+from jiesu_bench.workload import open_loop, rate_steps, replay
+
+DEFAULT_RATES = "50,100,200,500,1000,2000"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(
+        prog="jiesu bench",
+        description="压力测试 / benchmark: the five steps under load, against raw limits",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--rates", default=DEFAULT_RATES, help="open-loop step series, per second")
+    mode.add_argument("--max", action="store_true", help="max-throughput mode (closed loop)")
+    mode.add_argument("--replay", type=Path, help="CSV of real requests (created, category)")
+    mode.add_argument("--smoke", action="store_true", help="a few seconds, for CI")
+    p.add_argument("--step-seconds", type=float, default=10.0)
+    p.add_argument("--concurrency", type=int, default=64, help="filers in --max mode")
+    p.add_argument("--seconds", type=float, default=30.0, help="duration of --max mode")
+    p.add_argument("--speedup", type=float, default=1000.0, help="replay time compression")
+    p.add_argument("--limit", type=int, help="replay at most this many requests")
+    p.add_argument("--returns", type=float, default=0.05, help="fraction returned by the unit")
+    p.add_argument("--reopens", type=float, default=0.05, help="fraction reopened at review")
+    p.add_argument("--raw-seconds", type=float, default=3.0, help="per raw limit (0 skips)")
+    p.add_argument("--drain-seconds", type=float, default=180.0)
+    p.add_argument("--max-in-flight", type=int, default=2000)
+    p.add_argument("--attach", action="store_true", help="use the running `jiesu dev`")
+    p.add_argument("--data-dir", type=Path, default=Path(".jiesu"), help="of `jiesu dev`")
+    p.add_argument("--bench-dir", type=Path, default=Path(".jiesu-bench"))
+    p.add_argument("--port-base", type=int, default=8100)
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument("--no-chart", action="store_true")
+    return p
+
+
+def config_from(args: argparse.Namespace) -> tuple[str, Config]:
+    """The mode's name and its configuration."""
+    common: dict[str, Any] = {
+        "returns": args.returns,
+        "reopens": args.reopens,
+        "raw_seconds": args.raw_seconds,
+        "drain_s": args.drain_seconds,
+        "max_in_flight": args.max_in_flight,
+    }
+    if args.smoke:
+        common.update(raw_seconds=min(args.raw_seconds, 0.5), drain_s=min(args.drain_seconds, 90))
+        steps = [Step("smoke 20/s", 20.0, open_loop(20.0, 3.0))]
+        return "smoke", Config(steps=steps, **{**common, "returns": 0.1, "reopens": 0.1})
+    if args.max:
+        steps = [Step(f"max ×{args.concurrency}", None, (), (args.concurrency, args.seconds))]
+        return "max", Config(steps=steps, **common)
+    if args.replay:
+        arrivals = replay(args.replay, speedup=args.speedup, limit=args.limit)
+        span = arrivals[-1].at if arrivals else 0.0
+        rate = len(arrivals) / span if span else None
+        label = f"replay ×{args.speedup:g} ({len(arrivals):,} in {span:.0f} s)"
+        return "replay", Config(steps=[Step(label, rate, arrivals)], **common)
+    steps = [
+        Step(f"{rate:g}/s", rate, open_loop(rate, args.step_seconds))
+        for rate in rate_steps(args.rates)
+    ]
+    return "open-loop", Config(steps=steps, **common)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run; exit 1 when the reconciliation finds anything lost or doubled."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    mode, config = config_from(args)
+    if args.attach:
+        result = asyncio.run(run(attach(args.data_dir), config))
+    else:
+        print(f"启动中 / starting a fresh embedded stack in {args.bench_dir} ...", flush=True)
+        with embedded(args.bench_dir, port_base=args.port_base) as target:
+            target.pids["bench"] = [os.getpid()]
+            result = asyncio.run(run(target, config))
+    stamp = datetime.now(UTC)
+    result["meta"] = {
+        "date": stamp.isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "mode": mode,
+        "argv": argv if argv is not None else sys.argv[1:],
+    }
+    result.setdefault("machine", machine())
+    result["targets"] = targets(result)
+    print(table(result), flush=True)
+    name = f"bench-{stamp.strftime('%Y%m%dT%H%M%SZ')}-{mode}"
+    write_json(result, args.out / f"{name}.json")
+    print(f"\nJSON: {args.out / (name + '.json')}")
+    if not args.no_chart:
+        write_chart(result, args.out / f"{name}.png")
+        print(f"PNG:  {args.out / (name + '.png')}")
+    return 0 if result["reconciliation"]["ok"] else 1
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True)
+        return head + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,260 @@
+"""What the benchmark watches besides its own requests: events, consumer lag, outboxes, CPU, RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import psutil
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from jiesu_common.contracts.envelope import TOPICS
+
+GROUPS = (
+    "intake.status-view",
+    "dispatch.router",
+    "department.cases",
+    "review.callbacks",
+    "metrics.projections",
+)
+# What each service's consumer group reads (for its lag).
+SUBSCRIBED: dict[str, set[str]] = {
+    "intake.status-view": {TOPICS[t] for t in ("dispatch", "department", "review", "sla")},
+    "dispatch.router": {TOPICS["intake"], TOPICS["department"], TOPICS["review"]},
+    "department.cases": {TOPICS["dispatch"], TOPICS["intake"]},
+    "review.callbacks": {TOPICS["dispatch"], TOPICS["department"], TOPICS["intake"]},
+    "metrics.projections": {
+        TOPICS["intake"],
+        TOPICS["dispatch"],
+        TOPICS["department"],
+        TOPICS["review"],
+    },
+}
+WATCHED = (
+    "jiesu.complaint.assigned.v1",
+    "jiesu.complaint.closed.v1",
+    "jiesu.complaint.reopened.v1",
+)
+
+
+@dataclass
+class Seen:
+    """Bench-clock times (``time.time()``) at which events were read off the broker."""
+
+    assigned: dict[tuple[str, int], float] = field(default_factory=dict)
+    leads: dict[tuple[str, int], str] = field(default_factory=dict)
+    closed: dict[str, float] = field(default_factory=dict)
+    counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+class EventObserver:
+    """Reads dispatch's and review's topics from the end, noting when each event shows."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.seen = Seen()
+        self._consumer = AIOKafkaConsumer(
+            TOPICS["dispatch"],
+            TOPICS["review"],
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-observer-{uuid.uuid4().hex[:8]}",
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+            fetch_max_wait_ms=20,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        self.on_first_assigned: Callable[[str, str], None] | None = None
+
+    async def start(self) -> None:
+        """Join, and wait until the partitions are assigned (so nothing is missed after)."""
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run())
+        deadline = time.monotonic() + 30
+        while not self._consumer.assignment() and time.monotonic() < deadline:  # noqa: ASYNC110 - aiokafka has no "assigned" event
+            await asyncio.sleep(0.1)
+        for tp in self._consumer.assignment():
+            await self._consumer.position(tp)  # resolves "latest" now, not at first fetch
+        self.ready.set()
+
+    async def _run(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    self._note(json.loads(record.value), now)
+
+    def _note(self, event: dict[str, Any], now: float) -> None:
+        kind = event.get("type")
+        if kind not in WATCHED:
+            return
+        complaint = str(event.get("subject"))
+        data = event.get("data") or {}
+        self.seen.counts[(complaint, kind)] += 1
+        if kind == "jiesu.complaint.assigned.v1":
+            key = (complaint, int(data.get("round", 1)))
+            first = key not in self.seen.assigned
+            self.seen.assigned.setdefault(key, now)
+            self.seen.leads[key] = data.get("lead_unit_id", "")
+            if first and key[1] == 1 and self.on_first_assigned is not None:
+                self.on_first_assigned(complaint, self.seen.leads[key])
+        elif kind == "jiesu.complaint.closed.v1":
+            self.seen.closed.setdefault(complaint, now)
+
+    async def stop(self) -> None:
+        """Leave."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        await self._consumer.stop()
+
+
+class Sampler:
+    """Once a second: consumer lag per group, outbox rows per service, CPU % and RSS per process."""
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        databases: dict[str, str],
+        pids: dict[str, list[int]],
+        interval_s: float = 1.0,
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._databases = databases
+        self._pids = pids
+        self._interval = interval_s
+        self.series: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._pools: dict[str, asyncpg.Pool] = {}
+        self._procs: dict[str, list[psutil.Process]] = {}
+        self._groups: dict[str, AIOKafkaConsumer] = {}
+        self._children: dict[str, dict[int, psutil.Process]] = {}
+        self._subscribed = SUBSCRIBED
+        self._ends: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        """Connect to every database and the broker; start sampling."""
+        for name, dsn in self._databases.items():
+            self._pools[name] = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+        for group in GROUPS:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, group_id=group, enable_auto_commit=False
+            )
+            await consumer.start()
+            self._groups[group] = consumer
+        self._ends = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+        await self._ends.start()
+        for name, pids in self._pids.items():
+            procs = []
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    proc = psutil.Process(pid)
+                    proc.cpu_percent(None)
+                    procs.append(proc)
+            self._procs[name] = procs
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        started = time.time()
+        while True:
+            await asyncio.sleep(self._interval)
+            with contextlib.suppress(Exception):
+                self.series.append(await self.sample(time.time() - started))
+
+    async def sample(self, t: float) -> dict[str, Any]:
+        """One point of every series."""
+        point: dict[str, Any] = {"t": round(t, 2), "outbox": {}, "lag": {}, "cpu": {}, "rss_mb": {}}
+        for name, pool in self._pools.items():
+            point["outbox"][name] = await pool.fetchval("SELECT count(*) FROM outbox")
+        point["lag"] = await self._lag()
+        for name, procs in self._procs.items():
+            cpu = rss = 0.0
+            for proc in self._family(name, procs):
+                with contextlib.suppress(psutil.Error):
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+            point["cpu"][name] = round(cpu, 1)
+            point["rss_mb"][name] = round(rss / 2**20, 1)
+        return point
+
+    def _family(self, name: str, procs: list[psutil.Process]) -> list[psutil.Process]:
+        """The process, and for PostgreSQL its backends too (kept, so CPU % has a baseline)."""
+        if name != "postgres":
+            return procs
+        known = self._children.setdefault(name, {})
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                for child in proc.children(recursive=True):
+                    if child.pid not in known:
+                        child.cpu_percent(None)
+                        known[child.pid] = child
+        alive = {pid: p for pid, p in known.items() if p.is_running()}
+        self._children[name] = alive
+        return [*procs, *alive.values()]
+
+    async def _lag(self) -> dict[str, int]:
+        # Committed offsets are read as each group (without joining it): the admin call
+        # for them is not understood by every Kafka-protocol broker (Tansu).
+        assert self._ends is not None
+        tps = [
+            TopicPartition(t, p)
+            for t in TOPICS.values()
+            for p in (self._ends.partitions_for_topic(t) or ())
+        ]
+        if not tps:
+            await self._ends._client.force_metadata_update()  # no public refresh
+            return {}
+        ends = await self._ends.end_offsets(tps)
+        lag: dict[str, int] = {}
+        for group, consumer in self._groups.items():
+            committed = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+            lag[group] = sum(
+                max(0, ends[tp] - offset)
+                for tp, offset in zip(tps, committed, strict=True)
+                if offset is not None and tp.topic in self._subscribed.get(group, set())
+            ) + sum(
+                ends[tp]
+                for tp, offset in zip(tps, committed, strict=True)
+                if offset is None and tp.topic in self._subscribed.get(group, set())
+            )
+        return lag
+
+    async def stop(self) -> None:
+        """Stop sampling and close connections."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for pool in self._pools.values():
+            await pool.close()
+        for consumer in self._groups.values():
+            await consumer.stop()
+        if self._ends is not None:
+            await self._ends.stop()
+
+    def per_process(self) -> dict[str, dict[str, float]]:
+        """Mean CPU % and peak and last RSS per process over the run."""
+        out: dict[str, dict[str, float]] = {}
+        for name in self._procs:
+            cpus = [p["cpu"].get(name, 0.0) for p in self.series]
+            rss = [p["rss_mb"].get(name, 0.0) for p in self.series]
+            if not cpus:
+                continue
+            out[name] = {
+                "cpu_mean_pct": round(sum(cpus) / len(cpus), 1),
+                "cpu_peak_pct": max(cpus),
+                "rss_first_mb": rss[0],
+                "rss_peak_mb": max(rss),
+                "rss_last_mb": rss[-1],
+            }
+        return out

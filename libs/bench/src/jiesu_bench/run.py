@@ -1,0 +1,336 @@
+"""One benchmark run: raw limits, then load steps through all five steps, then reconciliation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jiesu_bench import raw
+from jiesu_bench.actors import Dispatcher, Filed, Ledger, QueueProbe, Reviewer, Units, bearer
+from jiesu_bench.observe import EventObserver, Sampler
+from jiesu_bench.reconcile import dead_letters, reconcile
+from jiesu_bench.stats import summarize, sustained_rate
+from jiesu_bench.target import Target
+from jiesu_bench.workload import Arrival, category_mix, plans
+from jiesu_dispatch.seed import load_seed
+
+
+@dataclass
+class Step:
+    """A load step: a label and what arrives when (seconds from the step's start)."""
+
+    label: str
+    offered_rate: float | None
+    arrivals: Sequence[Arrival] = ()
+    closed_loop: tuple[int, float] | None = None  # (concurrency, seconds) in max mode
+
+
+@dataclass
+class Config:
+    """How to run."""
+
+    steps: list[Step]
+    returns: float = 0.05
+    reopens: float = 0.05
+    raw_seconds: float = 3.0
+    drain_s: float = 120.0
+    max_in_flight: int = 2000
+    queue_probe_rate: float = 20.0  # complaints per second polled in the unit's queue
+    connections: int = 200
+    seed: int = 12345
+
+
+@dataclass
+class StepOutcome:
+    """What one step measured."""
+
+    label: str
+    offered_rate: float | None
+    complaints: list[str] = field(default_factory=list)
+    sent: int = 0
+    not_sent: int = 0
+    answers: list[float] = field(default_factory=list)  # API latency, s from the due time
+    answered_at: list[float] = field(default_factory=list)
+    started: float = 0.0
+    filing_done: float = 0.0
+    drained: bool = False
+
+
+class Run:
+    """Wires the load generator, the simulated staff and the probes to one target."""
+
+    def __init__(self, target: Target, config: Config) -> None:
+        self.target, self.config = target, config
+        self.ledger = Ledger()
+        self.observer = EventObserver(target.bootstrap)
+        self._grids = [f["properties"]["grid_code"] for f in load_seed()["grids"]["features"]]
+        self._tag = f"b{int(time.time()) % 10**6}"
+        self._index = 0
+        self._probe_every = 1.0
+        self._last_probe = 0.0
+        self._units: Units | None = None
+
+    async def execute(self) -> dict[str, Any]:
+        """Measure raw limits, run every step, reconcile; the whole result as one dict."""
+        result: dict[str, Any] = {}
+        if self.config.raw_seconds > 0:
+            limits = await raw.measure(
+                self.target.postgres_url, self.target.bootstrap, seconds=self.config.raw_seconds
+            )
+            result["raw"] = limits.as_dict()
+        dead_before = await dead_letters(self.target.bootstrap)
+        sampler = Sampler(
+            bootstrap=self.target.bootstrap,
+            databases=self.target.databases,
+            pids=self.target.pids,
+        )
+        limits_http = httpx.Limits(
+            max_connections=self.config.connections,
+            max_keepalive_connections=self.config.connections,
+        )
+        async with httpx.AsyncClient(timeout=30, limits=limits_http) as client:
+            units = Units(
+                client, self.target.urls["department"], self.target.tokens["units"], self.ledger
+            )
+            self._units = units
+            probe = QueueProbe(
+                client, self.target.urls["department"], self.target.tokens["units"], self.ledger
+            )
+            dispatcher = Dispatcher(
+                client, self.target.urls["dispatch"], self.target.tokens["dispatcher"], self.ledger
+            )
+            reviewer = Reviewer(
+                client, self.target.urls["review"], self.target.tokens["reviewer"], self.ledger
+            )
+            self.observer.on_first_assigned = lambda cid, lead: self._maybe_probe(probe, cid, lead)
+            await self.observer.start()
+            await units.start()
+            dispatcher.start()
+            reviewer.start()
+            await sampler.start()
+            outcomes: list[StepOutcome] = []
+            try:
+                for step in self.config.steps:
+                    outcome = await self._run_step(client, step)
+                    outcomes.append(outcome)
+                    if not outcome.drained or outcome.not_sent:
+                        break  # saturated: higher rates would only pile up
+            finally:
+                await sampler.stop()
+                await probe.stop()
+                await dispatcher.stop()
+                await reviewer.stop()
+                await units.stop()
+                await self.observer.stop()
+        result["steps"] = [self._step_report(o) for o in outcomes]
+        result["series"] = sampler.series
+        result["processes"] = sampler.per_process()
+        result["errors"] = dict(self.ledger.errors)
+        result["reconciliation"] = await reconcile(
+            databases=self.target.databases,
+            bootstrap=self.target.bootstrap,
+            ledger=self.ledger,
+            seen=self.observer.seen,
+            dead_before=dead_before,
+        )
+        return result
+
+    def _maybe_probe(self, probe: QueueProbe, complaint_id: str, lead: str) -> None:
+        # A sample, so the probe's own polling stays a small part of the load.
+        now = time.time()
+        if complaint_id in self.ledger.filed and now - self._last_probe >= self._probe_every:
+            self._last_probe = now
+            probe.watch(complaint_id, lead)
+
+    async def _run_step(self, client: httpx.AsyncClient, step: Step) -> StepOutcome:
+        outcome = StepOutcome(step.label, step.offered_rate)
+        self._probe_every = 1.0 / self.config.queue_probe_rate
+        count = len(step.arrivals) if step.closed_loop is None else 0
+        stories = plans(
+            count or 200_000,
+            returns=self.config.returns,
+            reopens=self.config.reopens,
+            seed=self.config.seed + len(self.ledger.filed),
+        )
+        operator = self.target.tokens["operator"]
+        tasks: set[asyncio.Task[None]] = set()
+        outcome.started = time.time()
+        if step.closed_loop is None:
+            t0 = time.time() + 0.1
+            for n, arrival in enumerate(step.arrivals):
+                due = t0 + arrival.at
+                delay = due - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if len(tasks) >= self.config.max_in_flight:
+                    outcome.not_sent += 1
+                    continue
+                task = asyncio.create_task(
+                    self._file(client, operator, arrival.category_code, stories[n], due, outcome)
+                )
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        else:
+            concurrency, seconds = step.closed_loop
+            stop_at = time.time() + seconds
+            counter = iter(range(len(stories)))
+
+            async def filer() -> None:
+                while time.time() < stop_at:
+                    n = next(counter)
+                    category = (
+                        "ROAD-DAMAGE",
+                        "TRAFFIC-SIGNAL",
+                        "LABOR-WAGE",
+                        "HEALTH-MEDICAL",
+                        "ENV-NOISE",
+                    )[n % 5]
+                    await self._file(client, operator, category, stories[n], time.time(), outcome)
+
+            await asyncio.gather(*(filer() for _ in range(concurrency)))
+        if tasks:
+            await asyncio.wait(tasks)
+        outcome.filing_done = time.time()
+        outcome.drained = await self._drain(outcome.complaints)
+        return outcome
+
+    async def _file(
+        self,
+        client: httpx.AsyncClient,
+        operator: str,
+        category: str,
+        plan: str,
+        due: float,
+        outcome: StepOutcome,
+    ) -> None:
+        self._index += 1
+        n = self._index
+        body = {
+            "channel": "phone",
+            "kind": "complaint",
+            "content": f"[{self._tag}-{n}] 压力测试诉求 {category} 第{n}件",
+            "category_code": category,
+            "caller": {"phone": f"13{random.randrange(10**9):09d}"},
+            "location": {"grid_code": self._grids[n % len(self._grids)]},
+        }
+        outcome.sent += 1
+        try:
+            response = await client.post(
+                f"{self.target.urls['intake']}/v1/complaints", json=body, headers=bearer(operator)
+            )
+        except httpx.HTTPError as exc:
+            self.ledger.errors[f"file: {type(exc).__name__}"] += 1
+            outcome.answers.append(time.time() - due)
+            return
+        now = time.time()
+        outcome.answers.append(now - due)
+        if response.status_code != 201:
+            self.ledger.errors[f"file: HTTP {response.status_code}"] += 1
+            return
+        outcome.answered_at.append(now)
+        cid = response.json()["complaint_id"]
+        self.ledger.filed[cid] = Filed(n, plan, 0, due, now, cid)
+        outcome.complaints.append(cid)
+        self.units_replay(cid)
+
+    def units_replay(self, complaint_id: str) -> None:
+        """Cases that reached a unit before the filing answer did (see Units)."""
+        if self._units is not None:
+            self._units.adopt(complaint_id)
+
+    async def _drain(self, complaints: list[str]) -> bool:
+        deadline = time.time() + self.config.drain_s
+        closed = self.observer.seen.closed
+        while time.time() < deadline:
+            if all(c in closed for c in complaints):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
+    def _step_report(self, o: StepOutcome) -> dict[str, Any]:
+        seen, ledger = self.observer.seen, self.ledger
+        filed = [ledger.filed[c] for c in o.complaints]
+        assigned = [(f, seen.assigned.get((f.complaint_id or "", 1))) for f in filed]
+        stages: dict[str, list[float]] = {
+            "intake API": o.answers,
+            "filing → assigned": [a - f.scheduled for f, a in assigned if a],
+            "assigned → in queue": [
+                ledger.in_queue[(f.complaint_id or "", 1)] - a
+                for f, a in assigned
+                if a and (f.complaint_id or "", 1) in ledger.in_queue
+            ],
+            "assigned → on SSE": [
+                ledger.on_stream[(f.complaint_id or "", 1)] - a
+                for f, a in assigned
+                if a and (f.complaint_id or "", 1) in ledger.on_stream
+            ],
+            "resolved → review due": [
+                ledger.review_seen[key] - t
+                for key, t in ledger.resolved.items()
+                if key[0] in o.complaints and key in ledger.review_seen
+            ],
+            "full cycle": [
+                seen.closed[f.complaint_id or ""] - f.scheduled
+                for f in filed
+                if (f.complaint_id or "") in seen.closed
+            ],
+        }
+        rates = {
+            "intake API": sustained_rate(o.answered_at),
+            "filing → assigned": sustained_rate([a for _, a in assigned if a]),
+            "full cycle": sustained_rate(
+                [seen.closed[c] for c in o.complaints if c in seen.closed]
+            ),
+        }
+        return {
+            "label": o.label,
+            "offered_rate": o.offered_rate,
+            "sent": o.sent,
+            "not_sent": o.not_sent,
+            "filed": len(o.complaints),
+            "closed": sum(1 for c in o.complaints if c in seen.closed),
+            "drained": o.drained,
+            "filing_seconds": round(o.filing_done - o.started, 2),
+            "stages": {name: summarize(v).as_dict() for name, v in stages.items()},
+            "throughput": {k: round(v, 1) for k, v in rates.items()},
+        }
+
+
+async def run(target: Target, config: Config) -> dict[str, Any]:
+    """Run and return the result (the caller writes and prints it)."""
+    bench = Run(target, config)
+    result = await bench.execute()
+    result["categories"] = category_mix(a for s in config.steps for a in s.arrivals)
+    with contextlib.suppress(Exception):
+        result["machine"] = machine()
+    return result
+
+
+def machine() -> dict[str, Any]:
+    """What the run ran on."""
+    import os
+    import platform
+
+    import psutil
+
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
