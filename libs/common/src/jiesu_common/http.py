@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jiesu_common.logging import log_context
+from jiesu_common.messaging.consumer import is_transient
 from jiesu_common.observability import HTTP_REQUESTS
 from jiesu_common.settings import AuthSettings
 
@@ -157,6 +158,19 @@ def install_problem_handlers(
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
+        if is_transient(exc):
+            # The database (or a connection to it) went away mid-request: nothing was
+            # committed; the pool has dropped the connection, so a retry gets a fresh one.
+            log.warning("transient failure on %s %s: %r", request.method, request.url.path, exc)
+            return render(
+                Problem(
+                    503,
+                    "service-unavailable",
+                    "服务暂时不可用，请稍后重试 / Temporarily unavailable, retry shortly",
+                    headers={"Retry-After": "1"},
+                ),
+                request,
+            )
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return render(
             Problem(500, "internal-error", "服务器内部错误 / Internal server error"), request
@@ -232,7 +246,15 @@ def create_service_app(
             f"the JWT secret (…_AUTH__JWT_SECRET) must be set, at least {MIN_SECRET_LENGTH} "
             "characters long"
         )
-    app = FastAPI(title=title, version="1.0.0", description=description, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version="1.0.0",
+        description=description,
+        lifespan=lifespan,
+        # Our own Prometheus middleware measures requests; FastAPI's OpenTelemetry hook
+        # would look up the tracer provider on every request for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
     app.state.draining = False
     app.state.auth_settings = auth

@@ -16,6 +16,10 @@ class DatabaseSettings(BaseModel):
     url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/jiesu"
     pool_size: int = 10
     max_overflow: int = 10
+    # A round trip before every checkout. Off by default: a connection broken by a
+    # database restart fails its one transaction (retried by consumers, a 503 for
+    # the API) and is replaced; turn on where connections die silently (some proxies).
+    pool_pre_ping: bool = False
     echo: bool = False
 
 
@@ -29,6 +33,8 @@ class KafkaSettings(BaseModel):
     max_retries: int = 3
     retry_backoff_ms: int = 200
     poll_max_records: int = 200
+    # Events of one partition handled in one transaction (1: a transaction per event).
+    transaction_max_records: int = 50
     fetch_max_wait_ms: int = 50
     # How long a silent member keeps its partitions. Brokers that ignore LeaveGroup (the
     # embedded Tansu) make a restarted member wait this long before it consumes again.

@@ -41,9 +41,14 @@ class DepartmentUnitOfWork(UnitOfWork):
         return self
 
     async def commit(self) -> None:
-        """Notify streams, then write outbox rows and commit."""
-        await self.cases.notify_touched()
+        """Write outbox rows and commit, then wake the streams of the units touched."""
+        touched = self.cases.take_touched()
         await super().commit()
+        if touched:
+            try:
+                await self.cases.notify(touched)
+            except Exception:  # the change is committed; streams still poll
+                log.warning("case stream notification failed", exc_info=True)
 
 
 # --- consumed events ---------------------------------------------------------------------

@@ -134,11 +134,22 @@ class CaseRepository:
         query = select(t).where(t.c.case_id == case_id).order_by(t.c.revealed_at)
         return list((await self.session.execute(query)).all())
 
-    async def notify_touched(self) -> None:
-        """NOTIFY the units whose cases changed (delivered when the transaction commits)."""
-        for unit_id in sorted(self._touched_units):
-            await self.session.execute(
-                text("SELECT pg_notify(:channel, :unit)"),
-                {"channel": CHANGES_CHANNEL, "unit": unit_id},
-            )
+    def take_touched(self) -> list[str]:
+        """The units whose cases this unit of work changed (and forget them)."""
+        touched = sorted(self._touched_units)
         self._touched_units.clear()
+        return touched
+
+    async def notify(self, units: list[str]) -> None:
+        """Wake the streams of ``units`` in every replica, in a transaction of its own.
+
+        Sent after the change committed, not inside its transaction: a NOTIFY holds
+        PostgreSQL's cluster-wide notify lock through its commit, so it must not wait for a
+        flush there. A lost notification only delays a stream until its next poll.
+        """
+        await self.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        await self.session.execute(
+            text("SELECT pg_notify(:channel, u) FROM unnest(CAST(:units AS text[])) AS u"),
+            {"channel": CHANGES_CHANNEL, "units": units},
+        )
+        await self.session.commit()

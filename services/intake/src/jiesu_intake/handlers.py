@@ -71,11 +71,16 @@ async def file_complaint(
 ) -> Filed:
     """Validate, de-duplicate, number and persist a complaint; emit received or merged."""
     scope = cmd.principal.app_id or cmd.principal.subject
+    now = datetime.now(UTC)
+    # Numbered first, in a short transaction of its own: the day's counter row is locked
+    # only for that one statement, not through the filing's commit, so filings no longer
+    # queue behind each other. A filing that fails afterwards leaves its number unused.
+    day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    sequence = await uow.complaints.next_ticket_sequence(day)
     if cmd.idempotency_key:
         request_hash = _request_hash(cmd.body)
         if not await uow.idempotency.claim(scope, cmd.idempotency_key, request_hash):
             return await _replay(uow, scope, cmd.idempotency_key, request_hash)
-    now = datetime.now(UTC)
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
     match = None
@@ -87,9 +92,7 @@ async def file_complaint(
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
         row["duplicate_of"] = match.master_id
-    # The counter row is locked until commit: take the number as late as possible.
-    day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    row["ticket_no"] = domain.ticket_no(day, await uow.complaints.next_ticket_sequence(day))
+    row["ticket_no"] = domain.ticket_no(day, sequence)
     await uow.complaints.add(row)
     await _record_own_event(uow, row, now, match, answer=cmd.body.answer)
     answer = ComplaintCreated(

@@ -7,13 +7,12 @@ import os
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jiesu_common.contracts.envelope import CloudEvent, EventPayload, make_event
 from jiesu_common.contracts.events import EVENT_TYPES
 from jiesu_common.logging import correlation_id_var
-from jiesu_common.messaging.tables import OUTBOX_CHANNEL, outbox_insert_sql
+from jiesu_common.messaging.tables import outbox_insert_sql, wake_local_relays
 
 
 class UnitOfWork:
@@ -63,7 +62,8 @@ class UnitOfWork:
         return list(self._pending)
 
     async def commit(self) -> None:
-        """Write outbox rows, wake the relay (NOTIFY fires on commit) and commit."""
+        """Write outbox rows and commit; then wake this process's relay."""
+        wrote_events = bool(self._pending)
         if self._pending:
             rows = [
                 {
@@ -76,10 +76,11 @@ class UnitOfWork:
                 for event in self._pending
             ]
             await self.session.execute(outbox_insert_sql(), rows)
-            await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await self.session.commit()
         self._pending = []
         self.committed = True
+        if wrote_events:
+            wake_local_relays()
 
     async def rollback(self) -> None:
         """Abandon the transaction and its pending events."""

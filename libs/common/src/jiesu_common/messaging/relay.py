@@ -3,7 +3,8 @@
 Claims rows with ``FOR UPDATE SKIP LOCKED`` so several replicas can run; a row whose
 key has an earlier row held by another replica waits, which keeps per-complaint order.
 Rows are found by presence, not by a high-water mark, so a transaction that commits
-out of sequence order is never skipped. Woken by LISTEN/NOTIFY, polling as fallback.
+out of sequence order is never skipped. Woken in-process right after a local commit of
+outbox rows; polling covers rows another process left behind.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jiesu_common.db.engine import asyncpg_dsn
-from jiesu_common.messaging.tables import OUTBOX_CHANNEL
+from jiesu_common.messaging.tables import register_local_waker
 from jiesu_common.observability import OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,11 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._stopping = False
-        self._listener: asyncpg.Connection | None = None
+        self._unregister: Callable[[], None] | None = None
 
     async def run(self) -> None:
         """Publish until stopped; errors are logged and retried with backoff."""
-        await self._listen()
+        self._unregister = register_local_waker(self._wake.set)
         backoff = 0.1
         while not self._stopping:
             # Cleared before looking, never after: a NOTIFY that lands while a batch is in
@@ -97,9 +97,8 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             while time.monotonic() < deadline and await self.publish_batch():
                 pass
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.close()
+        if self._unregister is not None:
+            self._unregister()
 
     async def publish_batch(self) -> int:
         """Claim, publish and delete one batch; returns how many rows were published."""
@@ -137,15 +136,3 @@ class OutboxRelay:
         if not first_elsewhere:
             return rows
         return [r for r in rows if r.id < first_elsewhere.get(r.key, r.id + 1)]
-
-    async def _listen(self) -> None:
-        url = self._engine.url.render_as_string(hide_password=False)
-        try:
-            self._listener = await asyncpg.connect(asyncpg_dsn(url))
-            await self._listener.add_listener(OUTBOX_CHANNEL, self._on_notify)
-        except Exception:
-            # Polling still delivers everything; LISTEN only makes it prompt.
-            log.warning("LISTEN unavailable; relay falls back to polling", exc_info=True)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -17,7 +19,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-OUTBOX_CHANNEL = "jiesu_outbox"
+# Relays in this process, woken right after a unit of work commits outbox rows. Every
+# process that writes events (serve and worker alike) runs a relay, so no NOTIFY is needed:
+# a NOTIFY in the transaction would take PostgreSQL's cluster-wide notify lock through
+# the commit's flush and serialize every service's commits. Other relays still poll.
+_LOCAL_WAKERS: set[Callable[[], None]] = set()
+
+
+def register_local_waker(wake: Callable[[], None]) -> Callable[[], None]:
+    """Call ``wake`` after every local commit of outbox rows; returns the unregister call."""
+    _LOCAL_WAKERS.add(wake)
+    return lambda: _LOCAL_WAKERS.discard(wake)
+
+
+def wake_local_relays() -> None:
+    """Outbox rows were just committed in this process."""
+    for wake in tuple(_LOCAL_WAKERS):
+        wake()
 
 
 def add_messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
