@@ -54,6 +54,12 @@ async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
     assert lines.count("resolved") == 2 and "reopened" in lines and "closed" in lines
     assert any(line.startswith("closed 3 ['received', 'assigned', 'returned'") for line in lines)
     assert "(3, 'gov-d01', 'resolve', 'met')" in out
+    assert "consultation" in lines and "[(['dept-cg-d01', 'dept-hj'], 'open')]" in lines
+    assert "{'dept-cg-d01': 'co_handle', 'dept-hj': 'lead'}" in lines and "404" in lines
+    assert "decided dept-hj" in lines and "409 decided-by-consultation" in lines
+    assert "dept-hj lead consultation" in lines and "dept-cg-d01 co consultation" in lines
+    assert "['dept-cg-d01', 'dept-hj']" in lines and "accepted True" in lines
+    assert "[('dept-cg-d01', 'running'), ('dept-hj', 'met')]" in lines
     # Other tests of the session add to the month's scorecard; this complaint's units are on it.
     assert "('dept-jt', " in lines[-1] and "('gov-d01', " in lines[-1]
 

@@ -217,6 +217,7 @@ class StreamWatcher:
         self.platform = platform
         self.unit_id = unit_id
         self.first_seen: dict[str, float] = {}
+        self.consultations: dict[str, list[str]] = {}  # id → statuses, in the order seen
         self.last_event_id: str | None = None
         self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
@@ -255,6 +256,11 @@ class StreamWatcher:
                 if event.get("event") == "case":
                     case = json.loads(event["data"])
                     self.first_seen.setdefault(case["case_id"], time.monotonic())
+                elif event.get("event") == "consultation":
+                    talk = json.loads(event["data"])
+                    seen = self.consultations.setdefault(talk["consultation_id"], [])
+                    if not seen or seen[-1] != talk["status"]:
+                        seen.append(talk["status"])
                 if "id" in event:
                     self.last_event_id = event["id"]
                 event = {}

@@ -32,6 +32,7 @@ def test_every_catalog_event_has_a_versioned_payload() -> None:
         "case.resolved",
         "case.returned",
         "case.extension_requested",
+        "case.whistle_requested",  # extends DESIGN §4: dispatch owns whistles, a street asks
         "whistle.reported",
         "review.completed",
         "complaint.closed",

@@ -1,10 +1,19 @@
 """The rules of a case's life, without I/O."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jiesu_department.domain import ActionRefused, CaseState, case_id_for, next_status
+from jiesu_department.domain import (
+    ActionRefused,
+    CaseState,
+    case_id_for,
+    check_report_in,
+    check_whistle,
+    next_status,
+    summons_case_id,
+)
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
@@ -73,3 +82,55 @@ def test_case_ids_are_stable_per_assignment_and_unit() -> None:
     assignment = uuid.uuid4()
     assert case_id_for(assignment, "dept-jt") == case_id_for(assignment, "dept-jt")
     assert case_id_for(assignment, "dept-jt") != case_id_for(assignment, "dept-hj")
+
+
+def test_a_lead_unit_decided_by_consultation_cannot_return() -> None:
+    assert refused(case(mode="consultation"), "return") == "decided-by-consultation"
+    assert next_status(case(mode="manual"), "return", NOW) == "returned"
+
+
+def whistle_problems(**changes: object) -> list[str]:
+    values: dict[str, object] = {
+        "status": "accepted",
+        "caller_unit": "street-s0101",
+        "caller_kind": "street_office",
+        "summoned": ["dept-jt", "dept-hj"],
+        "known_units": {"street-s0101", "dept-jt", "dept-hj"},
+        "report_by": NOW + timedelta(hours=2),
+        "now": NOW,
+    } | changes
+    return check_whistle(**values)  # type: ignore[arg-type]
+
+
+def test_only_a_street_office_with_an_open_case_blows_the_whistle() -> None:
+    assert whistle_problems() == []
+    for changes, slug in (
+        ({"caller_kind": "department"}, "whistle-street-office-only"),
+        ({"caller_kind": None}, "whistle-street-office-only"),
+        ({"status": "resolved"}, "case-not-open"),
+    ):
+        with pytest.raises(ActionRefused) as caught:
+            whistle_problems(**changes)
+        assert caught.value.slug == slug
+
+
+def test_a_whistle_names_existing_other_units_once_and_a_future_report_by() -> None:
+    assert len(whistle_problems(report_by=NOW)) == 1
+    assert len(whistle_problems(summoned=["street-s0101"])) == 1
+    assert len(whistle_problems(summoned=["dept-nowhere"])) == 1
+    assert len(whistle_problems(summoned=["dept-jt", "dept-jt"])) == 1
+
+
+def test_only_a_summons_reports_in_and_only_once() -> None:
+    whistle = uuid.uuid4()
+    check_report_in(status="assigned", whistle_id=whistle, reported=False)
+    for kwargs, slug in (
+        ({"status": "assigned", "whistle_id": None, "reported": False}, "not-a-summons"),
+        ({"status": "accepted", "whistle_id": whistle, "reported": True}, "already-reported"),
+        ({"status": "withdrawn", "whistle_id": whistle, "reported": False}, "case-not-open"),
+    ):
+        with pytest.raises(ActionRefused) as caught:
+            check_report_in(**kwargs)  # type: ignore[arg-type]
+        assert caught.value.slug == slug
+    assert summons_case_id(whistle, "dept-jt") == summons_case_id(whistle, "dept-jt")
+    assert summons_case_id(whistle, "dept-jt") != summons_case_id(whistle, "dept-hj")

@@ -4,6 +4,7 @@ import pytest
 
 from jiesu_dispatch.directory import Directory, Jurisdiction
 from jiesu_dispatch.routing import (
+    Contested,
     RouteDecision,
     RoutingRule,
     Unroutable,
@@ -27,7 +28,7 @@ def directory() -> Directory:
 
 def _route(
     directory: Directory, category: str, where: Jurisdiction, rules: list[RoutingRule]
-) -> RouteDecision | Unroutable:
+) -> RouteDecision | Contested | Unroutable:
     return route(category_code=category, jurisdiction=where, rules=rules, directory=directory)
 
 
@@ -157,3 +158,54 @@ def test_validation_reports_duplicate_scopes_and_lead_as_co_unit(directory: Dire
     problems = validate_rules(rules, directory)
     assert len(problems) == 2
     assert all(p.startswith("rule 1") for p in problems)
+
+
+def test_two_leads_at_the_narrowest_scope_are_contested(directory: Directory) -> None:
+    rules = [
+        RoutingRule("ENV-SMOKE", "*", "dept-hj"),
+        RoutingRule("ENV-SMOKE", "street:S0101", "dept-cg-d01", ("@street",)),
+        RoutingRule("ENV-SMOKE", "street:S0101", "dept-hj"),
+    ]
+    decision = _route(directory, "ENV-SMOKE", IN_S0101, rules)
+    assert decision == Contested(("dept-cg-d01", "dept-hj"), (rules[1], rules[2]))
+
+
+def test_a_tie_at_a_wider_scope_does_not_count_when_a_narrower_rule_matches(
+    directory: Directory,
+) -> None:
+    rules = [
+        RoutingRule("ENV-SMOKE", "*", "dept-hj"),
+        RoutingRule("ENV-SMOKE", "*", "dept-cg-d01"),
+        RoutingRule("ENV-SMOKE", "district:D01", "dept-cg-d01"),
+    ]
+    assert _lead(directory, "ENV-SMOKE", IN_S0101, rules) == "dept-cg-d01"
+    assert isinstance(_route(directory, "ENV-SMOKE", IN_S0201, rules), Contested)
+
+
+def test_rules_whose_leads_resolve_to_the_same_unit_are_no_tie(directory: Directory) -> None:
+    rules = [
+        RoutingRule("CITY-GARBAGE", "street:S0101", "@street"),
+        RoutingRule("CITY-GARBAGE", "street:S0101", "street-s0101", ("dept-cg-d01",)),
+    ]
+    decision = _route(directory, "CITY-GARBAGE", IN_S0101, rules)
+    assert decision == RouteDecision("street-s0101", (), rules[0])
+
+
+def test_an_unresolvable_placeholder_does_not_make_a_tie(directory: Directory) -> None:
+    rules = [
+        RoutingRule("ENV-SMOKE", "*", "@street"),
+        RoutingRule("ENV-SMOKE", "*", "dept-hj"),
+    ]
+    decision = _route(directory, "ENV-SMOKE", ONLY_D02, rules)
+    assert decision == RouteDecision("dept-hj", (), rules[1])
+
+
+def test_validation_accepts_two_leads_for_one_scope_but_not_the_same_lead_twice(
+    directory: Directory,
+) -> None:
+    shared = [
+        RoutingRule("ENV-SMOKE", "street:S0101", "dept-cg-d01"),
+        RoutingRule("ENV-SMOKE", "street:S0101", "dept-hj"),
+    ]
+    assert validate_rules(shared, directory) == []
+    assert len(validate_rules([*shared, shared[1]], directory)) == 1

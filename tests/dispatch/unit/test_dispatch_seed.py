@@ -8,7 +8,14 @@ from shapely.geometry import box, shape
 from shapely.ops import unary_union
 
 from jiesu_dispatch.directory import Directory
-from jiesu_dispatch.routing import RouteDecision, Unroutable, route, rules_from_seed, validate_rules
+from jiesu_dispatch.routing import (
+    Contested,
+    RouteDecision,
+    Unroutable,
+    route,
+    rules_from_seed,
+    validate_rules,
+)
 from jiesu_dispatch.seed import load_seed
 
 CITY_BOX = box(116.30, 39.85, 116.50, 39.95)
@@ -97,6 +104,11 @@ def test_seed_rules_are_valid(seed: dict[str, Any], directory: Directory) -> Non
     assert validate_rules(rules_from_seed(seed), directory) == []
 
 
+# The demo's one shared responsibility: restaurant smoke in 柳荫街道 (S0101) is claimed by
+# both the district's city management and the city's environment bureau, case by case.
+SHARED = ("ENV-SMOKE", "S0101")
+
+
 def test_every_category_but_other_routes_in_every_grid(
     seed: dict[str, Any], directory: Directory
 ) -> None:
@@ -109,6 +121,9 @@ def test_every_category_but_other_routes_in_every_grid(
             )
             if code == "OTHER":
                 assert decision == Unroutable("no_rule")
+            elif (code, where.street_code) == SHARED:
+                assert isinstance(decision, Contested)
+                assert decision.leads == ("dept-cg-d01", "dept-hj")
             else:
                 assert isinstance(decision, RouteDecision), (code, grid_code)
                 assert decision.lead_unit_id in directory.units

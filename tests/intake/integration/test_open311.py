@@ -15,6 +15,7 @@ from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
     ComplaintClosedV1,
     ComplaintSummaryV1,
+    ConsultationOpenedV1,
     DeadlinesV1,
     ExtensionGrantedV1,
     JurisdictionV1,
@@ -359,6 +360,31 @@ async def test_status_follows_the_lifecycle_with_agency_and_expected_time(
     by_status = (await intake.get(f"{V2}/requests.json", params={"status": "closed"})).json()
     assert [r["service_request_id"] for r in by_status] == [ticket]
     assert (await intake.get(f"{V2}/requests.json", params={"status": "open"})).json() == []
+
+
+async def test_status_shows_a_consultation_while_it_is_open(intake: httpx.AsyncClient) -> None:
+    key = await api_key(intake)
+    ticket = (await _file(intake, key)).json()[0]["service_request_id"]
+    complaint_id = await _complaint_id(intake, ticket)
+    now = datetime.now(UTC)
+    await _feed(
+        intake,
+        ConsultationOpenedV1(
+            complaint_id=complaint_id,
+            consultation_id=uuid.uuid4(),
+            round=1,
+            participants=("dept-cg-d01", "dept-hj"),
+            reason="派单规则认定多家主办单位",
+            deadline=now + timedelta(hours=4),
+            opened_at=now,
+        ),
+    )
+    shown = await intake.get(f"/v1/complaints/{complaint_id}", headers=bearer("operator"))
+    assert shown.json()["status"] == "consultation"
+    assert "会商" in (await intake.get(f"{V2}/requests/{ticket}.json")).json()[0]["status_notes"]
+    await _feed(intake, _assigned(complaint_id, now + timedelta(days=7)))
+    shown = await intake.get(f"/v1/complaints/{complaint_id}", headers=bearer("operator"))
+    assert shown.json()["status"] == "assigned"
 
 
 async def test_request_list_filters_and_its_default_window(intake: httpx.AsyncClient) -> None:

@@ -113,6 +113,10 @@ def test_duplicate_of_a_duplicate_links_to_the_master() -> None:
         ([(S.resolved, 1), (S.assigned, 1), (S.accepted, 1)], (S.resolved, 1)),
         ([(S.closed, 1), (S.assigned, 2), (S.resolved, 1)], (S.assigned, 2)),
         ([(S.assigned, 2), (S.queued, 1), (S.withdrawn, 0)], (S.withdrawn, 0)),
+        # 会商: shown while open; the decision's assignment of the same round moves past it
+        ([(S.consultation, 1), (S.assigned, 1)], (S.assigned, 1)),
+        ([(S.assigned, 1), (S.accepted, 1), (S.consultation, 2)], (S.consultation, 2)),
+        ([(S.consultation, 2), (S.accepted, 1), (S.assigned, 2)], (S.assigned, 2)),
     ],
 )
 def test_status_projection_is_order_independent(events, final) -> None:  # type: ignore[no-untyped-def]

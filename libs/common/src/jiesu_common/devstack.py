@@ -105,6 +105,9 @@ def service_env(
     if spec.name in ("department", "review") and urls and "intake" in urls:
         # Units and reviewers fetch a resident's phone number from intake, audited.
         env[f"{p}INTAKE_URL"] = urls["intake"]
+    if spec.name == "department" and urls and "dispatch" in urls:
+        # A whistle is checked against dispatch's directory of units.
+        env[f"{p}DISPATCH_URL"] = urls["dispatch"]
     return env
 
 

@@ -14,7 +14,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
-from jiesu_department import handlers
+from jiesu_department import collaboration, handlers
 from jiesu_department.domain import Action
 from jiesu_department.schemas import (
     AcceptCreate,
@@ -24,18 +24,25 @@ from jiesu_department.schemas import (
     CasePage,
     CaseRead,
     CaseStatus,
+    ConsultationItem,
+    ConsultationPage,
+    ConsultationStatus,
     ContactCreate,
     ExtensionCreate,
     ProgressCreate,
+    ReportInCreate,
     ResolveCreate,
     ReturnCreate,
     RevealCreate,
     RevealRead,
+    WhistleAccepted,
+    WhistleCreate,
     case_read,
 )
 from jiesu_department.state import DepartmentState
 
 router = APIRouter()
+STREAM_BATCH = 500
 UNIT_ROLES = ("unit_staff",)
 READ_ROLES = ("unit_staff", "supervisor", "dispatcher", "admin")
 
@@ -103,8 +110,10 @@ async def stream_cases(
 ) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: each new or changed case of the unit, as it commits.
 
-    Each event's ``id`` is a cursor: reconnect with ``Last-Event-ID`` (or ``?after=``) to
-    resume without a gap. Without one the stream starts from now; ``after=0`` replays all.
+    Cases come as ``event: case``; consultations the unit is invited to (会商) as
+    ``event: consultation``. Each event's ``id`` is a cursor: reconnect with
+    ``Last-Event-ID`` (or ``?after=``) to resume without a gap. Without one the stream
+    starts from now; ``after=0`` replays all.
     """
     unit = _unit_of(principal, unit_id)
     cursor = _resume_cursor(after, last_event_id)
@@ -116,16 +125,37 @@ async def stream_cases(
         rechecks = 0
         while not request.app.state.draining:
             async with state.uow() as uow:
-                rows, horizon = await uow.cases.changes(unit_id=unit, from_xid=cursor, limit=500)
-            for row in rows:
-                yield ServerSentEvent(
-                    event="case", id=str(row.xid), data=case_read(row).model_dump(mode="json")
-                )
-            if len(rows) == 500:
-                cursor = rows[-1].xid
+                horizon = await uow.cases.horizon()
+                batches = {
+                    table: (
+                        await uow.cases.changes(
+                            unit_id=unit,
+                            from_xid=cursor,
+                            limit=STREAM_BATCH,
+                            table=table,
+                            horizon=horizon,
+                        )
+                    )[0]
+                    for table in ("cases", "consultations")
+                }
+            # A full batch may have more behind it: send only up to where every table is
+            # complete, and read on from there.
+            full = [rows[-1].xid for rows in batches.values() if len(rows) == STREAM_BATCH]
+            upto = min(full) if full else None
+            changes = sorted(
+                [(row.xid, 0, row) for row in batches["cases"]]
+                + [(row.xid, 1, row) for row in batches["consultations"]],
+                key=lambda change: (change[0], change[1]),
+            )
+            for xid, kind, row in changes:
+                if upto is not None and xid > upto:
+                    break
+                yield _stream_event(kind, row)
+            if upto is not None:
+                cursor = upto
                 continue
             cursor = horizon
-            if not rows and rechecks:
+            if not changes and rechecks:
                 # Woken, but an older transaction still holds the horizon back: look again soon.
                 rechecks -= 1
                 await asyncio.sleep(0.05)
@@ -133,6 +163,48 @@ async def stream_cases(
             # Up to a second of quick looks: transactions anywhere in the cluster hold the
             # horizon back for as long as they run.
             rechecks = 20 if await state.feed.wait(woken) else 0
+
+
+def _stream_event(kind: int, row: Any) -> ServerSentEvent:
+    if kind == 0:
+        return ServerSentEvent(
+            event="case", id=str(row.xid), data=case_read(row).model_dump(mode="json")
+        )
+    return ServerSentEvent(
+        event="consultation",
+        id=str(row.xid),
+        data=ConsultationItem.model_validate(row._mapping).model_dump(mode="json"),
+    )
+
+
+@router.get("/v1/consultations", response_model=ConsultationPage, tags=["consultations"])
+async def list_consultations(
+    principal: Caller,
+    state: State,
+    status: Annotated[list[ConsultationStatus] | None, Query()] = None,
+    unit_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ConsultationPage:
+    """The consultations (会商) the unit is invited to, open ones by default, oldest first.
+
+    Positions and decisions are posted to dispatch (``/v1/consultations/{id}/positions``).
+    """
+    unit = _unit_of(principal, unit_id)
+    async with state.uow() as uow:
+        rows = await uow.cases.consultations_page(
+            unit_id=unit,
+            statuses=list(status) if status else ["open"],
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+    items = [ConsultationItem.model_validate(r._mapping) for r in rows[:limit]]
+    nxt = (
+        encode_cursor(rows[limit - 1].opened_at, rows[limit - 1].consultation_id)
+        if len(rows) > limit
+        else None
+    )
+    return ConsultationPage(items=items, next=nxt)
 
 
 @router.get("/v1/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
@@ -209,6 +281,52 @@ async def request_extension(
 ) -> CaseRead:
     """延期: ask the centre for more time; refused once the resolve deadline has passed."""
     return await _act(state, principal, case_id, "extension-request", body.model_dump())
+
+
+@router.post(
+    "/v1/cases/{case_id}/whistle", status_code=202, response_model=WhistleAccepted, tags=["whistle"]
+)
+async def blow_whistle(
+    case_id: uuid.UUID, body: WhistleCreate, principal: Caller, state: State
+) -> WhistleAccepted:
+    """吹哨: a street office holding the case summons departments to report in by a deadline.
+
+    Accepted (202): dispatch records the whistle, and each summoned department then finds a
+    summons case in its queue.
+    """
+    require_roles(principal, *UNIT_ROLES)
+    async with state.uow() as uow:
+        await handlers.own_case(case_id, principal, uow)  # 404 before asking dispatch
+    unit_kinds = await state.units.get()
+    async with state.uow() as uow:
+        request = await collaboration.blow_whistle(
+            case_id=case_id,
+            unit_ids=body.unit_ids,
+            ask=body.ask,
+            report_by=body.report_by,
+            principal=principal,
+            unit_kinds=unit_kinds,
+            uow=uow,
+        )
+    return WhistleAccepted(
+        whistle_id=request.whistle_id,
+        case_id=request.case_id,
+        summoned_unit_ids=list(request.summoned_unit_ids),
+        report_by=request.report_by,
+    )
+
+
+@router.post("/v1/cases/{case_id}/report-in", response_model=CaseRead, tags=["whistle"])
+async def report_in(
+    case_id: uuid.UUID, principal: Caller, state: State, body: ReportInCreate | None = None
+) -> CaseRead:
+    """报到: the summoned department reports in on its summons case (once)."""
+    require_roles(principal, *UNIT_ROLES)
+    async with state.uow() as uow:
+        row = await collaboration.report_in(
+            case_id=case_id, note=body.note if body else None, principal=principal, uow=uow
+        )
+    return case_read(row)
 
 
 @router.post("/v1/cases/{case_id}/caller", response_model=CallerRevealed, tags=["caller"])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from jiesu_common.contracts import TOPICS
 from jiesu_common.messaging.consumer import Handler
 from jiesu_common.runtime import ConsumerSpec
-from jiesu_department import handlers
+from jiesu_department import collaboration, handlers
 
 
 def consumer_specs() -> list[ConsumerSpec]:
-    """Assignments open cases; the centre's decisions, withdrawals and supplements change them."""
+    """Assignments and whistles open cases; decisions, withdrawals, supplements change them;
+    participants see their consultations."""
     table: dict[str, Handler] = {
         "jiesu.complaint.assigned.v1": handlers.open_cases,
         "jiesu.return.approved.v1": handlers.apply_return_decision,
@@ -18,6 +19,10 @@ def consumer_specs() -> list[ConsumerSpec]:
         "jiesu.extension.denied.v1": handlers.apply_extension_decision,
         "jiesu.complaint.withdrawn.v1": handlers.close_out_withdrawn,
         "jiesu.complaint.supplemented.v1": handlers.note_supplement,
+        "jiesu.complaint.queued.v1": collaboration.end_consultations,
+        "jiesu.consultation.opened.v1": collaboration.note_consultation_opened,
+        "jiesu.consultation.decided.v1": collaboration.note_consultation_decided,
+        "jiesu.whistle.blown.v1": collaboration.open_summons_cases,
     }
     return [
         ConsumerSpec(

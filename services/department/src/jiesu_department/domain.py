@@ -36,6 +36,7 @@ class CaseState:
     extension_pending: bool
     return_by: datetime
     resolve_by: datetime
+    mode: str = "auto"
 
 
 def case_id_for(assignment_id: uuid.UUID, unit_id: str) -> uuid.UUID:
@@ -73,6 +74,11 @@ def _check_return(case: CaseState, now: datetime) -> str:
         raise ActionRefused(
             "co-unit-cannot-return", "协办单位不能退单，请联系派单中心 / only the lead unit returns"
         )
+    if case.mode == "consultation":
+        raise ActionRefused(
+            "decided-by-consultation",
+            "会商确定的主办单位不能退单 / a lead unit decided by consultation cannot return",
+        )
     if now > case.return_by:
         raise ActionRefused(
             "return-window-closed",
@@ -93,3 +99,48 @@ def _check_extension(case: CaseState, now: datetime) -> str:
 
 
 _LABEL = {"resolved": "办结", "returned": "退回", "withdrawn": "撤销"}
+
+
+def summons_case_id(whistle_id: uuid.UUID, unit_id: str) -> uuid.UUID:
+    """The summoned unit's case of a whistle: the same id however often the event is seen."""
+    return uuid.uuid5(whistle_id, unit_id)
+
+
+def check_report_in(*, status: str, whistle_id: uuid.UUID | None, reported: bool) -> None:
+    """报到: only on a whistle summons, once, while the case is open."""
+    if whistle_id is None:
+        raise ActionRefused("not-a-summons", "此承办任务不是吹哨报到任务 / not a whistle summons")
+    if reported:
+        raise ActionRefused("already-reported", "已报到 / the unit already reported in")
+    if status not in OPEN_STATUSES:
+        raise ActionRefused("case-not-open", f"承办任务已{_LABEL[status]} / case is {status}")
+
+
+def check_whistle(
+    *,
+    status: str,
+    caller_unit: str,
+    caller_kind: str | None,
+    summoned: list[str],
+    known_units: set[str],
+    report_by: datetime,
+    now: datetime,
+) -> list[str]:
+    """What is wrong with a whistle (吹哨); the slug of a refusal raises ActionRefused."""
+    if caller_kind != "street_office":
+        raise ActionRefused(
+            "whistle-street-office-only", "只有街道（乡镇）可以吹哨 / street offices only"
+        )
+    if status not in OPEN_STATUSES:
+        raise ActionRefused("case-not-open", f"承办任务已{_LABEL[status]} / case is {status}")
+    problems = []
+    if report_by <= now:
+        problems.append("报到时限须在将来 / report_by must be in the future")
+    if caller_unit in summoned:
+        problems.append("不能召集本单位 / a street office cannot summon itself")
+    unknown = [u for u in summoned if u not in known_units]
+    if unknown:
+        problems.append(f"未知单位 / unknown unit(s): {', '.join(unknown)}")
+    if len(set(summoned)) != len(summoned):
+        problems.append("单位重复 / a unit is listed twice")
+    return problems

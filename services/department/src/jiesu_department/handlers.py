@@ -107,6 +107,9 @@ async def close_out_withdrawn(
             await uow.cases.log_action(
                 case.case_id, "withdrawn", None, payload.withdrawn_at, {"reason": payload.reason}
             )
+    await uow.cases.close_consultations(
+        complaint_id=payload.complaint_id, status="cancelled", decided_at=payload.withdrawn_at
+    )
 
 
 async def note_supplement(
@@ -194,6 +197,7 @@ async def act_on_case(
         extension_pending=case.extension_pending,
         return_by=datetime.fromisoformat(deadlines["return_by"]),
         resolve_by=datetime.fromisoformat(deadlines["resolve_by"]),
+        mode=case.mode,
     )
     try:
         status = domain.next_status(state, action, now)

@@ -16,6 +16,7 @@ from jiesu_department.feed import CaseFeed
 from jiesu_department.handlers import DepartmentUnitOfWork
 from jiesu_department.settings import DepartmentSettings
 from jiesu_department.state import DepartmentState
+from jiesu_department.units import CachedUnits, dispatch_units
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -46,5 +47,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         router=router,
     )
-    app.state.department = DepartmentState(settings=settings, context=context, feed=feed)
+    units = CachedUnits(
+        dispatch_units(settings.dispatch_url, settings.auth, settings.dispatch_timeout_s),
+        ttl_s=settings.units_ttl_s,
+    )
+    app.state.department = DepartmentState(
+        settings=settings, context=context, feed=feed, units=units
+    )
     return app

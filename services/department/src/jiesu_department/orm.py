@@ -10,6 +10,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     Table,
     Text,
     func,
@@ -57,6 +58,12 @@ cases = Table(
     Column("return_reason", Text),
     Column("return_decision", Text),
     Column("extension_pending", Boolean, nullable=False, server_default="false"),
+    # A whistle summons (吹哨报到): the street office's case this unit was summoned to.
+    Column("whistle_id", UUID(as_uuid=True)),
+    Column("summoned_by", Text),
+    Column("ask", Text),
+    Column("report_by", DateTime(timezone=True)),
+    Column("reported_at", DateTime(timezone=True)),
     Column("xid", BigInteger, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
@@ -87,3 +94,31 @@ caller_reveals = Table(
     Column("reason", Text),
     Column("revealed_at", DateTime(timezone=True), nullable=False),
 )
+
+# The consultations (会商) a unit is invited to, projected per participant unit; stamped
+# with the transaction id like cases, so the SSE stream delivers them in the same order.
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("consultation_id", UUID(as_uuid=True), nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("ticket_no", Text),
+    Column("summary", JSONB),
+    Column("category_code", Text),
+    Column("trigger", Text),
+    Column("reason", Text, nullable=False),
+    Column("participants", JSONB, nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # open | decided | fallen_back | cancelled
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("lead_unit_id", Text),
+    Column("co_unit_ids", JSONB),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("xid", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("consultation_id", "unit_id"),
+)
+Index("ix_consultations_unit_id_xid", consultations.c.unit_id, consultations.c.xid)
+Index("ix_consultations_complaint_id", consultations.c.complaint_id)

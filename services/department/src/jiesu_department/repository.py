@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jiesu_department import orm
 
 CHANGES_CHANNEL = "case_changed"
+_KEY = {"cases": "case_id", "consultations": "consultation_id"}
 _XID: ColumnElement[int] = literal_column(orm.XACT_ID)
 
 
@@ -98,18 +99,28 @@ class CaseRepository:
         query = query.order_by(c.assigned_at, c.case_id).limit(limit + 1)
         return list((await self.session.execute(query)).all())
 
-    async def changes(self, *, unit_id: str, from_xid: int, limit: int) -> tuple[list[Any], int]:
-        """Committed changes of a unit's cases at or after ``from_xid``, and the safe horizon.
+    async def changes(
+        self,
+        *,
+        unit_id: str,
+        from_xid: int,
+        limit: int,
+        table: str = "cases",
+        horizon: int | None = None,
+    ) -> tuple[list[Any], int]:
+        """Committed changes of a unit's cases (or consultations) at or after ``from_xid``,
+        and the safe horizon.
 
         Only transactions older than every one still running are read, so a change that
         commits late is never passed over by a cursor that already moved on.
         """
-        horizon = await self.horizon()
-        c = orm.cases.c
+        if horizon is None:
+            horizon = await self.horizon()
+        t = orm.metadata.tables[table]
         query = (
-            select(orm.cases)
-            .where(c.unit_id == unit_id, c.xid >= from_xid, c.xid < horizon)
-            .order_by(c.xid, c.case_id)
+            select(t)
+            .where(t.c.unit_id == unit_id, t.c.xid >= from_xid, t.c.xid < horizon)
+            .order_by(t.c.xid, t.c[_KEY[table]])
             .limit(limit)
         )
         return list((await self.session.execute(query)).all()), horizon
@@ -132,6 +143,61 @@ class CaseRepository:
         """The reveal audit of a case."""
         t = orm.caller_reveals
         query = select(t).where(t.c.case_id == case_id).order_by(t.c.revealed_at)
+        return list((await self.session.execute(query)).all())
+
+    # --- consultations (会商) a unit is invited to ------------------------------------------
+
+    async def add_consultation(self, row: dict[str, Any]) -> bool:
+        """Project a consultation for one participant unit, once."""
+        t = orm.consultations
+        result = await self.session.execute(
+            pg_insert(t)
+            .values(**row, xid=_XID)
+            .on_conflict_do_nothing()
+            .returning(t.c.consultation_id)
+        )
+        if result.first() is None:
+            return False
+        self._touched_units.add(row["unit_id"])
+        return True
+
+    async def close_consultations(
+        self,
+        *,
+        consultation_id: uuid.UUID | None = None,
+        complaint_id: uuid.UUID | None = None,
+        **values: Any,
+    ) -> None:
+        """End a consultation (or a complaint's open ones) for every participant."""
+        t = orm.consultations
+        query = update(t).where(t.c.status == "open")
+        if consultation_id is not None:
+            query = query.where(t.c.consultation_id == consultation_id)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
+        result = await self.session.execute(
+            query.values(**values, xid=_XID, updated_at=datetime.now().astimezone()).returning(
+                t.c.unit_id
+            )
+        )
+        self._touched_units.update(result.scalars())
+
+    async def consultations_page(
+        self,
+        *,
+        unit_id: str,
+        statuses: list[str] | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """A unit's consultations, oldest first, keyset-paginated."""
+        c = orm.consultations.c
+        query = select(orm.consultations).where(c.unit_id == unit_id)
+        if statuses:
+            query = query.where(c.status.in_(statuses))
+        if after is not None:
+            query = query.where(tuple_(c.opened_at, c.consultation_id) > tuple_(*after))
+        query = query.order_by(c.opened_at, c.consultation_id).limit(limit + 1)
         return list((await self.session.execute(query)).all())
 
     def take_touched(self) -> list[str]:

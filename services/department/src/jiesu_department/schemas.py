@@ -62,6 +62,33 @@ class ExtensionCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class WhistleCreate(BaseModel):
+    """吹哨: the departments to summon, what is asked of them, and when they must report in."""
+
+    model_config = _STRICT
+
+    unit_ids: list[str] = Field(min_length=1, max_length=10)
+    ask: str = Field(min_length=1, max_length=2000)
+    report_by: AwareDatetime
+
+
+class WhistleAccepted(BaseModel):
+    """The whistle is recorded; dispatch blows it and the summoned units get their cases."""
+
+    whistle_id: uuid.UUID
+    case_id: uuid.UUID
+    summoned_unit_ids: list[str]
+    report_by: datetime
+
+
+class ReportInCreate(BaseModel):
+    """报到: the summoned department is on it."""
+
+    model_config = _STRICT
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class RevealCreate(BaseModel):
     """Why the phone number is needed (kept in the audit)."""
 
@@ -98,6 +125,11 @@ class CaseRead(BaseModel):
     return_reason: str | None
     return_decision: str | None
     extension_pending: bool
+    whistle_id: uuid.UUID | None = Field(default=None, description="set on a whistle summons")
+    summoned_by: str | None = None
+    ask: str | None = None
+    report_by: datetime | None = None
+    reported_at: datetime | None = None
     updated_at: datetime
 
 
@@ -147,3 +179,35 @@ class RevealRead(BaseModel):
 def case_read(row: Any) -> CaseRead:
     """A row of ``cases`` as the API shows it."""
     return CaseRead.model_validate(row._mapping, from_attributes=False)
+
+
+ConsultationStatus = Literal["open", "decided", "fallen_back", "cancelled"]
+
+
+class ConsultationItem(BaseModel):
+    """A consultation (会商) the unit is invited to; positions are posted to dispatch."""
+
+    consultation_id: uuid.UUID
+    unit_id: str
+    complaint_id: uuid.UUID
+    round: int
+    ticket_no: str | None
+    summary: dict[str, Any] | None
+    category_code: str | None
+    trigger: str | None
+    reason: str
+    participants: list[str]
+    deadline: datetime
+    status: ConsultationStatus
+    opened_at: datetime
+    lead_unit_id: str | None
+    co_unit_ids: list[str] | None
+    decided_at: datetime | None
+    updated_at: datetime
+
+
+class ConsultationPage(BaseModel):
+    """A page of consultations."""
+
+    items: list[ConsultationItem]
+    next: str | None

@@ -8,6 +8,7 @@ from jiesu_common.runtime import ServiceContext
 from jiesu_department.feed import CaseFeed
 from jiesu_department.handlers import DepartmentUnitOfWork
 from jiesu_department.settings import DepartmentSettings
+from jiesu_department.units import CachedUnits
 
 
 @dataclass
@@ -17,6 +18,7 @@ class DepartmentState:
     settings: DepartmentSettings
     context: ServiceContext
     feed: CaseFeed
+    units: CachedUnits
 
     def uow(self) -> DepartmentUnitOfWork:
         """A unit of work with the case repository."""

@@ -10,14 +10,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from jiesu_common.auth import Staff, require_roles
-from jiesu_common.http import Problem, page
+from jiesu_common.http import Problem, decode_cursor, encode_cursor, page
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
     AssignmentCreate,
     AssignmentRead,
     CategoryRead,
+    ConsultationCreate,
+    ConsultationDecisionCreate,
+    ConsultationRead,
+    ConsultationStatus,
     ExtensionDecisionCreate,
     ExtensionRead,
+    PositionCreate,
     QueueItem,
     ReturnDecisionCreate,
     ReturnRead,
@@ -184,7 +189,7 @@ async def post_assignment(
 async def list_returns(
     principal: Caller,
     state: State,
-    status: Literal["pending", "approved", "rejected"] | None = "pending",
+    status: Literal["pending", "approved", "rejected", "consultation"] | None = "pending",
     complaint_id: uuid.UUID | None = None,
     cursor: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -261,3 +266,114 @@ async def decide_extension(
             uow=uow,
         )
     return ExtensionRead.model_validate(row._mapping)
+
+
+# --- joint consultation (会商) ---------------------------------------------------------------
+
+
+@router.post(
+    "/v1/consultations", status_code=201, response_model=ConsultationRead, tags=["consultations"]
+)
+async def open_consultation(
+    body: ConsultationCreate, principal: Caller, state: State
+) -> ConsultationRead:
+    """Convene units to decide together who leads (会商); due in 4 working hours by default."""
+    require_roles(principal, *DISPATCH_ROLES)
+    async with state.uow() as uow:
+        item = await state.consultations.open_by_hand(
+            complaint_id=body.complaint_id,
+            participants=tuple(body.participants),
+            reason=body.reason,
+            deadline=body.deadline,
+            opened_by=principal.subject,
+            uow=uow,
+        )
+    return ConsultationRead.model_validate(item)
+
+
+@router.get("/v1/consultations", tags=["consultations"])
+async def list_consultations(
+    principal: Caller,
+    state: State,
+    status: ConsultationStatus | None = None,
+    complaint_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Consultations, oldest first; a unit's staff see only those their unit is invited to."""
+    require_roles(principal, *READ_ROLES, "unit_staff")
+    unit = principal.unit_id if principal.role == "unit_staff" else None
+    async with state.uow() as uow:
+        rows = await uow.consultations.page(
+            status=status,
+            complaint_id=complaint_id,
+            unit_id=unit,
+            after=decode_cursor(cursor),
+            limit=limit,
+        )
+        items = await state.consultations.with_positions(rows[:limit], uow=uow)
+    nxt = (
+        encode_cursor(rows[limit - 1].opened_at, rows[limit - 1].consultation_id)
+        if len(rows) > limit
+        else None
+    )
+    return page([ConsultationRead.model_validate(i).model_dump(mode="json") for i in items], nxt)
+
+
+@router.get(
+    "/v1/consultations/{consultation_id}", response_model=ConsultationRead, tags=["consultations"]
+)
+async def get_consultation(
+    consultation_id: uuid.UUID, principal: Caller, state: State
+) -> ConsultationRead:
+    """One consultation with its positions (404 for a unit not invited)."""
+    require_roles(principal, *READ_ROLES, "unit_staff")
+    async with state.uow() as uow:
+        await state.consultations.visible(consultation_id, principal, uow)
+        item = await state.consultations.read(consultation_id, uow=uow)
+    return ConsultationRead.model_validate(item)
+
+
+@router.post(
+    "/v1/consultations/{consultation_id}/positions",
+    status_code=201,
+    response_model=ConsultationRead,
+    tags=["consultations"],
+)
+async def post_position(
+    consultation_id: uuid.UUID, body: PositionCreate, principal: Caller, state: State
+) -> ConsultationRead:
+    """A participant's position: lead, co_handle or not_ours, with a reason (latest counts)."""
+    require_roles(principal, "unit_staff")
+    async with state.uow() as uow:
+        item = await state.consultations.take_position(
+            consultation_id=consultation_id,
+            principal=principal,
+            position=body.position,
+            reason=body.reason,
+            uow=uow,
+        )
+    return ConsultationRead.model_validate(item)
+
+
+@router.post(
+    "/v1/consultations/{consultation_id}/decision",
+    response_model=ConsultationRead,
+    tags=["consultations"],
+)
+async def decide_consultation(
+    consultation_id: uuid.UUID, body: ConsultationDecisionCreate, principal: Caller, state: State
+) -> ConsultationRead:
+    """The dispatcher's decision: assigns the next round (mode consultation) to the lead."""
+    require_roles(principal, *DISPATCH_ROLES)
+    async with state.uow() as uow:
+        item = await state.consultations.decide(
+            consultation_id=consultation_id,
+            lead_unit_id=body.lead_unit_id,
+            co_unit_ids=tuple(body.co_unit_ids),
+            note=body.note,
+            category_code=body.category_code,
+            decided_by=principal.subject,
+            uow=uow,
+        )
+    return ConsultationRead.model_validate(item)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from jiesu_common.contracts import TOPICS
 from jiesu_common.messaging.consumer import Handler
 from jiesu_common.runtime import ConsumerSpec
+from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.handlers import Dispatcher
 from jiesu_dispatch.loopback import LoopBack
 
 
 def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
-    """Complaints are routed as they arrive; returns, extensions and reopens come back."""
+    """Complaints are routed as they arrive; returns, extensions, reopens and whistles come back."""
     loop = LoopBack(dispatcher)
     handlers: dict[str, Handler] = {
         "jiesu.complaint.received.v1": dispatcher.route_complaint,
@@ -19,6 +20,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
         "jiesu.case.extension_requested.v1": loop.record_extension_request,
         "jiesu.complaint.reopened.v1": loop.reopen_complaint,
         "jiesu.complaint.closed.v1": loop.close_complaint,
+        "jiesu.case.whistle_requested.v1": Consultations(dispatcher).record_whistle,
     }
     topics = [TOPICS["intake"], TOPICS["department"], TOPICS["review"]]
     return [ConsumerSpec(group_id="dispatch.router", topics=topics, handlers=handlers)]

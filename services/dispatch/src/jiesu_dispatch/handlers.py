@@ -15,6 +15,8 @@ from jiesu_common.contracts.events import (
     ComplaintQueuedV1,
     ComplaintReceivedV1,
     ComplaintSummaryV1,
+    ConsultationOpenedV1,
+    ConsultationTrigger,
     DeadlinesV1,
     JurisdictionV1,
 )
@@ -28,8 +30,9 @@ from jiesu_dispatch.deadlines import (
     with_override,
 )
 from jiesu_dispatch.directory import Directory, Jurisdiction
-from jiesu_dispatch.repository import DispatchRepository
+from jiesu_dispatch.repository import ConsultationRepository, DispatchRepository
 from jiesu_dispatch.routing import (
+    Contested,
     RouteDecision,
     RoutingRule,
     Unroutable,
@@ -46,6 +49,7 @@ QUEUE_DETAIL = {
     "unknown_category": "诉求类别不存在 / unknown category",
     "no_rule": "没有适用的派单规则 / no routing rule applies",
     "unlocated": "无法确定属地 / location could not be resolved",
+    "consultation_unresolved": "会商逾期且无属地兜底单位，需人工派单 / consultation undecided, no fallback",
 }
 
 
@@ -55,6 +59,7 @@ class DispatchUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> DispatchUnitOfWork:
         await super().__aenter__()
         self.dispatch = DispatchRepository(self.session)
+        self.consultations = ConsultationRepository(self.session)
         return self
 
 
@@ -110,6 +115,17 @@ class Dispatcher:
         if isinstance(decision, Unroutable):
             await self.queue(uow, payload.complaint_id, 1, decision.reason, (category,))
             return
+        if isinstance(decision, Contested):
+            await self.convene(
+                uow,
+                complaint_id=payload.complaint_id,
+                round_no=1,
+                participants=decision.leads,
+                reason="派单规则认定多家主办单位，需会商确定 / several units share this responsibility",
+                trigger="tie",
+                opened_by="system",
+            )
+            return
         await self.assign(
             uow,
             complaint_id=payload.complaint_id,
@@ -124,8 +140,13 @@ class Dispatcher:
         )
 
     async def withdraw_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
-        """A withdrawn complaint leaves the queue."""
+        """A withdrawn complaint leaves the queue; its open consultation is called off."""
         assert isinstance(uow, DispatchUnitOfWork)
+        open_one = await uow.consultations.open_of(payload.complaint_id)
+        if open_one is not None:
+            await uow.consultations.update(
+                open_one.consultation_id, status="cancelled", decided_at=payload.withdrawn_at
+            )
         await uow.dispatch.dequeue(payload.complaint_id)
         await uow.dispatch.update_complaint(payload.complaint_id, state="withdrawn")
 
@@ -147,6 +168,11 @@ class Dispatcher:
             raise Problem.not_found(f"诉求 / complaint {complaint_id}")
         if ref.state == "withdrawn":
             raise Problem.conflict("complaint-withdrawn", "诉求已撤回 / complaint was withdrawn")
+        if ref.state == "consultation":
+            raise Problem.conflict(
+                "consultation-open",
+                "该诉求正在会商，请在会商中作出决定 / decide the open consultation instead",
+            )
         category = category_code or ref.category_code
         if category not in self.directory.categories:
             raise Problem.invalid(f"未知类别 / unknown category_code {category!r}")
@@ -243,6 +269,66 @@ class Dispatcher:
                 candidate_categories=candidates,
             )
         )
+
+    def consultation_deadline(self, now: datetime) -> datetime:
+        """When a consultation opened now falls back: 4 working hours by default."""
+        if self.settings.consultation_deadline_s is not None:
+            return now + timedelta(seconds=self.settings.consultation_deadline_s)
+        return self.calendar.add_working_hours(now, self.settings.consultation_working_hours)
+
+    async def convene(
+        self,
+        uow: DispatchUnitOfWork,
+        *,
+        complaint_id: uuid.UUID,
+        round_no: int,
+        participants: tuple[str, ...],
+        reason: str,
+        trigger: ConsultationTrigger,
+        opened_by: str,
+        deadline: datetime | None = None,
+    ) -> uuid.UUID | None:
+        """Open a consultation (会商) on the complaint; None when one is already open."""
+        ref = await uow.dispatch.complaint(complaint_id)
+        assert ref is not None
+        now = datetime.now(UTC)
+        consultation_id = uuid.uuid4()
+        due = deadline or self.consultation_deadline(now)
+        added = await uow.consultations.add(
+            {
+                "consultation_id": consultation_id,
+                "complaint_id": complaint_id,
+                "round": round_no,
+                "trigger": trigger,
+                "reason": reason,
+                "participants": list(participants),
+                "deadline": due,
+                "status": "open",
+                "opened_by": opened_by,
+                "opened_at": now,
+            }
+        )
+        if not added:
+            return None
+        await uow.dispatch.dequeue(complaint_id)
+        await uow.dispatch.update_complaint(complaint_id, state="consultation")
+        uow.publish(
+            ConsultationOpenedV1(
+                complaint_id=complaint_id,
+                consultation_id=consultation_id,
+                round=round_no,
+                participants=participants,
+                reason=reason,
+                deadline=due,
+                opened_at=now,
+                trigger=trigger,
+                opened_by=opened_by,
+                category_code=ref.category_code,
+                summary=ComplaintSummaryV1.model_validate(ref.summary),
+            )
+        )
+        log.info("consultation opened", extra={"trigger": trigger, "round": round_no})
+        return consultation_id
 
     async def assign(
         self,

@@ -27,6 +27,7 @@ from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.routing import RouteDecision, RoutingRule, Unroutable, reroute
 
 log = logging.getLogger(__name__)
+SYSTEM = "system"
 
 
 @dataclass
@@ -40,8 +41,31 @@ class LoopBack:
     async def record_return(
         self, payload: CaseReturnedV1, event: CloudEvent, uow: UnitOfWork
     ) -> None:
-        """A unit's return waits in the return-review queue."""
+        """A unit's return waits in the return-review queue, or goes to a consultation.
+
+        A lead unit decided by consultation cannot return (department refuses; one that
+        arrives anyway is ignored). A return the centre already rejected, made again, and
+        a complaint returned for the second time are settled jointly (会商), not by one
+        more return decision.
+        """
         assert isinstance(uow, DispatchUnitOfWork)
+        ref = await uow.dispatch.complaint(payload.complaint_id, for_update=True)
+        rounds = {r.round: r for r in await uow.dispatch.assignments_of(payload.complaint_id)}
+        returned_round = rounds.get(payload.round)
+        if returned_round is not None and returned_round.mode == "consultation":
+            log.warning("return of a unit decided by consultation ignored")
+            return
+        earlier = await uow.dispatch.returns_of(payload.complaint_id)
+        disputed = any(r.case_id == payload.case_id and r.status == "rejected" for r in earlier)
+        second = any(r.round < payload.round for r in earlier)
+        live = (
+            ref is not None
+            and ref.current_round == payload.round
+            and ref.state not in ("withdrawn", "closed")
+        )
+        if live and (disputed or second):
+            await self._convene_on_return(uow, ref, payload, earlier, disputed=disputed)
+            return
         await uow.dispatch.add_request(
             "returns",
             {
@@ -218,6 +242,56 @@ class LoopBack:
         return await uow.dispatch.request("extensions", extension_id)
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _convene_on_return(
+        self,
+        uow: DispatchUnitOfWork,
+        ref: Any,
+        payload: CaseReturnedV1,
+        earlier: list[Any],
+        *,
+        disputed: bool,
+    ) -> None:
+        """Convene the returning unit(s) and the unit routing would pick next."""
+        returners = tuple(dict.fromkeys([*(r.unit_id for r in earlier), payload.unit_id]))
+        participants = returners
+        if ref.category_code is not None:
+            candidate = reroute(
+                category_code=ref.category_code,
+                jurisdiction=Jurisdiction(**ref.jurisdiction),
+                rules=await self.dispatcher.rules(uow),
+                directory=self.dispatcher.directory,
+                exclude=frozenset(returners),
+            )
+            if isinstance(candidate, RouteDecision):
+                participants = (*returners, candidate.lead_unit_id)
+        if disputed:
+            reason = f"退单被驳回后再次退单，需会商 / return disputed again: {payload.reason}"
+        else:
+            reason = f"诉求第二次被退回，需会商 / returned a second time: {payload.reason}"
+            await uow.dispatch.add_request(
+                "returns",
+                {
+                    "return_id": uuid.uuid5(payload.case_id, "return"),
+                    "case_id": payload.case_id,
+                    "complaint_id": payload.complaint_id,
+                    "round": payload.round,
+                    "unit_id": payload.unit_id,
+                    "reason": payload.reason,
+                    "evidence": payload.evidence,
+                    "returned_at": payload.returned_at,
+                    "status": "consultation",
+                },
+            )
+        await self.dispatcher.convene(
+            uow,
+            complaint_id=payload.complaint_id,
+            round_no=payload.round + 1,
+            participants=participants,
+            reason=reason,
+            trigger="disputed_return" if disputed else "second_return",
+            opened_by=SYSTEM,
+        )
 
     async def _reassign(
         self,

@@ -10,9 +10,10 @@ from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import TOPICS
 from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.http import create_service_app
-from jiesu_common.runtime import ServiceContext
+from jiesu_common.runtime import PeriodicTask, ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_dispatch.api import router
+from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.consumers import consumer_specs
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
@@ -58,6 +59,8 @@ def create_context(
     """Engine, producer, relay and consumers of one dispatch process.
 
     The directory is read from the database when the context starts, before any consumer.
+    The consultation fallback waits until the consumers have caught up, so a decision
+    still in the log when dispatch restarts is never overtaken by the fallback.
     """
     assert isinstance(settings, DispatchSettings)
     dispatcher = dispatcher or new_dispatcher(settings)
@@ -68,6 +71,13 @@ def create_context(
             data = await uow.dispatch.latest_directory()
         dispatcher.directory = Directory.from_seed(data if data is not None else load_seed())
 
+    consultations = Consultations(dispatcher)
+
+    async def fall_back(context: ServiceContext) -> int:
+        async with context.uow() as uow:
+            assert isinstance(uow, DispatchUnitOfWork)
+            return await consultations.fall_back_due(uow)
+
     return ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,
@@ -75,6 +85,11 @@ def create_context(
         consumers=consumer_specs(dispatcher),
         uow_class=DispatchUnitOfWork,
         on_start=load_directory,
+        periodic=[
+            PeriodicTask(
+                "consultation-fallback", settings.consultation_fallback_interval_s, fall_back
+            )
+        ],
     )
 
 

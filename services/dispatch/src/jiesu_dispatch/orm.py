@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from jiesu_common.db import new_metadata
@@ -117,3 +129,62 @@ extensions = Table(
     Column("note", Text),
 )
 Index("ix_extensions_status_requested_at", extensions.c.status, extensions.c.requested_at)
+
+# A joint consultation (会商): units convened to decide who leads the next round.
+consultations = Table(
+    "consultations",
+    metadata,
+    Column("consultation_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),  # the round the decision opens
+    Column("trigger", Text, nullable=False),  # tie | disputed_return | second_return | manual
+    Column("reason", Text, nullable=False),
+    Column("participants", JSONB, nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # open | decided | fallen_back | cancelled
+    Column("opened_by", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("lead_unit_id", Text),
+    Column("co_unit_ids", JSONB),
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+)
+Index("ix_consultations_status_deadline", consultations.c.status, consultations.c.deadline)
+Index("ix_consultations_opened_at", consultations.c.opened_at)
+# At most one open consultation per complaint.
+Index(
+    "uq_consultations_open_complaint_id",
+    consultations.c.complaint_id,
+    unique=True,
+    postgresql_where=text("status = 'open'"),
+)
+
+# Each participant's positions, kept as history: the latest one per unit counts.
+consultation_positions = Table(
+    "consultation_positions",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("consultation_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("unit_id", Text, nullable=False),
+    Column("position", Text, nullable=False),  # lead | co_handle | not_ours
+    Column("reason", Text, nullable=False),
+    Column("by", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# A street office's whistle (吹哨), recorded from department-response's request.
+whistles = Table(
+    "whistles",
+    metadata,
+    Column("whistle_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("street_unit_id", Text, nullable=False),
+    Column("summoned_unit_ids", JSONB, nullable=False),
+    Column("ask", Text, nullable=False),
+    Column("report_by", DateTime(timezone=True), nullable=False),
+    Column("requested_by", Text),
+    Column("blown_at", DateTime(timezone=True), nullable=False),
+)

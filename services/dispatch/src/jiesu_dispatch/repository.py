@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,6 +176,12 @@ class DispatchRepository:
             query = query.where(at > after)
         return list((await self.session.execute(query)).all())
 
+    async def returns_of(self, complaint_id: uuid.UUID) -> list[Any]:
+        """Every return of a complaint, oldest first."""
+        t = orm.returns
+        query = select(t).where(t.c.complaint_id == complaint_id).order_by(t.c.returned_at)
+        return list((await self.session.execute(query)).all())
+
     async def returned_units(self, complaint_id: uuid.UUID) -> frozenset[str]:
         """Units whose return of this complaint was approved: never routed to it again."""
         t = orm.returns
@@ -183,6 +189,98 @@ class DispatchRepository:
             t.c.complaint_id == complaint_id, t.c.status == "approved"
         )
         return frozenset((await self.session.execute(query)).scalars())
+
+
+class ConsultationRepository:
+    """Consultations, their positions, and whistles."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, row: dict[str, Any]) -> bool:
+        """Open a consultation; False when the complaint already has an open one."""
+        t = orm.consultations
+        result = await self.session.execute(
+            pg_insert(t).values(**row).on_conflict_do_nothing().returning(t.c.consultation_id)
+        )
+        return result.first() is not None
+
+    async def get(self, consultation_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """One consultation, optionally row-locked."""
+        t = orm.consultations
+        query = select(t).where(t.c.consultation_id == consultation_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def open_of(self, complaint_id: uuid.UUID) -> Any | None:
+        """The complaint's open consultation, locked, if any."""
+        t = orm.consultations
+        query = (
+            select(t)
+            .where(t.c.complaint_id == complaint_id, t.c.status == "open")
+            .with_for_update()
+        )
+        return (await self.session.execute(query)).first()
+
+    async def update(self, consultation_id: uuid.UUID, **values: Any) -> None:
+        """Change a consultation."""
+        t = orm.consultations
+        await self.session.execute(
+            update(t).where(t.c.consultation_id == consultation_id).values(**values)
+        )
+
+    async def page(
+        self,
+        *,
+        status: str | None,
+        complaint_id: uuid.UUID | None,
+        unit_id: str | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """Consultations oldest first; ``unit_id`` keeps those the unit was invited to."""
+        t = orm.consultations
+        query = select(t).order_by(t.c.opened_at, t.c.consultation_id).limit(limit + 1)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
+        if unit_id is not None:
+            query = query.where(t.c.participants.contains([unit_id]))
+        if after is not None:
+            query = query.where(tuple_(t.c.opened_at, t.c.consultation_id) > tuple_(*after))
+        return list((await self.session.execute(query)).all())
+
+    async def add_position(self, row: dict[str, Any]) -> None:
+        """Append a participant's position."""
+        await self.session.execute(insert(orm.consultation_positions).values(**row))
+
+    async def positions(self, consultation_ids: list[uuid.UUID]) -> list[Any]:
+        """The positions of some consultations, oldest first."""
+        t = orm.consultation_positions
+        query = select(t).where(t.c.consultation_id.in_(consultation_ids)).order_by(t.c.id)
+        return list((await self.session.execute(query)).all())
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Any]:
+        """Open consultations past their deadline, locked; other replicas skip them."""
+        t = orm.consultations
+        query = (
+            select(t)
+            .where(t.c.status == "open", t.c.deadline <= now)
+            .order_by(t.c.deadline)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def add_whistle(self, row: dict[str, Any]) -> bool:
+        """Record a whistle once; False when it was already recorded."""
+        t = orm.whistles
+        result = await self.session.execute(
+            pg_insert(t).values(**row).on_conflict_do_nothing().returning(t.c.whistle_id)
+        )
+        return result.first() is not None
 
 
 def row_key(table: str) -> str:

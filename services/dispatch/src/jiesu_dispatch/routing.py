@@ -35,6 +35,14 @@ class RouteDecision:
 
 
 @dataclass(frozen=True)
+class Contested:
+    """Rules of the same, narrowest scope name different leads: the units decide together (会商)."""
+
+    leads: tuple[str, ...]
+    rules: tuple[RoutingRule, ...]
+
+
+@dataclass(frozen=True)
 class Unroutable:
     reason: str  # NO_RULE | UNLOCATED | UNKNOWN_CATEGORY
 
@@ -45,31 +53,47 @@ def route(
     jurisdiction: Jurisdiction,
     rules: Iterable[RoutingRule],
     directory: Directory,
-) -> RouteDecision | Unroutable:
-    """Pick the lead unit and co-units for a complaint, or say why it needs a human."""
+) -> RouteDecision | Contested | Unroutable:
+    """Pick the lead unit and co-units for a complaint, or say why it needs a human.
+
+    When the narrowest matching rules name different leads, nobody is picked: the
+    complaint goes to a joint consultation of those leads (``Contested``).
+    """
     if category_code not in directory.categories:
         return Unroutable(UNKNOWN_CATEGORY)
     own_rules = [r for r in rules if r.category == category_code]
     if not own_rules:
         return Unroutable(NO_RULE)
-    rule = most_specific_rule(own_rules, jurisdiction)
-    if rule is None:
+    narrowest = narrowest_rules(own_rules, jurisdiction)
+    if not narrowest:
         # Rules exist but all are scoped to places: without a location none can apply.
         return Unroutable(NO_RULE if jurisdiction.is_located else UNLOCATED)
-    lead = resolve_unit(rule.lead, jurisdiction, directory)
-    if lead is None:
+    resolved = [(r, resolve_unit(r.lead, jurisdiction, directory)) for r in narrowest]
+    usable = [(r, lead) for r, lead in resolved if lead is not None]
+    if not usable:
         return Unroutable(UNLOCATED)
+    leads = tuple(dict.fromkeys(lead for _, lead in usable))
+    if len(leads) > 1:
+        return Contested(leads, tuple(r for r, _ in usable))
+    rule, lead = usable[0]
     return RouteDecision(lead, _co_units(rule, lead, jurisdiction, directory), rule)
+
+
+def narrowest_rules(rules: Iterable[RoutingRule], jurisdiction: Jurisdiction) -> list[RoutingRule]:
+    """The matching rules of the narrowest scope (street > district > "*"), in rule order."""
+    ranked = [(rank, r) for r in rules if (rank := scope_rank(r.scope, jurisdiction)) is not None]
+    if not ranked:
+        return []
+    top = max(rank for rank, _ in ranked)
+    return [r for rank, r in ranked if rank == top]
 
 
 def most_specific_rule(
     rules: Iterable[RoutingRule], jurisdiction: Jurisdiction
 ) -> RoutingRule | None:
-    """The matching rule with the narrowest scope (street > district > "*"); first one on a tie."""
-    ranked = [(rank, r) for r in rules if (rank := scope_rank(r.scope, jurisdiction)) is not None]
-    if not ranked:
-        return None
-    return max(ranked, key=lambda pair: pair[0])[1]
+    """The first matching rule of the narrowest scope."""
+    narrowest = narrowest_rules(rules, jurisdiction)
+    return narrowest[0] if narrowest else None
 
 
 def scope_rank(scope: str, jurisdiction: Jurisdiction) -> int | None:
@@ -123,11 +147,13 @@ def rule_from_dict(data: Mapping[str, Any]) -> RoutingRule:
 def validate_rules(rules: Iterable[RoutingRule], directory: Directory) -> list[str]:
     """Human-readable problems with a rule set; empty when it can be saved."""
     problems: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     for index, rule in enumerate(rules):
         label = f"rule {index} ({rule.category} @ {rule.scope})"
         problems += [f"{label}: {p}" for p in _rule_problems(rule, directory)]
-        key = (rule.category, rule.scope)
+        # Two leads for one category and scope is allowed on purpose: shared ownership,
+        # settled case by case in a consultation. The same lead twice is a mistake.
+        key = (rule.category, rule.scope, rule.lead)
         if key in seen:
             problems.append(f"{label}: duplicates an earlier rule for this category and scope")
         seen.add(key)

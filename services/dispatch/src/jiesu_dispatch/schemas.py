@@ -156,7 +156,7 @@ class ReturnRead(BaseModel):
     reason: str
     evidence: str | None
     returned_at: datetime
-    status: Literal["pending", "approved", "rejected"]
+    status: Literal["pending", "approved", "rejected", "consultation"]
     decided_by: str | None
     decided_at: datetime | None
     note: str | None
@@ -190,3 +190,76 @@ class ExtensionRead(BaseModel):
     decided_at: datetime | None
     resolve_by: datetime | None
     note: str | None
+
+
+PositionKind = Literal["lead", "co_handle", "not_ours"]
+ConsultationStatus = Literal["open", "decided", "fallen_back", "cancelled"]
+
+
+class ConsultationCreate(BaseModel):
+    """A dispatcher convenes units to decide together who leads (会商)."""
+
+    model_config = _STRICT
+
+    complaint_id: uuid.UUID
+    participants: list[str] = Field(min_length=2, max_length=10)
+    reason: str = Field(min_length=1, max_length=2000)
+    deadline: AwareDatetime | None = Field(
+        default=None, description="default: 4 working hours from now"
+    )
+
+
+class PositionCreate(BaseModel):
+    """A participant's position: we lead, we co-handle, or not ours — with a reason."""
+
+    model_config = _STRICT
+
+    position: PositionKind
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ConsultationDecisionCreate(BaseModel):
+    """The dispatcher's decision: the lead unit and co-units of the next round."""
+
+    model_config = _STRICT
+
+    lead_unit_id: str = Field(min_length=1)
+    co_unit_ids: list[str] = Field(default_factory=list, max_length=10)
+    note: str | None = Field(default=None, max_length=2000)
+    category_code: str | None = Field(
+        default=None, description="only needed when the complaint has no category yet"
+    )
+
+
+class PositionRead(BaseModel):
+    """One position a participant took (the latest per unit counts)."""
+
+    unit_id: str
+    position: PositionKind
+    reason: str
+    by: str
+    at: datetime
+
+
+class ConsultationRead(BaseModel):
+    """A consultation with its positions, oldest first."""
+
+    consultation_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    trigger: str
+    reason: str
+    participants: list[str]
+    deadline: datetime
+    status: ConsultationStatus
+    opened_by: str
+    opened_at: datetime
+    lead_unit_id: str | None
+    co_unit_ids: list[str] | None
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+    positions: list[PositionRead] = Field(default_factory=list)
+    latest_positions: dict[str, PositionKind] = Field(
+        default_factory=dict, description="each participant's latest position"
+    )

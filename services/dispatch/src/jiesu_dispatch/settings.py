@@ -35,3 +35,10 @@ class DispatchSettings(ServiceSettings):
     # JIESU_DISPATCH_CLOCKS='{"complex": {"resolve_working_days": 20}}'
     clocks: dict[str, ClockOverride] = Field(default_factory=dict)
     timezone: str = "Asia/Shanghai"
+    # A consultation (会商) must be decided within this many working hours (office hours
+    # of working days); after that the district government takes the complaint (兜底).
+    consultation_working_hours: float = Field(default=4.0, gt=0)
+    # When set, consultations are due this many seconds after opening instead (demos, tests).
+    consultation_deadline_s: float | None = Field(default=None, gt=0)
+    # How often a worker looks for consultations past their deadline.
+    consultation_fallback_interval_s: float = Field(default=5.0, gt=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
+from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.loopback import LoopBack
 from jiesu_dispatch.settings import DispatchSettings
@@ -22,6 +23,11 @@ class DispatchState:
     def loopback(self) -> LoopBack:
         """Returns, extensions and reopens, on this process's dispatcher."""
         return LoopBack(self.dispatcher)
+
+    @property
+    def consultations(self) -> Consultations:
+        """Consultations and whistles, on this process's dispatcher."""
+        return Consultations(self.dispatcher)
 
     def uow(self) -> DispatchUnitOfWork:
         """A unit of work with dispatch's repositories."""

@@ -22,6 +22,10 @@ def handler_table(p: Projector) -> dict[str, Handler]:
         "jiesu.return.approved.v1": p.return_decided,
         "jiesu.return.rejected.v1": p.return_decided,
         "jiesu.review.completed.v1": p.review_completed,
+        "jiesu.consultation.opened.v1": p.consultation_opened,
+        "jiesu.consultation.decided.v1": p.consultation_decided,
+        "jiesu.whistle.blown.v1": p.whistle_blown,
+        "jiesu.whistle.reported.v1": p.whistle_reported,
     }
     table.update(dict.fromkeys(STOPS, p.case_acted))
     return table

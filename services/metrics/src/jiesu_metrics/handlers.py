@@ -12,11 +12,15 @@ from prometheus_client import Counter
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
+    ConsultationDecidedV1,
+    ConsultationOpenedV1,
     EscalationRaisedV1,
     ExtensionGrantedV1,
     ReviewCompletedV1,
     SlaBreachedV1,
     SlaWarningV1,
+    WhistleBlownV1,
+    WhistleReportedV1,
 )
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_metrics import domain
@@ -157,6 +161,76 @@ class Projector:
             unit_id=payload.unit_id,
             decision="approved" if event.type == "jiesu.return.approved.v1" else "rejected",
         )
+
+    async def consultation_opened(
+        self, payload: ConsultationOpenedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """A consultation counts for every participant in the month it opened."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.merge_consultation(
+            payload.consultation_id,
+            complaint_id=payload.complaint_id,
+            round=payload.round,
+            participants=list(payload.participants),
+            opened_at=payload.opened_at,
+            deadline=payload.deadline,
+        )
+
+    async def consultation_decided(
+        self, payload: ConsultationDecidedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """Decided by a dispatcher (in time or not), or fallen back to the district."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.merge_consultation(
+            payload.consultation_id,
+            complaint_id=payload.complaint_id,
+            decided_at=payload.decided_at,
+            fallback=payload.fallback,
+            lead_unit_id=payload.lead_unit_id,
+        )
+
+    async def whistle_blown(
+        self, payload: WhistleBlownV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """Each summoned unit's report-in clock starts, due at the whistle's report-by."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.add_whistle(
+            {
+                "whistle_id": payload.whistle_id,
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "street_unit_id": payload.street_unit_id,
+                "summoned_unit_ids": list(payload.summoned_unit_ids),
+                "report_by": payload.report_by,
+                "blown_at": payload.blown_at,
+            }
+        )
+        for unit_id in payload.summoned_unit_ids:
+            row = await uow.metrics.merge_clock(
+                payload.complaint_id,
+                payload.round,
+                unit_id,
+                "report_in",
+                role="summoned",
+                started_at=payload.blown_at,
+                deadline=payload.report_by,
+            )
+            await self._reschedule(uow, row)
+
+    async def whistle_reported(
+        self, payload: WhistleReportedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """The summoned unit reported in: its report-in clock stops."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        row = await uow.metrics.merge_clock(
+            payload.complaint_id,
+            payload.round,
+            payload.unit_id,
+            "report_in",
+            case_id=payload.case_id,
+            stopped_at=payload.reported_at,
+        )
+        await self._reschedule(uow, row)
 
     async def review_completed(
         self, payload: ReviewCompletedV1, event: CloudEvent, uow: UnitOfWork

@@ -105,3 +105,33 @@ returns = Table(
     Column("returned_at", DateTime(timezone=True)),
     Column("decision", Text),  # approved | rejected (null while pending)
 )
+
+# Consultations (会商): opened and decided come from dispatch, in any order with the rest.
+consultations = Table(
+    "consultation_facts",
+    metadata,
+    Column("consultation_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer),
+    Column("participants", JSONB),
+    Column("opened_at", DateTime(timezone=True)),
+    Column("deadline", DateTime(timezone=True)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("fallback", Boolean),
+    Column("lead_unit_id", Text),
+)
+Index("ix_consultation_facts_opened_at", consultations.c.opened_at)
+
+# Whistles (吹哨): the street office that blew, and whom it summoned.
+whistles = Table(
+    "whistle_facts",
+    metadata,
+    Column("whistle_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("street_unit_id", Text, nullable=False),
+    Column("summoned_unit_ids", JSONB, nullable=False),
+    Column("report_by", DateTime(timezone=True), nullable=False),
+    Column("blown_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_whistle_facts_blown_at", whistles.c.blown_at)

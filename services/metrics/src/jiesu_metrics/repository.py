@@ -95,6 +95,19 @@ class MetricsRepository:
             stmt.on_conflict_do_update(index_elements=["case_id"], set_=set_)
         )
 
+    async def merge_consultation(self, consultation_id: uuid.UUID, **values: Any) -> None:
+        """Merge what is known of a consultation (opened and decided, in any order)."""
+        t = orm.consultations
+        stmt = pg_insert(t).values(consultation_id=consultation_id, **values)
+        set_ = {k: func.coalesce(t.c[k], stmt.excluded[k]) for k in values if k != "complaint_id"}
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=["consultation_id"], set_=set_)
+        )
+
+    async def add_whistle(self, row: dict[str, Any]) -> None:
+        """Remember a whistle (once)."""
+        await self.session.execute(pg_insert(orm.whistles).values(**row).on_conflict_do_nothing())
+
     async def add_review(self, row: dict[str, Any]) -> None:
         """Store a completed review (once)."""
         await self.session.execute(pg_insert(orm.reviews).values(**row).on_conflict_do_nothing())

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 ClockOutcome = Literal["met", "late", "breached", "running", "pending", "superseded", "ended"]
 
@@ -80,6 +80,13 @@ class ScorecardRow(BaseModel):
     resolve_on_time: int
     resolve_late: int
     breaches: int
+    consultations: int = Field(description="consultations the unit took part in (opened)")
+    consultations_decided_in_time: int
+    consultations_fallen_back: int
+    whistles_blown: int = Field(description="whistles the street office blew")
+    report_ins_due: int = Field(description="summonses the unit received")
+    report_in_on_time: int
+    report_in_late: int
     response_rate: float | None
     resolution_rate: float | None
     satisfaction_rate: float | None
@@ -89,6 +96,7 @@ class ScorecardRow(BaseModel):
     return_rate: float | None
     reopen_rate: float | None
     misroute_rate: float | None
+    on_time_report_in_rate: float | None
 
 
 class PlatformRow(BaseModel):

@@ -89,8 +89,9 @@ async def scorecard(
         params,
     ):
         entry(r.key).update(returned=r.returned, returns_approved=r.approved or 0)
+    await _collaboration(repo, level, params, entry)
     for r in await repo.fetch(
-        f"""SELECT {keys["c"]} AS key, c.clock,
+        f"""SELECT {keys["c"]} AS key, c.clock, count(*) AS started,
                sum((c.stopped_at <= COALESCE(c.extended_deadline, c.deadline))::int) AS on_time,
                sum({_LATE}::int) AS late, sum((c.breached_at IS NOT NULL)::int) AS breached
             FROM clocks c {_JOIN.format(t="c")}
@@ -102,6 +103,8 @@ async def scorecard(
         e[f"{r.clock}_on_time"] = r.on_time or 0
         e[f"{r.clock}_late"] = r.late or 0
         e["breaches"] += r.breached or 0
+        if r.clock == "report_in":
+            e["report_ins_due"] = r.started
     items = [_with_rates(e, weights) for e in sorted(rows.values(), key=lambda e: e["key"])]
     platform = (
         await repo.fetch(
@@ -122,11 +125,50 @@ async def scorecard(
     }
 
 
+async def _collaboration(
+    repo: MetricsRepository, level: str, params: dict[str, Any], entry: Any
+) -> None:
+    """Consultations per participant (or per place) and whistles per street office."""
+    if level == "unit":
+        source = (
+            "consultation_facts cf"
+            " CROSS JOIN LATERAL jsonb_array_elements_text(cf.participants) AS p(unit)"
+        )
+        key, whistle_key, joined = "p.unit", "wf.street_unit_id", ""
+    else:
+        source = f"consultation_facts cf {_JOIN.format(t='cf')}"
+        key = whistle_key = f"r.{level}_code"
+        joined = _JOIN.format(t="wf")
+    for r in await repo.fetch(
+        f"""SELECT {key} AS key, count(*) AS opened,
+               sum((NOT COALESCE(cf.fallback, false) AND cf.decided_at <= cf.deadline)::int)
+                 AS in_time,
+               sum(COALESCE(cf.fallback, false)::int) AS fallen_back
+            FROM {source}
+            WHERE cf.opened_at >= :start AND cf.opened_at < :end AND {key} IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key).update(
+            consultations=r.opened,
+            consultations_decided_in_time=r.in_time or 0,
+            consultations_fallen_back=r.fallen_back or 0,
+        )
+    for r in await repo.fetch(
+        f"""SELECT {whistle_key} AS key, count(*) AS blown FROM whistle_facts wf {joined}
+            WHERE wf.blown_at >= :start AND wf.blown_at < :end AND {whistle_key} IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key)["whistles_blown"] = r.blown
+
+
 def _empty(key: str) -> dict[str, Any]:
     counts = (
         "reviewed contacted resolved satisfied reopened assigned returned returns_approved "
         "accept_on_time accept_late contact_on_time contact_late resolve_on_time resolve_late "
-        "breaches"
+        "breaches consultations consultations_decided_in_time consultations_fallen_back "
+        "whistles_blown report_ins_due report_in_on_time report_in_late"
     )
     return {"key": key, **dict.fromkeys(counts.split(), 0)}
 
@@ -153,6 +195,9 @@ def _with_rates(e: dict[str, Any], w: CompositeWeights) -> dict[str, Any]:
         "return_rate": _rate(e["returned"], e["assigned"]),
         "reopen_rate": _rate(e["reopened"], e["reviewed"]),
         "misroute_rate": _rate(e["returns_approved"], e["assigned"]),
+        "on_time_report_in_rate": _rate(
+            e["report_in_on_time"], e["report_in_on_time"] + e["report_in_late"]
+        ),
     }
 
 

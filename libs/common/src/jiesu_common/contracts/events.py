@@ -22,6 +22,7 @@ SlaClass = Literal["emergency", "utility", "general", "complex"]
 AssignMode = Literal["auto", "manual", "consultation"]
 CaseRole = Literal["lead", "co"]
 Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+ConsultationTrigger = Literal["tie", "disputed_return", "second_return", "manual"]
 Clock = Literal["accept", "contact", "resolve", "report_in", "review", "consultation"]
 EscalationLevel = Literal["reminder", "supervision", "notice"]
 
@@ -232,6 +233,12 @@ class ConsultationOpenedV1(_Dispatch):
     reason: str
     deadline: datetime
     opened_at: datetime
+    trigger: ConsultationTrigger | None = Field(
+        default=None, description="why it was opened: tie, disputed_return, second_return, manual"
+    )
+    opened_by: str | None = None
+    category_code: str | None = None
+    summary: ComplaintSummaryV1 | None = None
 
 
 class ConsultationDecidedV1(_Dispatch):
@@ -246,6 +253,7 @@ class ConsultationDecidedV1(_Dispatch):
     fallback: bool = False
     note: str | None = None
     decided_at: datetime
+    round: int | None = Field(default=None, ge=1, description="the round the decision opened")
 
 
 class _CaseDecision(_Dispatch):
@@ -368,6 +376,18 @@ class CaseExtensionRequestedV1(_Case):
     requested_at: datetime
 
 
+class WhistleRequestedV1(_Case):
+    """A street office holding the case asked to summon departments (吹哨); dispatch records it."""
+
+    event_type = "jiesu.case.whistle_requested.v1"
+
+    whistle_id: uuid.UUID
+    summoned_unit_ids: tuple[str, ...] = Field(min_length=1)
+    ask: str
+    report_by: datetime
+    requested_at: datetime
+
+
 class WhistleReportedV1(_Case):
     """A summoned department reported in (报到)."""
 
@@ -482,6 +502,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     CaseResolvedV1,
     CaseReturnedV1,
     CaseExtensionRequestedV1,
+    WhistleRequestedV1,
     WhistleReportedV1,
     ReviewCompletedV1,
     ComplaintClosedV1,

@@ -69,7 +69,7 @@ class OutboxRelay:
         self._unregister = register_local_waker(self._wake.set)
         backoff = 0.1
         while not self._stopping:
-            # Cleared before looking, never after: a NOTIFY that lands while a batch is in
+            # Cleared before looking, never after: a wake-up that lands while a batch is in
             # flight must wake the next wait, or its row would sit until the poll interval.
             self._wake.clear()
             try:
