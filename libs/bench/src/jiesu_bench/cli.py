@@ -25,7 +25,7 @@ from jiesu_bench.run import Config, Step, machine, run
 from jiesu_bench.target import attach, embedded
 from jiesu_bench.workload import open_loop, rate_steps, replay
 
-DEFAULT_RATES = "50,100,200,500,1000,2000"
+DEFAULT_RATES = "5,10,20,50,100,200,500,1000,2000"
 
 
 def parser() -> argparse.ArgumentParser:

@@ -95,6 +95,8 @@ class Run:
         limits_http = httpx.Limits(
             max_connections=self.config.connections,
             max_keepalive_connections=self.config.connections,
+            # Under uvicorn's 5 s keep-alive, so the client never reuses a closing socket.
+            keepalive_expiry=2.0,
         )
         async with httpx.AsyncClient(timeout=30, limits=limits_http) as client:
             units = Units(
@@ -119,10 +121,24 @@ class Run:
             outcomes: list[StepOutcome] = []
             try:
                 for step in self.config.steps:
+                    print(f"· step {step.label} ...", flush=True)
                     outcome = await self._run_step(client, step)
                     outcomes.append(outcome)
-                    if not outcome.drained or outcome.not_sent:
-                        break  # saturated: higher rates would only pile up
+                    brief = self._step_report(outcome)
+                    cycle = brief["stages"]["full cycle"]
+                    print(
+                        f"  {brief['filed']:,} filed, {brief['closed']:,} closed"
+                        f"{'' if outcome.drained else ' (not drained)'}; "
+                        f"intake API p99 {brief['stages']['intake API']['p99'] or 0:,.0f} ms, "
+                        f"full cycle p50 {cycle['p50'] or 0:,.0f} ms; "
+                        f"sustained /s {brief['throughput']}",
+                        flush=True,
+                    )
+                    offered = step.offered_rate
+                    kept_up = offered is None or brief["throughput"]["intake API"] >= 0.8 * offered
+                    if not outcome.drained or outcome.not_sent or not kept_up:
+                        print("  saturated: no higher step", flush=True)
+                        break  # higher rates would only pile up
             finally:
                 await sampler.stop()
                 await probe.stop()
@@ -249,9 +265,14 @@ class Run:
     async def _drain(self, complaints: list[str]) -> bool:
         deadline = time.time() + self.config.drain_s
         closed = self.observer.seen.closed
+        report_at = time.time() + 10
         while time.time() < deadline:
-            if all(c in closed for c in complaints):
+            left = sum(1 for c in complaints if c not in closed)
+            if not left:
                 return True
+            if time.time() >= report_at:
+                print(f"  draining: {left:,} of {len(complaints):,} not closed yet", flush=True)
+                report_at += 10
             await asyncio.sleep(0.2)
         return False
 

@@ -122,10 +122,13 @@ async def stream_cases(
             cursor = await uow.cases.horizon()
     yield ServerSentEvent(event="ready", data={"unit_id": unit}, id=str(cursor), retry=2000)
     async with state.feed.subscribe(unit) as woken:
-        rechecks = 0
+        # After a wake-up the stream looks again (briefly, a bounded number of times) until
+        # every transaction that was running at that moment has ended, the notifier's
+        # among them: only then is the change inside the horizon. No wake-up, no polling.
+        woke, target, rechecks = False, 0, 0
         while not request.app.state.draining:
             async with state.uow() as uow:
-                horizon = await uow.cases.horizon()
+                horizon, newest = await uow.cases.snapshot_bounds()
                 batches = {
                     table: (
                         await uow.cases.changes(
@@ -138,6 +141,8 @@ async def stream_cases(
                     )[0]
                     for table in ("cases", "consultations")
                 }
+            if woke:
+                woke, target = False, newest
             # A full batch may have more behind it: send only up to where every table is
             # complete, and read on from there.
             full = [rows[-1].xid for rows in batches.values() if len(rows) == STREAM_BATCH]
@@ -155,14 +160,12 @@ async def stream_cases(
                 cursor = upto
                 continue
             cursor = horizon
-            if not changes and rechecks:
-                # Woken, but an older transaction still holds the horizon back: look again soon.
+            if horizon < target and rechecks:
                 rechecks -= 1
                 await asyncio.sleep(0.05)
                 continue
-            # Up to a second of quick looks: transactions anywhere in the cluster hold the
-            # horizon back for as long as they run.
-            rechecks = 20 if await state.feed.wait(woken) else 0
+            if await state.feed.wait(woken):
+                woke, rechecks = True, 40
 
 
 def _stream_event(kind: int, row: Any) -> ServerSentEvent:

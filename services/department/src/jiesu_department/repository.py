@@ -125,6 +125,18 @@ class CaseRepository:
         )
         return list((await self.session.execute(query)).all()), horizon
 
+    async def snapshot_bounds(self) -> tuple[int, int]:
+        """The safe horizon (oldest running transaction) and the next transaction id."""
+        row = (
+            await self.session.execute(
+                text(
+                    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+                    "FROM pg_current_snapshot() AS s"
+                )
+            )
+        ).one()
+        return int(row[0]), int(row[1])
+
     async def horizon(self) -> int:
         """The current safe horizon: a new stream starts here."""
         return int(
