@@ -192,15 +192,16 @@ class Sampler:
         if name != "postgres":
             return procs
         known = self._children.setdefault(name, {})
+        measurable = [p for p in known.values() if p.is_running()]
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 for child in proc.children(recursive=True):
                     if child.pid not in known:
+                        # The first call only sets the baseline: measured from the next sample.
                         child.cpu_percent(None)
                         known[child.pid] = child
-        alive = {pid: p for pid, p in known.items() if p.is_running()}
-        self._children[name] = alive
-        return [*procs, *alive.values()]
+        self._children[name] = {pid: p for pid, p in known.items() if p.is_running()}
+        return [*procs, *measurable]
 
     async def _lag(self) -> dict[str, int]:
         # Committed offsets are read as each group (without joining it): the admin call
@@ -242,9 +243,10 @@ class Sampler:
         if self._ends is not None:
             await self._ends.stop()
 
-    def per_process(self) -> dict[str, dict[str, float]]:
-        """Mean CPU % and peak and last RSS per process over the run."""
+    def per_process(self, complaints: int = 0) -> dict[str, dict[str, float]]:
+        """Mean CPU %, CPU-ms per complaint, and peak and last RSS per process over the run."""
         out: dict[str, dict[str, float]] = {}
+        span = (self.series[-1]["t"] - self.series[0]["t"] + self._interval) if self.series else 0
         for name in self._procs:
             cpus = [p["cpu"].get(name, 0.0) for p in self.series]
             rss = [p["rss_mb"].get(name, 0.0) for p in self.series]
@@ -253,6 +255,11 @@ class Sampler:
             out[name] = {
                 "cpu_mean_pct": round(sum(cpus) / len(cpus), 1),
                 "cpu_peak_pct": max(cpus),
+                "cpu_ms_per_complaint": round(
+                    sum(cpus) / len(cpus) / 100 * span * 1000 / complaints, 1
+                )
+                if complaints
+                else 0.0,
                 "rss_first_mb": rss[0],
                 "rss_peak_mb": max(rss),
                 "rss_last_mb": rss[-1],

@@ -62,6 +62,7 @@ class StepOutcome:
     started: float = 0.0
     filing_done: float = 0.0
     drained: bool = False
+    saturated: bool = False
 
 
 class Run:
@@ -137,6 +138,7 @@ class Run:
                     offered = step.offered_rate
                     kept_up = offered is None or brief["throughput"]["intake API"] >= 0.8 * offered
                     if not outcome.drained or outcome.not_sent or not kept_up:
+                        outcome.saturated = True
                         print("  saturated: no higher step", flush=True)
                         break  # higher rates would only pile up
             finally:
@@ -148,7 +150,7 @@ class Run:
                 await self.observer.stop()
         result["steps"] = [self._step_report(o) for o in outcomes]
         result["series"] = sampler.series
-        result["processes"] = sampler.per_process()
+        result["processes"] = sampler.per_process(len(self.ledger.filed))
         result["errors"] = dict(self.ledger.errors)
         result["reconciliation"] = await reconcile(
             databases=self.target.databases,
@@ -319,6 +321,7 @@ class Run:
             "filed": len(o.complaints),
             "closed": sum(1 for c in o.complaints if c in seen.closed),
             "drained": o.drained,
+            "saturated": o.saturated,
             "filing_seconds": round(o.filing_done - o.started, 2),
             "stages": {name: summarize(v).as_dict() for name, v in stages.items()},
             "throughput": {k: round(v, 1) for k, v in rates.items()},
