@@ -77,7 +77,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         None if day is None else day < 300,
     )
     services = {
-        k: v for k, v in result.get("processes", {}).items() if k not in ("postgres", "broker")
+        k: v
+        for k, v in result.get("processes", {}).items()
+        if k not in ("postgres", "broker", "bench")
     }
     if services:
         peak = max(v["rss_peak_mb"] for v in services.values())
@@ -146,13 +148,17 @@ def table(result: dict[str, Any]) -> str:
     if procs:
         lines.append("")
         lines.append(
-            f"  {'process':12} {'CPU mean %':>11} {'CPU peak %':>11} {'RSS peak MB':>12} {'RSS growth':>11}"
+            f"  {'process':12} {'CPU mean %':>11} {'CPU peak %':>11} {'CPU ms/complaint':>17} "
+            f"{'RSS peak MB':>12} {'RSS growth':>11}"
         )
         for name, p in procs.items():
             lines.append(
                 f"  {name:12} {p['cpu_mean_pct']:>11.1f} {p['cpu_peak_pct']:>11.1f} "
+                f"{p.get('cpu_ms_per_complaint', 0.0):>17.1f} "
                 f"{p['rss_peak_mb']:>12.1f} {p['rss_last_mb'] - p['rss_first_mb']:>+11.1f}"
             )
+        total = sum(p.get("cpu_ms_per_complaint", 0.0) for p in procs.values())
+        lines.append(f"  {'all':12} {'':>11} {'':>11} {total:>17.1f}")
     series = result.get("series", [])
     if series:
         peak_lag = max((sum(p["lag"].values()) for p in series), default=0)
