@@ -138,9 +138,8 @@ def table(result: dict[str, Any]) -> str:
         tp = step["throughput"]
         ratio = ""
         if raw and raw.get("pipeline"):
-            ratio = (
-                f"  (assigned = {tp['filing → assigned'] / raw['pipeline']:.0%} of the pipeline)"
-            )
+            share = tp["filing → assigned"] / raw["pipeline"]
+            ratio = f"  (assigned = {share:.1%} of the minimal pipeline)"
         lines.append(
             "  sustained /s: " + "   ".join(f"{k} {_fmt(v, 1)}" for k, v in tp.items()) + ratio
         )

@@ -141,6 +141,7 @@ class Run:
                         outcome.saturated = True
                         print("  saturated: no higher step", flush=True)
                         break  # higher rates would only pile up
+                result["settle_seconds"] = await self._settle(sampler)
             finally:
                 await sampler.stop()
                 await probe.stop()
@@ -160,6 +161,25 @@ class Run:
             dead_before=dead_before,
         )
         return result
+
+    async def _settle(self, sampler: Sampler, timeout_s: float = 120.0) -> float | None:
+        """Wait until every consumer group has read everything and every outbox is empty.
+
+        The run ends when the broker carries each complaint's ``complaint.closed``; the
+        services' own views (intake's status, metrics' facts) follow a moment later. The
+        reconciliation looks only once they have caught up (twice in a row, to be sure).
+        """
+        started = time.time()
+        quiet = 0
+        while time.time() - started < timeout_s:
+            with contextlib.suppress(Exception):
+                point = await sampler.sample(time.time() - started)
+                idle = not any(point["lag"].values()) and not any(point["outbox"].values())
+                quiet = quiet + 1 if idle and point["lag"] else 0
+                if quiet >= 2:
+                    return round(time.time() - started, 2)
+            await asyncio.sleep(0.5)
+        return None
 
     def _maybe_probe(self, probe: QueueProbe, complaint_id: str, lead: str) -> None:
         # A sample, so the probe's own polling stays a small part of the load.
