@@ -1,6 +1,6 @@
 """A database with just the messaging tables, plus broker helpers."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -45,9 +45,13 @@ def kafka_settings(kafka_bootstrap: str) -> KafkaSettings:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, expected: int, timeout_ms: int = 15000
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_ms: int = 15000,
+    until: Callable[[list[Any]], bool] | None = None,
 ) -> list[Any]:
-    """Read a topic from the start until ``expected`` records or the time-out."""
+    """Read a topic from the start until ``expected`` records (or ``until`` holds) or the time-out."""
     import time
 
     consumer = AIOKafkaConsumer(
@@ -60,6 +64,8 @@ async def read_topic(
         while len(records) < expected and time.monotonic() < deadline:
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 records.extend(batch)
+            if until is not None and until(records):
+                break
     finally:
         await consumer.stop()
     return records

@@ -5,6 +5,7 @@ import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
@@ -103,9 +104,17 @@ async def test_two_relays_publish_everything_in_order_per_complaint(
         await p.stop()
 
     mine = set(complaints)
+    wanted = {event_id for ids in sent.values() for event_id in ids}
+
+    def all_read(records: list[Any]) -> bool:
+        # Read until every published event is in hand (a slow machine needs longer).
+        return wanted <= {json.loads(r.value)["id"] for r in records}
+
     records = [
         r
-        for r in await read_topic(kafka_bootstrap, TOPIC, expected=10**9, timeout_ms=4000)
+        for r in await read_topic(
+            kafka_bootstrap, TOPIC, expected=10**9, timeout_ms=30000, until=all_read
+        )
         if uuid.UUID(r.key.decode()) in mine
     ]
     got: dict[str, list[str]] = defaultdict(list)
