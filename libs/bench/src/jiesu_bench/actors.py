@@ -28,7 +28,6 @@ class Filed:
 
     index: int
     plan: str
-    step: int
     scheduled: float  # when it was due to be sent (the open-loop origin of every latency)
     answered: float = 0.0
     complaint_id: str | None = None

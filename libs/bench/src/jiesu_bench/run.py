@@ -19,7 +19,7 @@ from jiesu_bench.observe import EventObserver, Sampler
 from jiesu_bench.reconcile import dead_letters, reconcile
 from jiesu_bench.stats import summarize, sustained_rate
 from jiesu_bench.target import Target
-from jiesu_bench.workload import Arrival, category_mix, plans
+from jiesu_bench.workload import FALLBACK_CATEGORIES, Arrival, category_mix, plans
 from jiesu_dispatch.seed import load_seed
 
 
@@ -224,13 +224,7 @@ class Run:
             async def filer() -> None:
                 while time.time() < stop_at:
                     n = next(counter)
-                    category = (
-                        "ROAD-DAMAGE",
-                        "TRAFFIC-SIGNAL",
-                        "LABOR-WAGE",
-                        "HEALTH-MEDICAL",
-                        "ENV-NOISE",
-                    )[n % 5]
+                    category = FALLBACK_CATEGORIES[n % len(FALLBACK_CATEGORIES)]
                     await self._file(client, operator, category, stories[n], time.time(), outcome)
 
             await asyncio.gather(*(filer() for _ in range(concurrency)))
@@ -275,7 +269,7 @@ class Run:
             return
         outcome.answered_at.append(now)
         cid = response.json()["complaint_id"]
-        self.ledger.filed[cid] = Filed(n, plan, 0, due, now, cid)
+        self.ledger.filed[cid] = Filed(n, plan, due, now, cid)
         outcome.complaints.append(cid)
         self.units_replay(cid)
 
