@@ -218,15 +218,11 @@ class Sampler:
         ends = await self._ends.end_offsets(tps)
         lag: dict[str, int] = {}
         for group, consumer in self._groups.items():
-            committed = await asyncio.gather(*(consumer.committed(tp) for tp in tps))
+            read = [tp for tp in tps if tp.topic in self._subscribed.get(group, set())]
+            committed = await asyncio.gather(*(consumer.committed(tp) for tp in read))
+            # A partition the group never committed on is lagging by all of it.
             lag[group] = sum(
-                max(0, ends[tp] - offset)
-                for tp, offset in zip(tps, committed, strict=True)
-                if offset is not None and tp.topic in self._subscribed.get(group, set())
-            ) + sum(
-                ends[tp]
-                for tp, offset in zip(tps, committed, strict=True)
-                if offset is None and tp.topic in self._subscribed.get(group, set())
+                max(0, ends[tp] - (offset or 0)) for tp, offset in zip(read, committed, strict=True)
             )
         return lag
 

@@ -91,21 +91,23 @@ async def _commit_rate(pool: asyncpg.Pool, seconds: float, *, with_outbox: bool)
         nonlocal done
         async with pool.acquire() as conn:
             while time.perf_counter() < stop_at:
-                async with conn.transaction():
-                    await conn.execute(
-                        "INSERT INTO raw_rows (id, body) VALUES ($1, $2::jsonb)", uuid.uuid4(), body
-                    )
-                    if with_outbox:
-                        await conn.execute(
-                            "INSERT INTO raw_outbox (key, payload) VALUES ($1, $2::jsonb)",
-                            str(uuid.uuid4()),
-                            body,
-                        )
+                await _commit_row(conn, body, with_outbox=with_outbox)
                 done += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(WORKERS)))
     return done / (time.perf_counter() - started)
+
+
+async def _commit_row(conn: asyncpg.Connection, body: str, *, with_outbox: bool) -> None:
+    """One transaction: a row, and (as Jiesu writes an event) an outbox row keyed by it."""
+    row_id = uuid.uuid4()
+    async with conn.transaction():
+        await conn.execute("INSERT INTO raw_rows (id, body) VALUES ($1, $2::jsonb)", row_id, body)
+        if with_outbox:
+            await conn.execute(
+                "INSERT INTO raw_outbox (key, payload) VALUES ($1, $2::jsonb)", str(row_id), body
+            )
 
 
 async def _broker_rates(bootstrap: str, seconds: float) -> tuple[float, float]:
@@ -180,16 +182,7 @@ async def _pipeline_rate(pool: asyncpg.Pool, bootstrap: str, seconds: float) -> 
         nonlocal written
         async with pool.acquire() as conn:
             while writing:
-                async with conn.transaction():
-                    event_id = uuid.uuid4()
-                    await conn.execute(
-                        "INSERT INTO raw_rows (id, body) VALUES ($1, $2::jsonb)", event_id, body
-                    )
-                    await conn.execute(
-                        "INSERT INTO raw_outbox (key, payload) VALUES ($1, $2::jsonb)",
-                        str(event_id),
-                        body,
-                    )
+                await _commit_row(conn, body, with_outbox=True)
                 written += 1
 
     async def relay() -> None:

@@ -20,6 +20,12 @@ from jiesu_bench.observe import Seen
 from jiesu_bench.workload import expected_reviews, expected_rounds
 
 FINAL = "closed"
+# Rows per complaint each store must hold: (service, table, condition, expected, problem).
+PER_COMPLAINT_COUNTS = (
+    ("dispatch", "assignments", "", "rounds", "rounds ≠ plan"),
+    ("department", "cases", " AND role = 'lead'", "rounds", "lead cases ≠ rounds"),
+    ("review", "reviews", " AND status = 'completed'", "reviews", "completed reviews ≠ plan"),
+)
 
 
 async def reconcile(
@@ -46,27 +52,16 @@ async def reconcile(
     _diff(problems, "intake: complaint missing", missing)
     _diff(problems, "intake: not closed", [c for c, s in statuses.items() if s != FINAL])
 
-    assignments = await _rows(
-        databases["dispatch"],
-        "SELECT complaint_id::text AS k, count(*) AS v FROM assignments "
-        "WHERE complaint_id = ANY($1) GROUP BY complaint_id",
-        ids,
-    )
-    _diff(problems, "dispatch: rounds ≠ plan", _mismatch(assignments, want_rounds))
-    cases = await _rows(
-        databases["department"],
-        "SELECT complaint_id::text AS k, count(*) AS v FROM cases "
-        "WHERE complaint_id = ANY($1) AND role = 'lead' GROUP BY complaint_id",
-        ids,
-    )
-    _diff(problems, "department: lead cases ≠ rounds", _mismatch(cases, want_rounds))
-    reviews = await _rows(
-        databases["review"],
-        "SELECT complaint_id::text AS k, count(*) AS v FROM reviews "
-        "WHERE complaint_id = ANY($1) AND status = 'completed' GROUP BY complaint_id",
-        ids,
-    )
-    _diff(problems, "review: completed reviews ≠ plan", _mismatch(reviews, want_reviews))
+    want = {"rounds": want_rounds, "reviews": want_reviews}
+    counted: dict[str, dict[str, Any]] = {}
+    for service, table, condition, wanted, what in PER_COMPLAINT_COUNTS:
+        counted[service] = await _rows(
+            databases[service],
+            f"SELECT complaint_id::text AS k, count(*) AS v FROM {table} "
+            f"WHERE complaint_id = ANY($1){condition} GROUP BY complaint_id",
+            ids,
+        )
+        _diff(problems, f"{service}: {what}", _mismatch(counted[service], want[wanted]))
     facts = await _rows(
         databases["metrics"],
         "SELECT complaint_id::text AS k, 1 AS v FROM complaint_facts WHERE complaint_id = ANY($1)",
@@ -107,8 +102,8 @@ async def reconcile(
         "complaints": len(ledger.filed),
         "final_states": dict(final),
         "plans": dict(Counter(f.plan for f in ledger.filed.values())),
-        "rounds": sum(assignments.values()),
-        "reviews_completed": sum(reviews.values()),
+        "rounds": sum(counted["dispatch"].values()),
+        "reviews_completed": sum(counted["review"].values()),
         "outbox_rows": outboxes,
         "dead_letters": dead,
         "problems": problems,

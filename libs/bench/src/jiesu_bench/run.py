@@ -271,12 +271,9 @@ class Run:
         cid = response.json()["complaint_id"]
         self.ledger.filed[cid] = Filed(n, plan, due, now, cid)
         outcome.complaints.append(cid)
-        self.units_replay(cid)
-
-    def units_replay(self, complaint_id: str) -> None:
-        """Cases that reached a unit before the filing answer did (see Units)."""
         if self._units is not None:
-            self._units.adopt(complaint_id)
+            # Cases that reached a unit before this answer reached the bench (see Units).
+            self._units.adopt(cid)
 
     async def _drain(self, complaints: list[str]) -> bool:
         deadline = time.time() + self.config.drain_s
