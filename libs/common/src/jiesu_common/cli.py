@@ -110,15 +110,15 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
         for spec in SERVICES:
             print(f"  {spec.name:<10} {stack.url_of(spec)}   (docs: {stack.url_of(spec)}/docs)")
         print(f"  postgres   {stack.postgres.url}")
-        print(f"  kafka      {stack.broker.bootstrap}   (in memory: nothing kept on disk)")
+        print(
+            f"  kafka      {stack.broker.bootstrap}   (in memory; after a restart the services "
+            "re-publish what their outboxes kept)"
+        )
         print(f"  tokens     {stack.root / 'dev' / 'tokens.json'}")
         print(f"  logs       {stack.root / 'logs'}")
         print("Ctrl-C 停止 / stops everything.", flush=True)
+        stack.start_supervisor()
         while True:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited ({proc.returncode}); restarting", file=sys.stderr)
-                    stack.start_service(next(s for s in SERVICES if s.name == name))
             time.sleep(1)
     except KeyboardInterrupt:
         pass
