@@ -125,9 +125,13 @@ async def test_complaints_filed_while_dispatch_is_stopped_survive_a_broker_crash
     back_at = time.monotonic()
     outage_s = back_at - killed_at
     while (statuses := await _statuses(operator, ids)) and set(statuses.values()) != {"assigned"}:
-        assert time.monotonic() - back_at < 30, f"not all assigned 30 s after the broker: {statuses}"
+        assert time.monotonic() - back_at < 30, (
+            f"not all assigned 30 s after the broker: {statuses}"
+        )
         await asyncio.sleep(0.5)
-    print(f"\nbroker down {outage_s:.1f} s; all 10 assigned {time.monotonic() - back_at:.1f} s later")
+    print(
+        f"\nbroker down {outage_s:.1f} s; all 10 assigned {time.monotonic() - back_at:.1f} s later"
+    )
 
     dsn = supervised.postgres.url_for("jiesu_dispatch").replace("+asyncpg", "")
     conn = await asyncpg.connect(dsn)
