@@ -1,4 +1,4 @@
-"""The ``jiesu`` command: ``dev``, ``token``, ``dlq-replay``."""
+"""The ``jiesu`` command: ``dev``, ``token``, ``dlq-replay``, ``outbox``, ``bench``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from types import FrameType
 
 from pydantic import SecretStr
 
+from jiesu_common import outbox_cli
 from jiesu_common.auth import ROLES, mint_token
 from jiesu_common.settings import AuthSettings, KafkaSettings
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("dlq-replay", help="re-publish a dead-letter topic's messages")
     replay.add_argument("dlq_topic")
     replay.add_argument("--bootstrap", default=os.environ.get("JIESU_KAFKA_BOOTSTRAP"))
+    outbox_cli.add_parser(sub, DEFAULT_ROOT)
     sub.add_parser(
         "bench", help="benchmark the five steps (see `jiesu bench --help`)", add_help=False
     )
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         print(_token(args))
         return 0
+    if args.command == "outbox":
+        return outbox_cli.run(args)
     return _replay(args)
 
 

