@@ -46,6 +46,12 @@ class Ledger:
     handled_cases: set[str] = field(default_factory=set)
     handled_reviews: set[str] = field(default_factory=set)
     handled_returns: set[str] = field(default_factory=set)
+    # The last time anything was seen to happen to each complaint (stuck-complaint check).
+    last_progress: dict[str, float] = field(default_factory=dict)
+
+    def progressed(self, complaint_id: str) -> None:
+        """Something happened to the complaint just now."""
+        self.last_progress[complaint_id] = time.time()
 
     def plan_of(self, complaint_id: str) -> str | None:
         """The story chosen for a complaint this run filed (None for anyone else's)."""
@@ -58,6 +64,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+# 500 too: during chaos a request can die with its database connection; every action is
+# either idempotent (filing has an Idempotency-Key) or re-checked against the state on 409.
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
 async def call(
     client: httpx.AsyncClient,
     ledger: Ledger,
@@ -68,20 +79,37 @@ async def call(
     token: str,
     body: dict[str, Any] | None = None,
     ok: tuple[int, ...] = (200, 201, 202),
+    headers: dict[str, str] | None = None,
+    give_up_after_s: float = 180.0,
 ) -> httpx.Response | None:
-    """One API call, retried on connection errors; a refusal is counted under ``what``."""
-    for attempt in range(5):
+    """One API call, retried while the service is away (a killed process comes back).
+
+    Connection errors and 429/500/502/503/504 are retried with backoff until ``give_up_after_s``;
+    any other refusal is counted under ``what`` and returned as None. A 409 is returned
+    to the caller, which checks whether an earlier attempt already took effect.
+    """
+    deadline = time.monotonic() + give_up_after_s
+    delay = 0.1
+    while True:
         try:
-            response = await client.request(method, url, json=body, headers=bearer(token))
+            response = await client.request(
+                method, url, json=body, headers={**bearer(token), **(headers or {})}
+            )
         except httpx.TransportError as exc:
-            ledger.errors[f"{what}: {type(exc).__name__}"] += 1
-            await asyncio.sleep(0.2 * (attempt + 1))
-            continue
-        if response.status_code not in ok:
+            ledger.errors[f"{what}: {type(exc).__name__} (retried)"] += 1
+            response = None
+        if response is not None and response.status_code not in RETRY_STATUSES:
+            if response.status_code in ok or response.status_code == 409:
+                return response
             ledger.errors[f"{what}: HTTP {response.status_code}"] += 1
             return None
-        return response
-    return None
+        if response is not None:
+            ledger.errors[f"{what}: HTTP {response.status_code} (retried)"] += 1
+        if time.monotonic() > deadline:
+            ledger.errors[f"{what}: gave up"] += 1
+            return None
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 class Units:
@@ -115,6 +143,10 @@ class Units:
                     httpx.AsyncClient(timeout=httpx.Timeout(10, read=None)) as sse,
                     sse.stream("GET", f"{self._base}/v1/cases/stream", headers=headers) as r,
                 ):
+                    if r.status_code != 200:
+                        self._ledger.errors[f"sse: HTTP {r.status_code} (retried)"] += 1
+                        await asyncio.sleep(0.5)
+                        continue
                     if first:
                         self.connected += 1
                         first = False
@@ -130,6 +162,7 @@ class Units:
                         if event.get("event") == "case":
                             self._on_case(unit, json.loads(event["data"]))
                         event = {}
+                await asyncio.sleep(0.2)  # the stream ended (the service is stopping)
             except httpx.HTTPError:
                 self._ledger.errors["sse: reconnect"] += 1
                 await asyncio.sleep(0.2)
@@ -145,6 +178,7 @@ class Units:
             self._orphans.setdefault(case["complaint_id"], []).append((unit, case))
             return
         self._ledger.handled_cases.add(case["case_id"])
+        self._ledger.progressed(case["complaint_id"])
         if case["role"] == "lead":
             self._ledger.on_stream.setdefault(key, time.time())
         task = asyncio.create_task(self._work_case(unit, case, plan))
@@ -157,39 +191,36 @@ class Units:
             self._on_case(unit, case)
 
     async def _work_case(self, unit: str, case: dict[str, Any], plan: str) -> None:
+        """Take the case from wherever it stands to replied (or returned), step by step.
+
+        Each step is chosen from the case's status, so an answer lost to a killed service
+        (the action took effect, the 201 never arrived) is picked up where it left off.
+        """
         path = f"{self._base}/v1/cases/{case['case_id']}"
         token = self._tokens[unit]
         c, ledger = self._client, self._ledger
-        if case["role"] != "lead":
-            await call(c, ledger, "co-unit accept", "POST", f"{path}/accept", token=token, body={})
-            return
-        if plan == RETURN and int(case["round"]) == 1:
-            await call(
-                c,
-                ledger,
-                "return",
-                "POST",
-                f"{path}/return",
-                token=token,
-                body={"reason": "不属于本单位职责 (bench)"},
+        key = (case["complaint_id"], int(case["round"]))
+        returning = case["role"] == "lead" and plan == RETURN and key[1] == 1
+        for _ in range(12):
+            step = _next_step(case, returning)
+            if step is None:
+                if case["status"] == "resolved":
+                    ledger.resolved.setdefault(key, time.time())
+                    ledger.progressed(case["complaint_id"])
+                return
+            action, body = step
+            answer = await call(
+                c, ledger, action, "POST", f"{path}/{action}", token=token, body=body
             )
-            return
-        if not await call(c, ledger, "accept", "POST", f"{path}/accept", token=token, body={}):
-            return
-        if not await call(
-            c, ledger, "contact", "POST", f"{path}/contact", token=token, body={"method": "phone"}
-        ):
-            return
-        if await call(
-            c,
-            ledger,
-            "resolve",
-            "POST",
-            f"{path}/resolve",
-            token=token,
-            body={"reply": "已处理完毕 (bench)", "result": "solved"},
-        ):
-            ledger.resolved[(case["complaint_id"], int(case["round"]))] = time.time()
+            if answer is not None and answer.status_code != 409:
+                case = answer.json()
+                continue
+            # Refused, or it already happened: look at the case as it stands.
+            shown = await call(c, ledger, "case", "GET", path, token=token)
+            if shown is None:
+                return
+            case = shown.json()
+        ledger.errors["case: no progress"] += 1
 
     async def stop(self) -> None:
         """Close the streams and wait for work in hand."""
@@ -207,6 +238,22 @@ class Units:
         return len(self._work)
 
 
+def _next_step(case: dict[str, Any], returning: bool) -> tuple[str, dict[str, Any]] | None:
+    """The unit's next action on a case, or None when it has nothing more to do."""
+    status = case["status"]
+    if status in ("resolved", "returned", "withdrawn"):
+        return None
+    if returning:
+        return ("return", {"reason": "不属于本单位职责 (bench)"}) if status == "assigned" else None
+    if case["role"] != "lead":
+        return ("accept", {}) if status == "assigned" else None
+    if status == "assigned":
+        return "accept", {}
+    if case.get("contacted_at") is None:
+        return "contact", {"method": "phone"}
+    return "resolve", {"reply": "已处理完毕 (bench)", "result": "solved"}
+
+
 class Poller:
     """A loop that lists pending items and acts on each once: the dispatcher and the reviewer."""
 
@@ -220,7 +267,8 @@ class Poller:
 
     async def _loop(self) -> None:
         while True:
-            with contextlib.suppress(httpx.HTTPError):
+            # A service away (killed, restarting) answers errors or nothing: try again.
+            with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
                 await self.poll_once()
             await asyncio.sleep(self._interval)
 
@@ -274,7 +322,7 @@ class Dispatcher(Poller):
         await asyncio.gather(*(self._approve(r) for r in todo))
 
     async def _approve(self, item: dict[str, Any]) -> None:
-        await call(
+        answer = await call(
             self._client,
             self._ledger,
             "return decision",
@@ -283,6 +331,10 @@ class Dispatcher(Poller):
             token=self._token,
             body={"decision": "approve", "note": "同意退回 (bench)"},
         )
+        if answer is None:
+            self._ledger.handled_returns.discard(item["return_id"])  # the next poll retries
+        else:
+            self._ledger.progressed(item["complaint_id"])
 
 
 class Reviewer(Poller):
@@ -306,6 +358,7 @@ class Reviewer(Poller):
                 continue
             self._ledger.handled_reviews.add(review["review_id"])
             self._ledger.review_seen.setdefault((review["complaint_id"], review["round"]), now)
+            self._ledger.progressed(review["complaint_id"])
             todo.append(review)
         await asyncio.gather(*(self._complete(r) for r in todo))
 
@@ -316,7 +369,7 @@ class Reviewer(Poller):
             "resolved": not unhappy,
             "satisfaction": "dissatisfied" if unhappy else "satisfied",
         }
-        await call(
+        answer = await call(
             self._client,
             self._ledger,
             "review",
@@ -325,6 +378,10 @@ class Reviewer(Poller):
             token=self._token,
             body=answers,
         )
+        if answer is None:
+            self._ledger.handled_reviews.discard(review["review_id"])  # the next poll retries
+        else:
+            self._ledger.progressed(review["complaint_id"])
 
 
 class QueueProbe:

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jiesu_bench.chaos import KINDS, STACK, ChaosPlan
 from jiesu_bench.report import table, targets, write_chart, write_json
 from jiesu_bench.run import Config, Step, machine, run
 from jiesu_bench.target import attach, embedded
 from jiesu_bench.workload import open_loop, rate_steps, replay
+from jiesu_common.logging import RepeatLimiter
 
 DEFAULT_RATES = "5,10,20,50,100,200,500,1000,2000"
 
@@ -39,6 +41,16 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--max", action="store_true", help="max-throughput mode (closed loop)")
     mode.add_argument("--replay", type=Path, help="CSV of real requests (created, category)")
     mode.add_argument("--smoke", action="store_true", help="a few seconds, for CI")
+    mode.add_argument(
+        "--chaos",
+        action="store_true",
+        help="kill -9 a process every --chaos-every s during an open-loop run, then reconcile",
+    )
+    mode.add_argument(
+        "--stop-start",
+        action="store_true",
+        help="stop the whole stack cleanly mid-load and start it again (not fresh)",
+    )
     p.add_argument("--step-seconds", type=float, default=10.0)
     p.add_argument("--concurrency", type=int, default=64, help="filers in --max mode")
     p.add_argument("--seconds", type=float, default=30.0, help="duration of --max mode")
@@ -55,6 +67,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port-base", type=int, default=8100)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument("--chaos-rate", type=float, default=5.0, help="complaints/s during chaos")
+    p.add_argument("--chaos-every", type=float, default=20.0, help="seconds between kills")
+    p.add_argument("--chaos-warmup", type=float, default=10.0, help="load before the first kill")
+    p.add_argument(
+        "--chaos-kinds",
+        default=",".join(KINDS),
+        help="what to kill, each at least once: intake,dispatch,department,review,metrics,"
+        "broker,postgres",
+    )
     return p
 
 
@@ -71,6 +92,20 @@ def config_from(args: argparse.Namespace) -> tuple[str, Config]:
         common.update(raw_seconds=min(args.raw_seconds, 0.5), drain_s=min(args.drain_seconds, 90))
         steps = [Step("smoke 20/s", 20.0, open_loop(20.0, 3.0))]
         return "smoke", Config(steps=steps, **{**common, "returns": 0.1, "reopens": 0.1})
+    if args.chaos or args.stop_start:
+        kinds = [STACK] if args.stop_start else [k for k in args.chaos_kinds.split(",") if k]
+        unknown = sorted(set(kinds) - {*KINDS, STACK})
+        if unknown:
+            raise SystemExit(f"unknown --chaos-kinds: {', '.join(unknown)}")
+        plan = ChaosPlan(kinds=kinds, every_s=args.chaos_every, warmup_s=args.chaos_warmup)
+        # Load until the last kill has healed (the run stops filing then), with room to spare.
+        horizon = plan.warmup_s + len(kinds) * (plan.every_s + plan.whole_timeout_s) + 60
+        rate = args.chaos_rate
+        label = f"{'stop-start' if args.stop_start else 'chaos'} {rate:g}/s"
+        steps = [Step(label, rate, open_loop(rate, horizon))]
+        common.update(raw_seconds=0.0)
+        mode = "stop-start" if args.stop_start else "chaos"
+        return mode, Config(steps=steps, chaos=plan, **common)
     if args.max:
         steps = [Step(f"max ×{args.concurrency}", None, (), (args.concurrency, args.seconds))]
         return "max", Config(steps=steps, **common)
@@ -91,13 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run; exit 1 when the reconciliation finds anything lost or doubled."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatLimiter())  # a killed broker makes every client complain
     mode, config = config_from(args)
     if args.attach:
+        if args.stop_start:
+            raise SystemExit("--stop-start stops the stack the bench started: drop --attach")
         result = asyncio.run(run(attach(args.data_dir), config))
     else:
         print(f"启动中 / starting a fresh embedded stack in {args.bench_dir} ...", flush=True)
-        with embedded(args.bench_dir, port_base=args.port_base) as target:
-            target.pids["bench"] = [os.getpid()]
+        supervise = config.chaos is not None
+        with embedded(args.bench_dir, port_base=args.port_base, supervise=supervise) as target:
+            target.extra_pids["bench"] = [os.getpid()]
             result = asyncio.run(run(target, config))
     stamp = datetime.now(UTC)
     result["meta"] = {
@@ -107,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "argv": argv if argv is not None else sys.argv[1:],
     }
     result.setdefault("machine", machine())
-    result["targets"] = targets(result)
+    result["targets"] = [] if config.chaos is not None else targets(result)
     print(table(result), flush=True)
     name = f"bench-{stamp.strftime('%Y%m%dT%H%M%SZ')}-{mode}"
     write_json(result, args.out / f"{name}.json")

@@ -14,9 +14,11 @@ from typing import Any
 
 import asyncpg
 import psutil
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from jiesu_common.contracts.envelope import TOPICS
+from jiesu_common.messaging.kafka import cluster_id_of, forbid_topic_auto_creation
 
 GROUPS = (
     "intake.status-view",
@@ -52,26 +54,58 @@ class Seen:
     assigned: dict[tuple[str, int], float] = field(default_factory=dict)
     leads: dict[tuple[str, int], str] = field(default_factory=dict)
     closed: dict[str, float] = field(default_factory=dict)
+    # Distinct events per (complaint, type): a message delivered again (the same event id,
+    # re-published after a broker lost it, or sent twice by a relay killed mid-batch) is
+    # counted in ``redelivered``, not here.
     counts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    event_ids: set[str] = field(default_factory=set)
+    redelivered: int = 0
+
+
+class _StartOverOnNewCluster(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A broker that is a new cluster kept nothing: read what it has now from the start."""
+
+    def __init__(self, observer: EventObserver) -> None:
+        self._observer = observer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Nothing to do."""
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Seek to the beginning when the cluster id changed since the last assignment."""
+        consumer = self._observer._consumer
+        cluster = await cluster_id_of(consumer._client)
+        known = self._observer.cluster_id
+        if cluster and known and cluster != known and assigned:
+            await consumer.seek_to_beginning(*assigned)
+        self._observer.cluster_id = cluster or known
 
 
 class EventObserver:
     """Reads dispatch's and review's topics from the end, noting when each event shows."""
 
     def __init__(self, bootstrap: str) -> None:
+        forbid_topic_auto_creation()
         self.seen = Seen()
+        self.cluster_id: str | None = None
         self._consumer = AIOKafkaConsumer(
-            TOPICS["dispatch"],
-            TOPICS["review"],
             bootstrap_servers=bootstrap,
             group_id=f"bench-observer-{uuid.uuid4().hex[:8]}",
-            enable_auto_commit=False,
+            enable_auto_commit=True,
             auto_offset_reset="latest",
             fetch_max_wait_ms=20,
+            # Topics a restarted broker lost come back when the services recreate them.
+            metadata_max_age_ms=2000,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+        )
+        self._consumer.subscribe(
+            [TOPICS["dispatch"], TOPICS["review"]], listener=_StartOverOnNewCluster(self)
         )
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.on_first_assigned: Callable[[str, str], None] | None = None
+        self.on_event: Callable[[str], None] | None = None
 
     async def start(self) -> None:
         """Join, and wait until the partitions are assigned (so nothing is missed after)."""
@@ -86,17 +120,25 @@ class EventObserver:
 
     async def _run(self) -> None:
         while True:
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
-            now = time.time()
-            for records in batches.values():
-                for record in records:
-                    self._note(json.loads(record.value), now)
+            with contextlib.suppress(KafkaError):
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=2000)
+                now = time.time()
+                for records in batches.values():
+                    for record in records:
+                        self._note(json.loads(record.value), now)
 
     def _note(self, event: dict[str, Any], now: float) -> None:
         kind = event.get("type")
         if kind not in WATCHED:
             return
         complaint = str(event.get("subject"))
+        if self.on_event is not None:
+            self.on_event(complaint)
+        event_id = str(event.get("id"))
+        if event_id in self.seen.event_ids:
+            self.seen.redelivered += 1
+            return
+        self.seen.event_ids.add(event_id)
         data = event.get("data") or {}
         self.seen.counts[(complaint, kind)] += 1
         if kind == "jiesu.complaint.assigned.v1":
@@ -126,7 +168,7 @@ class Sampler:
         *,
         bootstrap: str,
         databases: dict[str, str],
-        pids: dict[str, list[int]],
+        pids: Callable[[], dict[str, list[int]]],
         interval_s: float = 1.0,
     ) -> None:
         self._bootstrap = bootstrap
@@ -137,6 +179,7 @@ class Sampler:
         self._task: asyncio.Task[None] | None = None
         self._pools: dict[str, asyncpg.Pool] = {}
         self._procs: dict[str, list[psutil.Process]] = {}
+        self._known: dict[int, psutil.Process] = {}
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._children: dict[str, dict[int, psutil.Process]] = {}
         self._subscribed = SUBSCRIBED
@@ -154,15 +197,23 @@ class Sampler:
             self._groups[group] = consumer
         self._ends = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await self._ends.start()
-        for name, pids in self._pids.items():
+        self._refresh_processes()
+        self._task = asyncio.create_task(self._run())
+
+    def _refresh_processes(self) -> None:
+        """Follow restarts: a process that was killed and started again has a new pid."""
+        for name, pids in self._pids().items():
             procs = []
             for pid in pids:
-                with contextlib.suppress(psutil.Error):
-                    proc = psutil.Process(pid)
-                    proc.cpu_percent(None)
+                proc = self._known.get(pid)
+                if proc is None:
+                    with contextlib.suppress(psutil.Error):
+                        proc = psutil.Process(pid)
+                        proc.cpu_percent(None)  # the first call only sets the baseline
+                        self._known[pid] = proc
+                if proc is not None:
                     procs.append(proc)
             self._procs[name] = procs
-        self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
         started = time.time()

@@ -168,6 +168,8 @@ def table(result: dict[str, Any]) -> str:
     if result.get("errors"):
         lines.append("")
         lines.append("errors: " + ", ".join(f"{k} ×{v}" for k, v in result["errors"].items()))
+    if result.get("chaos") is not None:
+        lines.extend(_chaos_lines(result))
     rec = result.get("reconciliation", {})
     lines.append("")
     lines.append(
@@ -188,6 +190,29 @@ def table(result: dict[str, Any]) -> str:
                 f"  {t['target']:46} {_fmt(t['measured'], 1):>10}  goal {t['goal']:12} {mark}"
             )
     return "\n".join(lines)
+
+
+def _chaos_lines(result: dict[str, Any]) -> list[str]:
+    kills = result.get("chaos") or []
+    lines = ["", "chaos: what was killed, when, and how long until the platform was whole again"]
+    lines.append(
+        f"  {'#':>2} {'killed':12} {'at s':>7} {'pid':>8} {'back after s':>13} "
+        f"{'whole after s':>14}"
+    )
+    for n, k in enumerate(kills, 1):
+        lines.append(
+            f"  {n:>2} {k['kind']:12} {k['at_s']:>7.1f} {k['pid'] or '—':>8} "
+            f"{_fmt(k['back_after_s'], 1):>13} {_fmt(k['whole_after_s'], 1):>14}"
+        )
+    lines.append(
+        "  (whole: every service ready, no consumer lag, no pending outbox row, and no "
+        "complaint of the run without progress for 15 s)"
+    )
+    lines.append(
+        f"  messages delivered again (same event id, dropped by the inboxes): "
+        f"{result.get('redelivered_messages', 0):,}"
+    )
+    return lines
 
 
 def write_json(result: dict[str, Any], path: Path) -> None:

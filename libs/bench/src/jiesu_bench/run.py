@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 
 from jiesu_bench import raw
-from jiesu_bench.actors import Dispatcher, Filed, Ledger, QueueProbe, Reviewer, Units, bearer
+from jiesu_bench.actors import Dispatcher, Filed, Ledger, QueueProbe, Reviewer, Units, call
+from jiesu_bench.chaos import Chaos, ChaosPlan
 from jiesu_bench.observe import EventObserver, Sampler
 from jiesu_bench.reconcile import dead_letters, reconcile
 from jiesu_bench.stats import summarize, sustained_rate
@@ -46,6 +47,8 @@ class Config:
     queue_probe_rate: float = 20.0  # complaints per second polled in the unit's queue
     connections: int = 200
     seed: int = 12345
+    chaos: ChaosPlan | None = None
+    chaos_tail_s: float = 10.0  # load goes on this long after the last kill
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Run:
         self._probe_every = 1.0
         self._last_probe = 0.0
         self._units: Units | None = None
+        self._stop_filing = asyncio.Event()
+        self.observer.on_event = self.ledger.progressed
 
     async def execute(self) -> dict[str, Any]:
         """Measure raw limits, run every step, reconcile; the whole result as one dict."""
@@ -91,7 +96,7 @@ class Run:
         sampler = Sampler(
             bootstrap=self.target.bootstrap,
             databases=self.target.databases,
-            pids=self.target.pids,
+            pids=self.target.current_pids,
         )
         limits_http = httpx.Limits(
             max_connections=self.config.connections,
@@ -120,6 +125,7 @@ class Run:
             reviewer.start()
             await sampler.start()
             outcomes: list[StepOutcome] = []
+            chaos_task = self._start_chaos(sampler, result)
             try:
                 for step in self.config.steps:
                     print(f"· step {step.label} ...", flush=True)
@@ -141,8 +147,12 @@ class Run:
                         outcome.saturated = True
                         print("  saturated: no higher step", flush=True)
                         break  # higher rates would only pile up
+                if chaos_task is not None:
+                    await chaos_task
                 result["settle_seconds"] = await self._settle(sampler)
             finally:
+                if chaos_task is not None and not chaos_task.done():
+                    chaos_task.cancel()
                 await sampler.stop()
                 await probe.stop()
                 await dispatcher.stop()
@@ -153,6 +163,7 @@ class Run:
         result["series"] = sampler.series
         result["processes"] = sampler.per_process(len(self.ledger.filed))
         result["errors"] = dict(self.ledger.errors)
+        result["redelivered_messages"] = self.observer.seen.redelivered
         result["reconciliation"] = await reconcile(
             databases=self.target.databases,
             bootstrap=self.target.bootstrap,
@@ -161,6 +172,25 @@ class Run:
             dead_before=dead_before,
         )
         return result
+
+    def _start_chaos(self, sampler: Sampler, result: dict[str, Any]) -> asyncio.Task[None] | None:
+        plan = self.config.chaos
+        if plan is None:
+            return None
+        chaos = Chaos(
+            self.target, plan, ledger=self.ledger, seen=self.observer.seen, sampler=sampler
+        )
+
+        async def run() -> None:
+            try:
+                kills = await chaos.run()
+                result["chaos"] = [k.as_dict() for k in kills]
+                await asyncio.sleep(self.config.chaos_tail_s)
+            finally:
+                result.setdefault("chaos", [k.as_dict() for k in chaos.kills])
+                self._stop_filing.set()
+
+        return asyncio.create_task(run())
 
     async def _settle(self, sampler: Sampler, timeout_s: float = 120.0) -> float | None:
         """Wait until every consumer group has read everything and every outbox is empty.
@@ -204,6 +234,8 @@ class Run:
         if step.closed_loop is None:
             t0 = time.time() + 0.1
             for n, arrival in enumerate(step.arrivals):
+                if self._stop_filing.is_set():
+                    break
                 due = t0 + arrival.at
                 delay = due - time.time()
                 if delay > 0:
@@ -254,18 +286,27 @@ class Run:
             "location": {"grid_code": self._grids[n % len(self._grids)]},
         }
         outcome.sent += 1
-        try:
-            response = await client.post(
-                f"{self.target.urls['intake']}/v1/complaints", json=body, headers=bearer(operator)
+        headers = {"Idempotency-Key": f"{self._tag}-{n}"}
+        url = f"{self.target.urls['intake']}/v1/complaints"
+        while True:  # a killed intake comes back; the key makes the retry harmless
+            response = await call(
+                client,
+                self.ledger,
+                "file",
+                "POST",
+                url,
+                token=operator,
+                body=body,
+                headers=headers,
+                ok=(201,),
             )
-        except httpx.HTTPError as exc:
-            self.ledger.errors[f"file: {type(exc).__name__}"] += 1
-            outcome.answers.append(time.time() - due)
-            return
+            if response is None or response.status_code != 409:
+                break
+            self.ledger.errors["file: HTTP 409 in progress (retried)"] += 1
+            await asyncio.sleep(0.2)
         now = time.time()
         outcome.answers.append(now - due)
-        if response.status_code != 201:
-            self.ledger.errors[f"file: HTTP {response.status_code}"] += 1
+        if response is None:
             return
         outcome.answered_at.append(now)
         cid = response.json()["complaint_id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,21 @@ class Target:
     tokens: dict[str, Any]
     postgres_url: str
     bootstrap: str
-    pids: dict[str, list[int]]
+    data_dir: Path
     started_here: bool
+    stack: DevStack | None = None  # when the bench started it (chaos may stop and start it)
+    extra_pids: dict[str, list[int]] = field(default_factory=dict)
+
+    def current_pids(self) -> dict[str, list[int]]:
+        """Every process to measure, as it is now (killed processes come back as new ones)."""
+        pids: dict[str, list[int]] = {}
+        path = self.data_dir / "dev" / "pids.json"
+        with contextlib.suppress(OSError, ValueError):
+            pids = {k: [v] for k, v in json.loads(path.read_text()).items()}
+        postmaster = _postmaster_pid(self.data_dir / "pg")
+        if postmaster:
+            pids["postgres"] = [postmaster]
+        return {**pids, **self.extra_pids}
 
     def database(self, service: str) -> str:
         """The asyncpg DSN of one service's database."""
@@ -52,30 +65,30 @@ def attach(data_dir: Path) -> Target:
         )
     urls = json.loads((dev / "urls.json").read_text())
     tokens = json.loads((dev / "tokens.json").read_text())
-    pids: dict[str, list[int]] = {}
-    if (dev / "pids.json").exists():
-        pids = {k: [v] for k, v in json.loads((dev / "pids.json").read_text()).items()}
-    postmaster = _postmaster_pid(data_dir / "pg")
-    if postmaster:
-        pids["postgres"] = [postmaster]
     return Target(
         urls={k: urls[k] for k in SERVICE_NAMES},
         tokens=tokens,
         postgres_url=urls["postgres"],
         bootstrap=urls["kafka"],
-        pids=pids,
+        data_dir=data_dir,
         started_here=False,
     )
 
 
 @contextlib.contextmanager
-def embedded(data_dir: Path, *, port_base: int) -> Iterator[Target]:
-    """A fresh embedded stack on ``data_dir``, stopped (and its outboxes drained) on exit."""
+def embedded(data_dir: Path, *, port_base: int, supervise: bool = False) -> Iterator[Target]:
+    """A fresh embedded stack on ``data_dir``, stopped (and its outboxes drained) on exit.
+
+    With ``supervise``, whatever dies is restarted, as `jiesu dev` does (chaos runs).
+    """
     stack = DevStack(data_dir, port_base=port_base, fresh=True)
     try:
         stack.start()
+        if supervise:
+            stack.start_supervisor()
         target = attach(data_dir)
         target.started_here = True
+        target.stack = stack
         yield target
     finally:
         stack.stop()

@@ -117,9 +117,8 @@ async def stream_cases(
     """
     unit = _unit_of(principal, unit_id)
     cursor = _resume_cursor(after, last_event_id)
-    async with state.uow() as uow:
-        if cursor is None:
-            cursor = await uow.cases.horizon()
+    if cursor is None:
+        cursor = await asyncio.shield(_horizon(state))
     yield ServerSentEvent(event="ready", data={"unit_id": unit}, id=str(cursor), retry=2000)
     async with state.feed.subscribe(unit) as woken:
         # After a wake-up the stream looks again (briefly, a bounded number of times) until
@@ -127,20 +126,9 @@ async def stream_cases(
         # among them: only then is the change inside the horizon. No wake-up, no polling.
         woke, target, rechecks = False, 0, 0
         while not request.app.state.draining:
-            async with state.uow() as uow:
-                horizon, newest = await uow.cases.snapshot_bounds()
-                batches = {
-                    table: (
-                        await uow.cases.changes(
-                            unit_id=unit,
-                            from_xid=cursor,
-                            limit=STREAM_BATCH,
-                            table=table,
-                            horizon=horizon,
-                        )
-                    )[0]
-                    for table in ("cases", "consultations")
-                }
+            # Shielded: a client that goes away must not cancel a query half-way, which
+            # would hand its connection back to the pool in the middle of an operation.
+            horizon, newest, batches = await asyncio.shield(_read_changes(state, unit, cursor))
             if woke:
                 woke, target = False, newest
             # A full batch may have more behind it: send only up to where every table is
@@ -166,6 +154,32 @@ async def stream_cases(
                 continue
             if await state.feed.wait(woken):
                 woke, rechecks = True, 40
+
+
+async def _horizon(state: DepartmentState) -> int:
+    async with state.uow() as uow:
+        return await uow.cases.horizon()
+
+
+async def _read_changes(
+    state: DepartmentState, unit: str, cursor: int
+) -> tuple[int, int, dict[str, list[Any]]]:
+    """The snapshot bounds and the unit's changed cases and consultations after ``cursor``."""
+    async with state.uow() as uow:
+        horizon, newest = await uow.cases.snapshot_bounds()
+        batches = {
+            table: (
+                await uow.cases.changes(
+                    unit_id=unit,
+                    from_xid=cursor,
+                    limit=STREAM_BATCH,
+                    table=table,
+                    horizon=horizon,
+                )
+            )[0]
+            for table in ("cases", "consultations")
+        }
+    return horizon, newest, batches
 
 
 def _stream_event(kind: int, row: Any) -> ServerSentEvent:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from aiokafka import (
     AIOKafkaConsumer,
     AIOKafkaProducer,
@@ -51,11 +52,31 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+# SQLSTATEs of a database that is away, restarting or full: try again, never dead-letter.
+TRANSIENT_SQLSTATES = ("57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that mean "try again later", not "this message is bad"."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, TRANSIENT)
+    if isinstance(exc, TRANSIENT):
+        return True
+    # The driver's own error sits below SQLAlchemy's wrapper: a connection exception
+    # (class 08), PostgreSQL shutting down or starting up, too many connections.
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        state = getattr(cause, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in TRANSIENT_SQLSTATES):
+            return True
+        if isinstance(
+            cause, asyncpg.exceptions.ConnectionDoesNotExistError | asyncpg.InterfaceError
+        ):
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
