@@ -225,11 +225,14 @@ class Sampler:
     async def sample(self, t: float) -> dict[str, Any]:
         """One point of every series."""
         point: dict[str, Any] = {"t": round(t, 2), "outbox": {}, "lag": {}, "cpu": {}, "rss_mb": {}}
+        self._refresh_processes()
         for name, pool in self._pools.items():
-            point["outbox"][name] = await pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
-        point["lag"] = await self._lag()
+            with contextlib.suppress(Exception):  # PostgreSQL may be restarting (chaos)
+                point["outbox"][name] = await pool.fetchval(
+                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                )
+        with contextlib.suppress(Exception):  # the broker may be restarting (chaos)
+            point["lag"] = await self._lag()
         for name, procs in self._procs.items():
             cpu = rss = 0.0
             for proc in self._family(name, procs):

@@ -112,11 +112,14 @@ class EmbeddedPostgres:
         if not self.datadir.exists():
             return
         self._prepare_permissions()
-        if (self.datadir / "postmaster.pid").exists():
+        pid_file = self.datadir / "postmaster.pid"
+        if pid_file.exists() and self.postmaster_pid() is None:
+            pid_file.unlink(missing_ok=True)  # killed: nothing to stop, the file is stale
+        elif pid_file.exists():
             try:
                 self.stop()
             except subprocess.CalledProcessError:
-                (self.datadir / "postmaster.pid").unlink(missing_ok=True)
+                pid_file.unlink(missing_ok=True)
 
     def _prepare_permissions(self) -> None:
         # PostgreSQL refuses to run as root; pgserver's helper user owns the cluster then.
