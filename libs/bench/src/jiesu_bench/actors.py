@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from jiesu_bench.workload import REOPEN, RETURN
+from jiesu_bench.workload import ASSIGN_ONLY, REOPEN, RETURN
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +181,8 @@ class Units:
         self._ledger.progressed(case["complaint_id"])
         if case["role"] == "lead":
             self._ledger.on_stream.setdefault(key, time.time())
+        if plan == ASSIGN_ONLY:
+            return  # `--until assigned`: the unit only receives it
         task = asyncio.create_task(self._work_case(unit, case, plan))
         self._work.add(task)
         task.add_done_callback(self._work.discard)

@@ -67,6 +67,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port-base", type=int, default=8100)
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     p.add_argument("--no-chart", action="store_true")
+    p.add_argument(
+        "--until",
+        choices=("closed", "assigned"),
+        default="closed",
+        help="assigned: filing and dispatch only (no simulated staff act on cases)",
+    )
+    p.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=30.0,
+        help="after the load, measure the stack this long with the streams open (0 skips)",
+    )
     p.add_argument("--chaos-rate", type=float, default=5.0, help="complaints/s during chaos")
     p.add_argument("--chaos-every", type=float, default=20.0, help="seconds between kills")
     p.add_argument("--chaos-warmup", type=float, default=10.0, help="load before the first kill")
@@ -82,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> tuple[str, Config]:
     """The mode's name and its configuration."""
     common: dict[str, Any] = {
+        "until": args.until,
+        "idle_s": args.idle_seconds,
         "returns": args.returns,
         "reopens": args.reopens,
         "raw_seconds": args.raw_seconds,
@@ -89,7 +103,9 @@ def config_from(args: argparse.Namespace) -> tuple[str, Config]:
         "max_in_flight": args.max_in_flight,
     }
     if args.smoke:
-        common.update(raw_seconds=min(args.raw_seconds, 0.5), drain_s=min(args.drain_seconds, 90))
+        common.update(
+            raw_seconds=min(args.raw_seconds, 0.5), drain_s=min(args.drain_seconds, 90), idle_s=0.0
+        )
         steps = [Step("smoke 20/s", 20.0, open_loop(20.0, 3.0))]
         return "smoke", Config(steps=steps, **{**common, "returns": 0.1, "reopens": 0.1})
     if args.chaos or args.stop_start:
@@ -103,7 +119,7 @@ def config_from(args: argparse.Namespace) -> tuple[str, Config]:
         rate = args.chaos_rate
         label = f"{'stop-start' if args.stop_start else 'chaos'} {rate:g}/s"
         steps = [Step(label, rate, open_loop(rate, horizon))]
-        common.update(raw_seconds=0.0)
+        common.update(raw_seconds=0.0, idle_s=0.0)
         mode = "stop-start" if args.stop_start else "chaos"
         return mode, Config(steps=steps, chaos=plan, **common)
     if args.max:
@@ -129,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(RepeatLimiter())  # a killed broker makes every client complain
     mode, config = config_from(args)
+    if config.until == "assigned":
+        mode += ", until assigned"
     if args.attach:
         if args.stop_start:
             raise SystemExit("--stop-start stops the stack the bench started: drop --attach")

@@ -168,6 +168,15 @@ def table(result: dict[str, Any]) -> str:
     if result.get("errors"):
         lines.append("")
         lines.append("errors: " + ", ".join(f"{k} ×{v}" for k, v in result["errors"].items()))
+    idle = result.get("idle")
+    if idle:
+        lines.append("")
+        lines.append(
+            f"idle, {idle['seconds']:g} s with {idle['streams']} SSE streams open and no load: "
+            f"platform {idle['platform_pct_of_one_core']:.1f} % of one core ("
+            + ", ".join(f"{k} {v:.1f}" for k, v in idle["cpu_pct"].items())
+            + ")"
+        )
     if result.get("chaos") is not None:
         lines.extend(_chaos_lines(result))
     rec = result.get("reconciliation", {})
@@ -205,8 +214,8 @@ def _chaos_lines(result: dict[str, Any]) -> list[str]:
             f"{_fmt(k['back_after_s'], 1):>13} {_fmt(k['whole_after_s'], 1):>14}"
         )
     lines.append(
-        "  (whole: every service ready, no consumer lag, no pending outbox row, and no "
-        "complaint of the run without progress for 15 s)"
+        "  (whole: every service ready, consumer lag and pending outbox rows back to their "
+        "level before the first kill, no complaint of the run without progress for 15 s)"
     )
     lines.append(
         f"  messages delivered again (same event id, dropped by the inboxes): "

@@ -49,6 +49,8 @@ class Config:
     seed: int = 12345
     chaos: ChaosPlan | None = None
     chaos_tail_s: float = 10.0  # load goes on this long after the last kill
+    until: str = "closed"  # or "assigned": filing and dispatch only, nobody acts on cases
+    idle_s: float = 0.0  # after the load: measure the stack with the streams open, no load
 
 
 @dataclass
@@ -121,8 +123,9 @@ class Run:
             self.observer.on_first_assigned = lambda cid, lead: self._maybe_probe(probe, cid, lead)
             await self.observer.start()
             await units.start()
-            dispatcher.start()
-            reviewer.start()
+            if self.config.until == "closed":
+                dispatcher.start()
+                reviewer.start()
             await sampler.start()
             outcomes: list[StepOutcome] = []
             chaos_task = self._start_chaos(sampler, result)
@@ -150,6 +153,10 @@ class Run:
                 if chaos_task is not None:
                     await chaos_task
                 result["settle_seconds"] = await self._settle(sampler)
+                load_series = list(sampler.series)
+                if self.config.idle_s > 0:
+                    result["idle"] = await self._idle(sampler)
+                sampler.series = load_series
             finally:
                 if chaos_task is not None and not chaos_task.done():
                     chaos_task.cancel()
@@ -227,6 +234,7 @@ class Run:
             returns=self.config.returns,
             reopens=self.config.reopens,
             seed=self.config.seed + len(self.ledger.filed),
+            until=self.config.until,
         )
         operator = self.target.tokens["operator"]
         tasks: set[asyncio.Task[None]] = set()
@@ -318,17 +326,46 @@ class Run:
 
     async def _drain(self, complaints: list[str]) -> bool:
         deadline = time.time() + self.config.drain_s
-        closed = self.observer.seen.closed
+        seen = self.observer.seen
         report_at = time.time() + 10
+        until = self.config.until
+
+        def done(cid: str) -> bool:
+            return (cid, 1) in seen.assigned if until == "assigned" else cid in seen.closed
+
         while time.time() < deadline:
-            left = sum(1 for c in complaints if c not in closed)
+            left = sum(1 for c in complaints if not done(c))
             if not left:
                 return True
             if time.time() >= report_at:
-                print(f"  draining: {left:,} of {len(complaints):,} not closed yet", flush=True)
+                print(f"  draining: {left:,} of {len(complaints):,} not {until} yet", flush=True)
                 report_at += 10
             await asyncio.sleep(0.2)
         return False
+
+    async def _idle(self, sampler: Sampler) -> dict[str, Any]:
+        """The stack with the units' streams open and no load: CPU % of one core per process."""
+        seconds = self.config.idle_s
+        print(
+            f"· idle: {seconds:g} s with {self._units.connected if self._units else 0} "
+            "streams open, no load ...",
+            flush=True,
+        )
+        sampler.series = []
+        await asyncio.sleep(seconds)
+        points = sampler.series[1:] or sampler.series
+        names = sorted({n for p in points for n in p["cpu"]})
+        cpu = {
+            n: round(sum(p["cpu"].get(n, 0.0) for p in points) / max(1, len(points)), 1)
+            for n in names
+        }
+        platform = round(sum(v for n, v in cpu.items() if n != "bench"), 1)
+        return {
+            "seconds": seconds,
+            "streams": self._units.connected if self._units else 0,
+            "cpu_pct": cpu,
+            "platform_pct_of_one_core": platform,
+        }
 
     def _step_report(self, o: StepOutcome) -> dict[str, Any]:
         seen, ledger = self.observer.seen, self.ledger

@@ -17,6 +17,7 @@ from pathlib import Path
 NORMAL = "normal"  # accept, contact, resolve; the resident is satisfied
 RETURN = "return"  # the first lead returns it; the centre approves; the next unit handles it
 REOPEN = "reopen"  # the resident is dissatisfied at the first review; round 2 closes it
+ASSIGN_ONLY = "assigned"  # `--until assigned`: nobody acts; the story ends at the assignment
 
 # US 311 request types → the demo city's categories, first keyword that matches wins.
 # Only categories whose seeded rules route every located complaint to exactly one unit.
@@ -138,8 +139,12 @@ def _replay_rows(path: Path) -> Iterator[tuple[str, datetime, str]]:
             yield (row.get("source") or "", when, kind or "Other")
 
 
-def plans(count: int, *, returns: float, reopens: float, seed: int = 12345) -> list[str]:
+def plans(
+    count: int, *, returns: float, reopens: float, seed: int = 12345, until: str = "closed"
+) -> list[str]:
     """What each complaint's story is: a fixed fraction returned, another reopened."""
+    if until == "assigned":
+        return [ASSIGN_ONLY] * count
     if returns < 0 or reopens < 0 or returns + reopens > 1:
         raise ValueError("return and reopen fractions must be ≥ 0 and add up to ≤ 1")
     n_return, n_reopen = round(count * returns), round(count * reopens)
@@ -150,12 +155,17 @@ def plans(count: int, *, returns: float, reopens: float, seed: int = 12345) -> l
 
 def expected_rounds(plan: str) -> int:
     """Assignment rounds a complaint of this plan goes through."""
-    return 1 if plan == NORMAL else 2
+    return 1 if plan in (NORMAL, ASSIGN_ONLY) else 2
 
 
 def expected_reviews(plan: str) -> int:
     """Completed reviews a complaint of this plan gets (a return is never reviewed)."""
-    return 2 if plan == REOPEN else 1
+    return {REOPEN: 2, ASSIGN_ONLY: 0}.get(plan, 1)
+
+
+def final_status(plan: str) -> str:
+    """Where the complaint's status ends in intake."""
+    return "assigned" if plan == ASSIGN_ONLY else "closed"
 
 
 def category_mix(arrivals: Iterable[Arrival]) -> dict[str, int]:
