@@ -16,8 +16,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jiesu_common.logging import log_context
+from jiesu_common.logging import correlation_id_var
 from jiesu_common.messaging.consumer import is_transient
 from jiesu_common.observability import HTTP_REQUESTS
 from jiesu_common.settings import AuthSettings
@@ -207,22 +208,54 @@ def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    app.add_middleware(MeasureRequests)
+
+
+class MeasureRequests:
+    """Latency per route and status, and one correlation id per request (pure ASGI).
+
+    The id (the caller's ``X-Correlation-ID``, else a new one) follows the request onto the
+    events it causes and into every log line, and is echoed in the answer. Pure ASGI
+    rather than ``BaseHTTPMiddleware``: no extra task, no response re-wrapping per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        # One id follows the request onto the events it causes and into every log line.
-        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        with log_context(correlation_id=correlation_id[:128]):
-            response = await call_next(request)
-        response.headers["X-Correlation-ID"] = correlation_id[:128]
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+        correlation_id = _header(scope, b"x-correlation-id") or str(uuid.uuid4())
+        correlation_id = correlation_id[:128]
+        echoed = (b"x-correlation-id", correlation_id.encode("latin-1", "replace"))
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), echoed]}
+            await send(message)
+
+        token = correlation_id_var.set(correlation_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            correlation_id_var.reset(token)
+            route = scope.get("route")
+            HTTP_REQUESTS.labels(
+                scope["method"], getattr(route, "path", "unmatched"), str(status)
+            ).observe(time.perf_counter() - started)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def create_service_app(
