@@ -36,6 +36,11 @@ class KafkaSettings(BaseModel):
     # Events of one partition handled in one transaction (1: a transaction per event).
     transaction_max_records: int = 50
     fetch_max_wait_ms: int = 50
+    # After ``fetch_idle_after_s`` without a record a consumer asks the broker to hold its
+    # fetches this long instead: an idle platform then costs next to nothing, and the first
+    # event after a quiet spell waits at most that long.
+    fetch_max_wait_idle_ms: int = 500
+    fetch_idle_after_s: float = 5.0
     # How long a produce may take, retries included. A send still retrying when the
     # broker comes back must not outlive the outage: see ``jiesu dev``'s broker restart.
     request_timeout_ms: int = 15_000

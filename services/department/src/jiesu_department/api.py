@@ -16,6 +16,7 @@ from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import collaboration, handlers
 from jiesu_department.domain import Action
+from jiesu_department.feed import Change
 from jiesu_department.schemas import (
     AcceptCreate,
     CallerRevealed,
@@ -42,7 +43,7 @@ from jiesu_department.schemas import (
 from jiesu_department.state import DepartmentState
 
 router = APIRouter()
-STREAM_BATCH = 500
+STREAM_BATCH = 2000
 UNIT_ROLES = ("unit_staff",)
 READ_ROLES = ("unit_staff", "supervisor", "dispatcher", "admin")
 
@@ -117,69 +118,37 @@ async def stream_cases(
     """
     unit = _unit_of(principal, unit_id)
     cursor = _resume_cursor(after, last_event_id)
-    if cursor is None:
-        cursor = await asyncio.shield(_horizon(state))
-    yield ServerSentEvent(event="ready", data={"unit_id": unit}, id=str(cursor), retry=2000)
-    async with state.feed.subscribe(unit) as woken:
-        # After a wake-up the stream looks again (briefly, a bounded number of times) until
-        # every transaction that was running at that moment has ended, the notifier's
-        # among them: only then is the change inside the horizon. No wake-up, no polling.
-        woke, target, rechecks = False, 0, 0
-        while not request.app.state.draining:
-            # Shielded: a client that goes away must not cancel a query half-way, which
-            # would hand its connection back to the pool in the middle of an operation.
-            horizon, newest, batches = await asyncio.shield(_read_changes(state, unit, cursor))
-            if woke:
-                woke, target = False, newest
-            # A full batch may have more behind it: send only up to where every table is
-            # complete, and read on from there.
-            full = [rows[-1].xid for rows in batches.values() if len(rows) == STREAM_BATCH]
-            upto = min(full) if full else None
-            changes = sorted(
-                [(row.xid, 0, row) for row in batches["cases"]]
-                + [(row.xid, 1, row) for row in batches["consultations"]],
-                key=lambda change: (change[0], change[1]),
-            )
-            for xid, kind, row in changes:
-                if upto is not None and xid > upto:
-                    break
+    async with state.feed.subscribe(unit) as sub:
+        if cursor is None:
+            cursor = sub.joined_at
+        yield ServerSentEvent(event="ready", data={"unit_id": unit}, id=str(cursor), retry=2000)
+        # From where the client resumes up to where this stream joined the process's change
+        # reader, the stream reads for itself; after that the reader hands it its changes.
+        # Shielded: a client that goes away must not cancel a query half-way, which would
+        # hand its connection back to the pool in the middle of an operation.
+        while cursor < sub.joined_at:
+            changes, resume = await asyncio.shield(read_changes(state, unit, cursor, sub.joined_at))
+            for _, kind, row in changes:
                 yield _stream_event(kind, row)
-            if upto is not None:
-                cursor = upto
-                continue
-            cursor = horizon
-            if horizon < target and rechecks:
-                rechecks -= 1
-                await asyncio.sleep(0.05)
-                continue
-            if await state.feed.wait(woken):
-                woke, rechecks = True, 40
+            cursor = sub.joined_at if resume is None else resume
+        while not request.app.state.draining and not sub.overflowed:
+            try:
+                xid, kind, row = await asyncio.wait_for(sub.queue.get(), 1.0)
+            except TimeoutError:
+                continue  # look at draining again
+            if xid >= cursor:
+                yield _stream_event(kind, row)
+    # A client too slow for the reader ends here and resumes with Last-Event-ID.
 
 
-async def _horizon(state: DepartmentState) -> int:
+async def read_changes(
+    state: DepartmentState, unit: str | None, from_xid: int, horizon: int
+) -> tuple[list[Change], int | None]:
+    """Changed cases and consultations (of one unit, or all) in ``[from_xid, horizon)``."""
     async with state.uow() as uow:
-        return await uow.cases.horizon()
-
-
-async def _read_changes(
-    state: DepartmentState, unit: str, cursor: int
-) -> tuple[int, int, dict[str, list[Any]]]:
-    """The snapshot bounds and the unit's changed cases and consultations after ``cursor``."""
-    async with state.uow() as uow:
-        horizon, newest = await uow.cases.snapshot_bounds()
-        batches = {
-            table: (
-                await uow.cases.changes(
-                    unit_id=unit,
-                    from_xid=cursor,
-                    limit=STREAM_BATCH,
-                    table=table,
-                    horizon=horizon,
-                )
-            )[0]
-            for table in ("cases", "consultations")
-        }
-    return horizon, newest, batches
+        return await uow.cases.changes_between(
+            unit_id=unit, from_xid=from_xid, horizon=horizon, limit=STREAM_BATCH
+        )
 
 
 def _stream_event(kind: int, row: Any) -> ServerSentEvent:

@@ -1,4 +1,18 @@
-"""Waking SSE streams when their unit's cases change (LISTEN case_changed, one per process)."""
+"""One change reader per process for every unit's SSE stream.
+
+Streams used to query the database each on their own, at every wake-up and poll. Now one
+reader reads the changed cases and consultations of every unit (by transaction id, below
+the oldest transaction still running, so a change that commits late is never passed
+over), once per wake-up, and hands each stream its unit's changes. It is woken by
+``LISTEN case_changed`` (one connection per process), looks again only until every
+transaction running at the wake-up has ended, and polls every ``poll_s`` only while a
+stream is open: a lost notification delays a change, never loses it.
+
+A stream joins at the reader's cursor: it first reads its own unit's changes from where
+its client resumes up to that cursor, then takes what the reader hands it, so nothing is
+missed or sent twice. A stream whose client reads too slowly falls back to reading for
+itself and joins again.
+"""
 
 from __future__ import annotations
 
@@ -6,70 +20,185 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from jiesu_common.db.engine import asyncpg_dsn
 from jiesu_department.repository import CHANGES_CHANNEL
 
+if TYPE_CHECKING:
+    from jiesu_department.handlers import DepartmentUnitOfWork
+
 log = logging.getLogger(__name__)
+
+Change = tuple[int, int, Any]  # (xid, kind: 0 case / 1 consultation, row)
+# Changes of one unit (or all: None) in [from_xid, horizon), and the xid to read on from
+# when a batch was full (None: everything was read).
+ReadChanges = Callable[[str | None, int, int], Awaitable[tuple[list[Change], int | None]]]
+Bounds = Callable[[], Awaitable[tuple[int, int]]]
+
+RECHECK_S = 0.05
+RECHECKS = 40
+QUEUE_LIMIT = 5000
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One stream's place at the reader: its unit and what the reader handed it."""
+
+    unit_id: str
+    joined_at: int  # the reader's cursor when the stream joined
+    queue: asyncio.Queue[Change] = field(default_factory=asyncio.Queue)
+    overflowed: bool = False
+
+
+def database_reads(
+    uow: Callable[[], DepartmentUnitOfWork], limit: int
+) -> tuple[ReadChanges, Bounds]:
+    """The feed's two reads, each in a unit of work of its own."""
+
+    async def read_changes(
+        unit_id: str | None, from_xid: int, horizon: int
+    ) -> tuple[list[Change], int | None]:
+        async with uow() as work:
+            return await work.cases.changes_between(
+                unit_id=unit_id, from_xid=from_xid, horizon=horizon, limit=limit
+            )
+
+    async def bounds() -> tuple[int, int]:
+        async with uow() as work:
+            return await work.cases.snapshot_bounds()
+
+    return read_changes, bounds
 
 
 class CaseFeed:
-    """One LISTEN connection fans notifications out to the streams of each unit.
+    """The process's change reader and the streams that follow it."""
 
-    Streams also poll (``poll_s``), so a lost connection delays a change but never loses
-    it: the stream's cursor, not the notification, decides what is sent.
-    """
-
-    def __init__(self, database_url: str, poll_s: float) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        poll_s: float,
+        *,
+        read_changes: ReadChanges,
+        bounds: Bounds,
+    ) -> None:
         self._url = database_url
         self.poll_s = poll_s
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
-        self._conn: asyncpg.Connection | None = None
+        self._read_changes = read_changes
+        self._bounds = bounds
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._cursor: int | None = None
+        self._wake = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def _ensure_listening(self) -> None:
-        async with self._lock:
-            if self._conn is not None and not self._conn.is_closed():
-                return
-            try:
-                self._conn = await asyncpg.connect(asyncpg_dsn(self._url))
-                await self._conn.add_listener(CHANGES_CHANNEL, self._on_notify)
-            except (OSError, asyncpg.PostgresError):
-                log.warning("LISTEN unavailable; case streams poll", exc_info=True)
-                self._conn = None
-
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, unit_id: str) -> None:
-        for event in self._waiters.get(unit_id, ()):
-            event.set()
-
     @contextlib.asynccontextmanager
-    async def subscribe(self, unit_id: str) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever the unit's cases change, for as long as the block runs."""
-        await self._ensure_listening()
-        event = asyncio.Event()
-        self._waiters[unit_id].add(event)
+    async def subscribe(self, unit_id: str) -> AsyncIterator[Subscription]:
+        """Follow the reader for one unit, for as long as the block runs."""
+        await self._ensure_running()
+        assert self._cursor is not None
+        # No await between reading the cursor and registering: the reader hands this
+        # subscription every change from exactly that cursor on.
+        sub = Subscription(unit_id, self._cursor)
+        self._subscribers[unit_id].add(sub)
         try:
-            yield event
+            yield sub
         finally:
-            self._waiters[unit_id].discard(event)
-            if not self._waiters[unit_id]:
-                del self._waiters[unit_id]
+            self._subscribers[unit_id].discard(sub)
+            if not self._subscribers[unit_id]:
+                del self._subscribers[unit_id]
 
-    async def wait(self, event: asyncio.Event) -> bool:
-        """Until woken (True), or the poll interval passed (False)."""
+    async def _ensure_running(self) -> None:
+        async with self._lock:
+            if self._cursor is None:
+                self._cursor = (await self._bounds())[0]
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._run(), name="case-feed")
+            await self._ensure_listening()
+
+    async def _ensure_listening(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
         try:
-            await asyncio.wait_for(event.wait(), self.poll_s)
-        except TimeoutError:
-            return False
-        event.clear()
-        return True
+            self._listener = await asyncpg.connect(asyncpg_dsn(self._url))
+            await self._listener.add_listener(CHANGES_CHANNEL, self._on_notify)
+        except (OSError, asyncpg.PostgresError):
+            log.warning("LISTEN unavailable; case streams poll", exc_info=True)
+            self._listener = None
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, _unit_id: str) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        rechecks, target = 0, 0
+        while True:
+            try:
+                horizon, newest = await self._read_once()
+            except Exception:
+                log.warning("case feed read failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+                with contextlib.suppress(Exception):
+                    async with self._lock:
+                        await self._ensure_listening()
+                continue
+            if horizon < target and rechecks:
+                # A change committed at the wake-up is visible only once every transaction
+                # running then has ended (the notifier's among them): look again, briefly.
+                rechecks -= 1
+                await asyncio.sleep(RECHECK_S)
+                continue
+            woken = await self._sleep()
+            if woken:
+                rechecks, target = RECHECKS, newest
+
+    async def _sleep(self) -> bool:
+        """Until woken (True), or the poll interval passed with streams open (False)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except TimeoutError:
+                if self._subscribers:
+                    return False
+                continue
+            self._wake.clear()
+            return True
+
+    async def _read_once(self) -> tuple[int, int]:
+        """Read every unit's changes since the cursor and hand them out; returns the bounds."""
+        assert self._cursor is not None
+        horizon, newest = await self._bounds()
+        while True:
+            changes, resume = await self._read_changes(None, self._cursor, horizon)
+            for change in changes:
+                self._hand_out(change)
+            if resume is None:
+                self._cursor = max(self._cursor, horizon)
+                return horizon, newest
+            self._cursor = resume
+
+    def _hand_out(self, change: Change) -> None:
+        unit_id = change[2].unit_id
+        for sub in list(self._subscribers.get(unit_id, ())):
+            if change[0] < sub.joined_at:
+                continue
+            if sub.queue.qsize() >= QUEUE_LIMIT:
+                sub.overflowed = True  # the stream reads for itself and joins again
+                self._subscribers[unit_id].discard(sub)
+                continue
+            sub.queue.put_nowait(change)
 
     async def close(self) -> None:
-        """Drop the LISTEN connection."""
-        if self._conn is not None:
+        """Stop the reader and drop the LISTEN connection."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._listener is not None:
             with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
+                await self._listener.close()
+            self._listener = None

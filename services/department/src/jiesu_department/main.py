@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from fastapi import FastAPI
 
@@ -10,9 +11,9 @@ from jiesu_common.contracts import TOPICS
 from jiesu_common.http import create_service_app
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
-from jiesu_department.api import router
+from jiesu_department.api import STREAM_BATCH, router
 from jiesu_department.consumers import consumer_specs
-from jiesu_department.feed import CaseFeed
+from jiesu_department.feed import CaseFeed, database_reads
 from jiesu_department.handlers import DepartmentUnitOfWork
 from jiesu_department.settings import DepartmentSettings
 from jiesu_department.state import DepartmentState
@@ -37,7 +38,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if settings is not None else DepartmentSettings()
     assert isinstance(settings, DepartmentSettings)
     context = create_context(settings)
-    feed = CaseFeed(settings.database.url, settings.stream_poll_s)
+    read_changes, bounds = database_reads(
+        lambda: cast(DepartmentUnitOfWork, context.uow()), STREAM_BATCH
+    )
+    feed = CaseFeed(
+        settings.database.url, settings.stream_poll_s, read_changes=read_changes, bounds=bounds
+    )
     lifespan = context.lifespan(on_stop=feed.close)
     app = create_service_app(
         title="Jiesu department-response 承办",

@@ -68,6 +68,7 @@ cases = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("ix_cases_unit_id_xid", cases.c.unit_id, cases.c.xid)
+Index("ix_cases_xid", cases.c.xid)  # the process's change reader reads every unit's at once
 Index("ix_cases_unit_id_status_assigned_at", cases.c.unit_id, cases.c.status, cases.c.assigned_at)
 Index("ix_cases_complaint_id_round", cases.c.complaint_id, cases.c.round)
 
@@ -121,4 +122,5 @@ consultations = Table(
     PrimaryKeyConstraint("consultation_id", "unit_id"),
 )
 Index("ix_consultations_unit_id_xid", consultations.c.unit_id, consultations.c.xid)
+Index("ix_consultations_xid", consultations.c.xid)
 Index("ix_consultations_complaint_id", consultations.c.complaint_id)

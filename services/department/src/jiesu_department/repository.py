@@ -125,6 +125,33 @@ class CaseRepository:
         )
         return list((await self.session.execute(query)).all()), horizon
 
+    async def changes_between(
+        self, *, unit_id: str | None, from_xid: int, horizon: int, limit: int
+    ) -> tuple[list[tuple[int, int, Any]], int | None]:
+        """Changed cases and consultations in ``[from_xid, horizon)``, of one unit or all,
+        in transaction order: ``(xid, kind, row)`` with kind 0 for a case, 1 for a
+        consultation. When a table filled its batch, only changes below its last xid are
+        returned, with that xid to read on from (else None: everything was read)."""
+        batches = []
+        for table in ("cases", "consultations"):
+            t = orm.metadata.tables[table]
+            query = select(t).where(t.c.xid >= from_xid, t.c.xid < horizon)
+            if unit_id is not None:
+                query = query.where(t.c.unit_id == unit_id)
+            query = query.order_by(t.c.xid, t.c[_KEY[table]]).limit(limit)
+            batches.append(list((await self.session.execute(query)).all()))
+        full = [rows[-1].xid for rows in batches if len(rows) == limit]
+        upto = min(full) if full else None
+        if upto is not None and upto <= from_xid:
+            upto = from_xid + 1  # one transaction filled a batch: move past it
+        changes = sorted(
+            [(r.xid, kind, r) for kind, rows in enumerate(batches) for r in rows],
+            key=lambda change: (change[0], change[1]),
+        )
+        if upto is not None:
+            changes = [c for c in changes if c[0] < upto]
+        return changes, upto
+
     async def snapshot_bounds(self) -> tuple[int, int]:
         """The safe horizon (oldest running transaction) and the next transaction id."""
         row = (

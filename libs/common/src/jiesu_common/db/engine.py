@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -19,6 +23,18 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         pool_pre_ping=settings.pool_pre_ping,
         echo=settings.echo,
     )
+
+
+@contextlib.asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection as the plain asyncpg connection, for statements on hot paths.
+
+    Transactions are the caller's (``async with conn.transaction()``); the pool rolls back
+    whatever is left open when the connection goes back.
+    """
+    async with engine.connect() as conn:
+        fairy: Any = await conn.get_raw_connection()
+        yield fairy.driver_connection
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from jiesu_common.contracts.envelope import CloudEvent, EventPayload, make_event
 from jiesu_common.contracts.events import EVENT_TYPES
 from jiesu_common.logging import correlation_id_var
-from jiesu_common.messaging.tables import outbox_insert_sql, wake_local_relays
+from jiesu_common.messaging.tables import OUTBOX_INSERT, wake_local_relays
 
 
 class UnitOfWork:
     """Opens a session; ``commit`` appends pending events to the outbox in the same transaction.
 
     Nothing but ``commit`` makes changes durable; leaving the block without it rolls back.
+    Hot paths run their statements on ``await uow.connection()``: the asyncpg connection of
+    the same transaction, with asyncpg's own prepared-statement cache and none of the
+    ORM's statement building, compiling and result wrapping per call.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -27,12 +30,26 @@ class UnitOfWork:
         self.traceparent: str | None = None
         self.committed = False
         self._pending: list[CloudEvent] = []
+        self._raw: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self.committed = False
         self._pending = []
+        self._raw = None
         return self
+
+    async def connection(self) -> asyncpg.Connection:
+        """The asyncpg connection of this unit of work's transaction (begun if need be)."""
+        if self._raw is None:
+            fairy: Any = await (await self.session.connection()).get_raw_connection()
+            adapter = fairy.dbapi_connection
+            # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement;
+            # statements sent on the driver connection directly need it sent now.
+            if adapter._transaction is None:
+                await adapter._start_transaction()
+            self._raw = fairy.driver_connection
+        return self._raw
 
     async def __aexit__(
         self,
@@ -63,28 +80,28 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Write outbox rows and commit; then wake this process's relay."""
-        wrote_events = bool(self._pending)
-        if self._pending:
-            rows = [
-                {
-                    "event_id": event.id,
-                    "topic": _topic_of(event),
-                    "key": event.subject,
-                    "event_type": event.type,
-                    "payload": json.dumps(event.model_dump(mode="json"), ensure_ascii=False),
-                }
-                for event in self._pending
-            ]
-            await self.session.execute(outbox_insert_sql(), rows)
+        pending = self._pending
+        if pending:
+            conn = await self.connection()
+            await conn.execute(
+                OUTBOX_INSERT,
+                [e.id for e in pending],
+                [_topic_of(e) for e in pending],
+                [e.subject for e in pending],
+                [e.type for e in pending],
+                [e.model_dump_json() for e in pending],
+            )
         await self.session.commit()
         self._pending = []
+        self._raw = None
         self.committed = True
-        if wrote_events:
+        if pending:
             wake_local_relays()
 
     async def rollback(self) -> None:
         """Abandon the transaction and its pending events."""
         self._pending = []
+        self._raw = None
         await self.session.rollback()
 
     def _child_traceparent(self) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from jiesu_common.contracts import CloudEvent, EventPayload, parse_payload
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.logging import log_context
 from jiesu_common.messaging.kafka import cluster_id_of, dlq_topic, forbid_topic_auto_creation
-from jiesu_common.messaging.tables import INBOX_CLAIM_SQL
+from jiesu_common.messaging.tables import INBOX_CLAIM
 from jiesu_common.observability import DLQ_SENT, EVENTS_CONSUMED
 from jiesu_common.settings import KafkaSettings
 
@@ -190,17 +191,29 @@ class ConsumerRunner:
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_JoinListener(self))
         await consumer.start()
+        last_record = time.monotonic()
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(
                     timeout_ms=500, max_records=self._settings.poll_max_records
                 )
+                now = time.monotonic()
+                if batches:
+                    last_record = now
+                self._pace_fetches(consumer, idle=now - last_record)
                 for tp, records in batches.items():
                     await self._handle_partition(consumer, tp, records)
                 if not self.caught_up.is_set():
                     await self._check_caught_up(consumer)
         finally:
             await consumer.stop()
+
+    def _pace_fetches(self, consumer: AIOKafkaConsumer, *, idle: float) -> None:
+        """Short broker waits while events flow, long ones once the topics are quiet."""
+        settings = self._settings
+        busy = idle < settings.fetch_idle_after_s
+        wait = settings.fetch_max_wait_ms if busy else settings.fetch_max_wait_idle_ms
+        consumer._fetcher._fetch_max_wait_ms = wait  # read by every fetch request it builds
 
     async def stop(self) -> None:
         """Finish the message in hand, commit, leave the group."""
@@ -224,6 +237,9 @@ class ConsumerRunner:
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
     ) -> None:
         size = max(1, self._settings.transaction_max_records)
+        # Events no handler here wants go no further than their header: no parsing, no SQL.
+        if not (records := [r for r in records if self._wanted(r)]):
+            return
         for start in range(0, len(records), size):
             if self._stopping.is_set():
                 return
@@ -258,8 +274,22 @@ class ConsumerRunner:
             return True
         try:
             async with self._uow_factory() as uow:
+                conn = await uow.connection()
+                claimed = {
+                    row[0]
+                    for row in await conn.fetch(
+                        INBOX_CLAIM,
+                        self.group_id,
+                        [e.id for e, _, _ in work],
+                        [e.type for e, _, _ in work],
+                    )
+                }
                 outcomes = []
                 for event, payload, handler in work:
+                    if event.id not in claimed:
+                        outcomes.append("duplicate")
+                        continue
+                    claimed.discard(event.id)  # the same event twice in one batch: once
                     uow.correlation_id = event.correlationid
                     uow.traceparent = event.traceparent
                     with log_context(
@@ -267,7 +297,8 @@ class ConsumerRunner:
                         event_id=str(event.id),
                         correlation_id=event.correlationid,
                     ):
-                        outcomes.append(await self._claim_and_run(uow, event, payload, handler))
+                        await handler(payload, event, uow)
+                    outcomes.append("ok")
                 await uow.commit()
         except Exception as exc:
             log.info("batch of %d failed (%r); handling one by one", len(work), exc, exc_info=False)
@@ -343,14 +374,18 @@ class ConsumerRunner:
         self, uow: UnitOfWork, event: CloudEvent, payload: EventPayload, handler: Handler
     ) -> str:
         """Claim the event in the inbox and run its handler; "duplicate" if already handled."""
-        claimed = await uow.session.execute(
-            INBOX_CLAIM_SQL,
-            {"group": self.group_id, "event_id": event.id, "event_type": event.type},
-        )
-        if claimed.first() is None:
+        conn = await uow.connection()
+        if not await conn.fetch(INBOX_CLAIM, self.group_id, [event.id], [event.type]):
             return "duplicate"
         await handler(payload, event, uow)
         return "ok"
+
+    def _wanted(self, record: ConsumerRecord) -> bool:
+        """False when the record's ``ce_type`` header names a type this group has no handler for."""
+        for name, value in record.headers or ():
+            if name == "ce_type":
+                return value.decode() in self._handlers
+        return True  # no header (an older or replayed message): parse it to know
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
         topic = dlq_topic(record.topic, self.group_id)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,17 +28,27 @@ PUBLISH_LOCK = 0x6A69_6573_752D_6F62  # "jiesu-ob"
 
 Acks = dict[tuple[str, int], int]
 
-_LOCK_SHARED = text(f"SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK})")
 _LOCK_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock({PUBLISH_LOCK})")
-_MARK_PUBLISHED = text(
-    "UPDATE outbox SET published_at = now(), published_partition = u.p, published_offset = u.o "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:partitions AS int[]), CAST(:offsets AS bigint[])) "
-    "AS u(id, p, o) WHERE outbox.id = u.id"
+# The relay's statements (plain asyncpg, prepared once per connection). The claim takes the
+# publish lock shared in the same round trip: the CTE runs once, before any row is read.
+CLAIM_PENDING = (
+    f"WITH publishing AS (SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK})) "
+    "SELECT o.id, o.topic, o.key, o.event_type, o.payload::text AS payload "
+    "FROM outbox o, publishing WHERE o.published_at IS NULL "
+    "ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED"
 )
-_ADVANCE_ACKS = text(
+HELD_ELSEWHERE = (
+    "SELECT key, min(id) AS first_id FROM outbox "
+    "WHERE published_at IS NULL AND key = ANY($1::text[]) AND NOT (id = ANY($2::bigint[])) "
+    "GROUP BY key"
+)
+# Marks the rows and raises the acknowledged offsets in one round trip.
+_MARK_PUBLISHED = (
+    "WITH marked AS (UPDATE outbox SET published_at = now(), published_partition = u.p, "
+    "published_offset = u.o FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS u(id, p, o) "
+    "WHERE outbox.id = u.id) "
     "INSERT INTO outbox_acks (topic, partition, next_offset) "
-    "SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), "
-    "CAST(:nexts AS bigint[])) "
+    "SELECT * FROM unnest($4::text[], $5::int[], $6::bigint[]) "
     "ON CONFLICT (topic, partition) DO UPDATE "
     "SET next_offset = greatest(outbox_acks.next_offset, excluded.next_offset)"
 )
@@ -73,35 +84,23 @@ _PRUNE = text(
 _PENDING = text("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
-async def lock_for_publishing(conn: AsyncConnection) -> None:
-    """Taken by the relay in each batch's transaction (shared with other relays)."""
-    await conn.execute(_LOCK_SHARED)
-
-
 async def record_published(
-    conn: AsyncConnection, published: Iterable[tuple[int, str, int, int]]
+    conn: asyncpg.Connection, published: Iterable[tuple[int, str, int, int]]
 ) -> Acks:
     """Mark rows (id, topic, partition, offset) published; returns the acks they advanced."""
     rows = list(published)
-    await conn.execute(
-        _MARK_PUBLISHED,
-        {
-            "ids": [r[0] for r in rows],
-            "partitions": [r[2] for r in rows],
-            "offsets": [r[3] for r in rows],
-        },
-    )
     advanced: Acks = {}
     for _, topic, partition, offset in rows:
         key = (topic, partition)
         advanced[key] = max(advanced.get(key, 0), offset + 1)
     await conn.execute(
-        _ADVANCE_ACKS,
-        {
-            "topics": [k[0] for k in advanced],
-            "partitions": [k[1] for k in advanced],
-            "nexts": list(advanced.values()),
-        },
+        _MARK_PUBLISHED,
+        [r[0] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+        [k[0] for k in advanced],
+        [k[1] for k in advanced],
+        list(advanced.values()),
     )
     return advanced
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jiesu_common.messaging.outbox import Acks, lock_for_publishing, record_published
+from jiesu_common.db.engine import raw_connection
+from jiesu_common.messaging.outbox import CLAIM_PENDING, HELD_ELSEWHERE, Acks, record_published
 from jiesu_common.messaging.tables import register_local_waker
 from jiesu_common.observability import OUTBOX_PUBLISHED
 
@@ -36,22 +35,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_CLAIM = text(
-    "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
-    "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
-)
-_HELD_ELSEWHERE = text(
-    "SELECT key, min(id) AS first_id FROM outbox "
-    "WHERE published_at IS NULL AND key = ANY(:keys) AND NOT (id = ANY(:ids)) GROUP BY key"
-)
-
 
 @dataclass
 class _Row:
     id: int
     topic: str
     key: str
-    payload: dict[str, Any]
+    event_type: str
+    payload: str  # the event as JSON text, sent as it is
 
 
 class BrokerRegressed(Exception):
@@ -133,12 +124,8 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
-        async with self._engine.begin() as conn:
-            await lock_for_publishing(conn)
-            rows = [
-                _Row(r.id, r.topic, r.key, r.payload)
-                for r in await conn.execute(_CLAIM, {"limit": self._batch_size})
-            ]
+        async with raw_connection(self._engine) as conn, conn.transaction():
+            rows = [_Row(*r) for r in await conn.fetch(CLAIM_PENDING, self._batch_size)]
             if not rows:
                 return 0
             rows = await self._drop_blocked(conn, rows)
@@ -148,9 +135,13 @@ class OutboxRelay:
             futures = [
                 await self._producer.send(
                     row.topic,
-                    value=json.dumps(row.payload, ensure_ascii=False).encode(),
+                    value=row.payload.encode(),
                     key=row.key.encode(),
-                    headers=[("content-type", b"application/cloudevents+json")],
+                    # ce_type lets consumers skip what they have no handler for unparsed.
+                    headers=[
+                        ("content-type", b"application/cloudevents+json"),
+                        ("ce_type", row.event_type.encode()),
+                    ],
                 )
                 for row in rows
             ]
@@ -173,11 +164,8 @@ class OutboxRelay:
 
     async def _drop_blocked(self, conn: Any, rows: list[_Row]) -> list[_Row]:
         """Keep per-key order across replicas: skip keys with an earlier row held elsewhere."""
-        held = await conn.execute(
-            _HELD_ELSEWHERE,
-            {"keys": sorted({r.key for r in rows}), "ids": [r.id for r in rows]},
-        )
-        first_elsewhere = {r.key: r.first_id for r in held}
+        held = await conn.fetch(HELD_ELSEWHERE, sorted({r.key for r in rows}), [r.id for r in rows])
+        first_elsewhere = {r["key"]: r["first_id"] for r in held}
         if not first_elsewhere:
             return rows
         return [r for r in rows if r.id < first_elsewhere.get(r.key, r.id + 1)]

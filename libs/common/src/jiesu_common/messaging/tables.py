@@ -109,6 +109,17 @@ def outbox_insert_sql() -> TextClause:
     )
 
 
+# One statement for all of a transaction's events, on the asyncpg connection.
+OUTBOX_INSERT = (
+    "INSERT INTO outbox (event_id, topic, key, event_type, payload) "
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])"
+)
+# Claims a batch's event ids at once; returns the ones not handled before.
+INBOX_CLAIM = (
+    "INSERT INTO inbox (consumer_group, event_id, event_type) "
+    "SELECT $1, * FROM unnest($2::uuid[], $3::text[]) ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
 INBOX_CLAIM_SQL = text(
     "INSERT INTO inbox (consumer_group, event_id, event_type) "
     "VALUES (:group, :event_id, :event_type) ON CONFLICT DO NOTHING RETURNING event_id"
