@@ -201,8 +201,12 @@ class ConsumerRunner:
                 if batches:
                     last_record = now
                 self._pace_fetches(consumer, idle=now - last_record)
+                done: dict[TopicPartition, int] = {}
                 for tp, records in batches.items():
-                    await self._handle_partition(consumer, tp, records)
+                    if (offset := await self._handle_partition(consumer, tp, records)) is not None:
+                        done[tp] = offset
+                if done:
+                    await self._commit(consumer, done)  # one request for the whole poll
                 if not self.caught_up.is_set():
                     await self._check_caught_up(consumer)
         finally:
@@ -235,23 +239,26 @@ class ConsumerRunner:
 
     async def _handle_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, records: list[ConsumerRecord]
-    ) -> None:
+    ) -> int | None:
+        """Handle a partition's records; returns the offset to commit (None: nothing new)."""
         size = max(1, self._settings.transaction_max_records)
+        end = int(records[-1].offset) + 1
         # Events no handler here wants go no further than their header: no parsing, no SQL.
         if not (records := [r for r in records if self._wanted(r)]):
-            return
+            return end
         for start in range(0, len(records), size):
             if self._stopping.is_set():
-                return
+                return int(records[start].offset) if start else None
             chunk = records[start : start + size]
-            if not (len(chunk) > 1 and await self._handle_together(chunk)):
-                for record in chunk:
-                    if self._stopping.is_set():
-                        break
-                    await self.handle_record(record)
-                    await self._commit(consumer, tp, record.offset + 1)
+            if len(chunk) > 1 and await self._handle_together(chunk):
                 continue
-            await self._commit(consumer, tp, chunk[-1].offset + 1)
+            for n, record in enumerate(chunk):
+                if self._stopping.is_set():
+                    return int(record.offset) if start or n else None
+                await self.handle_record(record)
+                # One by one is the slow path (retries, dead letters): keep its progress.
+                await self._commit(consumer, {tp: record.offset + 1})
+        return end
 
     async def _handle_together(self, records: list[ConsumerRecord]) -> bool:
         """Handle several records in one transaction; False (nothing applied) on any error.
@@ -307,16 +314,13 @@ class ConsumerRunner:
             EVENTS_CONSUMED.labels(self.group_id, event.type, outcome).inc()
         return True
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             # A rebalance took the partition away: the next owner re-reads from the last
             # committed offset and the inbox makes the repeat harmless.
-            log.warning(
-                "offset commit skipped after rebalance",
-                extra={"partition": str(tp), "error": repr(exc)},
-            )
+            log.warning("offset commit skipped after rebalance: %r", exc)
 
     async def handle_record(self, record: ConsumerRecord) -> None:
         """Handle one record end to end (public for tests of the retry/DLQ rules)."""
