@@ -2,7 +2,7 @@
 
 import base64
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -15,19 +15,12 @@ from jiesu_intake.domain import (
     advance,
     distance_m,
     find_duplicate,
-    ticket_no,
 )
 from jiesu_intake.pii import PiiVault, mask_name, mask_phone
 from jiesu_intake.settings import PiiSettings
 
 KEY = base64.b64encode(b"k" * 32).decode()
 VAULT = PiiVault(PiiSettings(encryption_key=SecretStr(KEY), hash_key=SecretStr(KEY)))
-
-
-def test_ticket_number_is_date_plus_six_digit_sequence() -> None:
-    assert ticket_no(date(2026, 11, 23), 42) == "20261123000042"
-    with pytest.raises(ValueError):
-        ticket_no(date(2026, 11, 23), 1_000_000)
 
 
 def test_phone_is_masked_to_first_three_and_last_four() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from rapidfuzz import fuzz
@@ -35,13 +35,6 @@ STAGE_RANK = {
     ComplaintStatus.resolved: 6,
     ComplaintStatus.closed: 7,
 }
-
-
-def ticket_no(day: date, sequence: int) -> str:
-    """Date ``YYYYMMDD`` plus a 6-digit daily sequence, e.g. ``20261123000042``."""
-    if not 1 <= sequence <= 999_999:
-        raise ValueError("daily ticket sequence exhausted")
-    return f"{day:%Y%m%d}{sequence:06d}"
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

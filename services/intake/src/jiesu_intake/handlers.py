@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jiesu_common.auth import Principal
-from jiesu_common.contracts import CloudEvent
+from jiesu_common.contracts import CloudEvent, EventPayload
 from jiesu_common.contracts.events import (
     ComplaintAnsweredV1,
     ComplaintMergedV1,
@@ -59,7 +59,7 @@ class IntakeUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> IntakeUnitOfWork:
         await super().__aenter__()
-        self.complaints = ComplaintRepository(self.session)
+        self.complaints = ComplaintRepository(self.session, self.connection)
         self.idempotency = IdempotencyRepository(self.session)
         self.api_keys = ApiKeyRepository(self.session)
         self.open311 = Open311Repository(self.session)
@@ -72,11 +72,7 @@ async def file_complaint(
     """Validate, de-duplicate, number and persist a complaint; emit received or merged."""
     scope = cmd.principal.app_id or cmd.principal.subject
     now = datetime.now(UTC)
-    # Numbered first, in a short transaction of its own: the day's counter row is locked
-    # only for that one statement, not through the filing's commit, so filings no longer
-    # queue behind each other. A filing that fails afterwards leaves its number unused.
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
-    sequence = await uow.complaints.next_ticket_sequence(day)
     if cmd.idempotency_key:
         request_hash = _request_hash(cmd.body)
         if not await uow.idempotency.claim(scope, cmd.idempotency_key, request_hash):
@@ -92,9 +88,15 @@ async def file_complaint(
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
         row["duplicate_of"] = match.master_id
-    row["ticket_no"] = domain.ticket_no(day, sequence)
-    await uow.complaints.add(row)
-    await _record_own_event(uow, row, now, match, answer=cmd.body.answer)
+    # Numbered in the insert itself (a sequence per day: no lock held to the commit, so
+    # filings never queue behind one counter); a filing that fails leaves a gap. The
+    # complaint, its first timeline entry and (at commit) its event go in one transaction.
+    event_id = uuid.uuid4()
+    event_type, detail = _own_event_kind(row, match, cmd.body.answer)
+    row["ticket_no"] = await uow.complaints.add_with_first_event(
+        row, day=day, event_id=event_id, event_type=event_type, detail=detail
+    )
+    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
     answer = ComplaintCreated(
         complaint_id=complaint_id,
         ticket_no=row["ticket_no"],
@@ -211,59 +213,55 @@ async def _find_duplicate(
     )
 
 
-async def _record_own_event(
+def _own_event_kind(
+    row: dict[str, Any], match: domain.DuplicateMatch | None, answer: str | None
+) -> tuple[str, dict[str, Any]]:
+    """The type of the event a filing emits, and what the timeline notes of it."""
+    if answer is not None:
+        return ComplaintAnsweredV1.event_type, {"channel": row["channel"], "answer": answer}
+    if match is None:
+        return ComplaintReceivedV1.event_type, {"channel": row["channel"]}
+    return ComplaintMergedV1.event_type, {"master_id": str(match.master_id), "reason": match.reason}
+
+
+def _publish_own_event(
     uow: IntakeUnitOfWork,
     row: dict[str, Any],
     now: datetime,
     match: domain.DuplicateMatch | None,
     *,
     answer: str | None,
+    event_id: uuid.UUID,
 ) -> None:
-    event: CloudEvent
+    payload: EventPayload
     if answer is not None:
-        event = uow.publish(
-            ComplaintAnsweredV1(
-                complaint_id=row["id"],
-                ticket_no=row["ticket_no"],
-                answer=answer,
-                answered_by=row["created_by"],
-                answered_at=now,
-                category_code=row["category_code"],
-                summary=summary_of(row),
-            )
+        payload = ComplaintAnsweredV1(
+            complaint_id=row["id"],
+            ticket_no=row["ticket_no"],
+            answer=answer,
+            answered_by=row["created_by"],
+            answered_at=now,
+            category_code=row["category_code"],
+            summary=summary_of(row),
         )
-        detail: dict[str, Any] = {"channel": row["channel"], "answer": answer}
     elif match is None:
-        event = uow.publish(
-            ComplaintReceivedV1(
-                complaint_id=row["id"],
-                summary=summary_of(row),
-                external_ref=row["external_ref"],
-                app_id=row["app_id"],
-            )
+        payload = ComplaintReceivedV1(
+            complaint_id=row["id"],
+            summary=summary_of(row),
+            external_ref=row["external_ref"],
+            app_id=row["app_id"],
         )
-        detail = {"channel": row["channel"]}
     else:
-        event = uow.publish(
-            ComplaintMergedV1(
-                complaint_id=row["id"],
-                ticket_no=row["ticket_no"],
-                master_id=match.master_id,
-                master_ticket_no=match.matched.ticket_no,
-                reason=match.reason,
-                similarity=match.similarity,
-                merged_at=now,
-            )
+        payload = ComplaintMergedV1(
+            complaint_id=row["id"],
+            ticket_no=row["ticket_no"],
+            master_id=match.master_id,
+            master_ticket_no=match.matched.ticket_no,
+            reason=match.reason,
+            similarity=match.similarity,
+            merged_at=now,
         )
-        detail = {"master_id": str(match.master_id), "reason": match.reason}
-    await uow.complaints.add_timeline(
-        complaint_id=row["id"],
-        event_id=event.id,
-        event_type=event.type,
-        at=now,
-        round_no=None,
-        detail=detail,
-    )
+    uow.publish(payload, event_id=event_id)
 
 
 def summary_of(row: dict[str, Any]) -> ComplaintSummaryV1:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, text, update
+import asyncpg
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
+from jiesu_common.db.sql import to_json, values_of
 from jiesu_common.http import encode_cursor, parse_cursor
 from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
@@ -19,34 +23,86 @@ from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
 # A merged complaint still links later repeats to its master, so it stays a candidate.
 OPEN_EXCLUDED = CLOSED_FOR_DUPLICATES - {ComplaintStatus.merged}
 
-_NEXT_TICKET = text(
-    "INSERT INTO ticket_counters (day, last) VALUES (:day, 1) "
-    "ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
+# Statuses a complaint is no duplicate candidate in, as the hot query's parameter.
+_NOT_CANDIDATE = [s.value for s in OPEN_EXCLUDED]
+# Recent open complaints by the same caller, or of the same category in a box around a point
+# (NULL parameters switch a link off). Each arm carries the time bound, so both are index
+# scans (caller, time) and (category, time) whatever the parameters of a generic plan.
+_DUPLICATE_CANDIDATES = (
+    "SELECT id, ticket_no, duplicate_of, title, content, caller_phone_hash, category_code, "
+    "lat, lon, created_at FROM complaints "
+    "WHERE ((caller_phone_hash = $2 AND created_at >= $1) "
+    "OR (category_code = $3 AND created_at >= $1 AND lat BETWEEN $4 AND $5 "
+    "AND lon BETWEEN $6 AND $7)) AND status <> ALL($8::text[]) ORDER BY created_at LIMIT 200"
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_with_first_event(columns: str, placeholders: str, n: int) -> str:
+    # The complaint (numbered by its day's sequence) and its first timeline entry, one trip.
+    return (
+        f"WITH c AS (INSERT INTO complaints ({columns}, ticket_no) VALUES ({placeholders}, "
+        f"next_ticket_no(${n + 1})) RETURNING id, ticket_no, created_at), "
+        "t AS (INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, "
+        f"detail) SELECT id, ${n + 2}, ${n + 3}, created_at, NULL, ${n + 4} FROM c) "
+        "SELECT ticket_no FROM c"
+    )
+
+
+_LOCK_STATUS = "SELECT id, status, status_round FROM complaints WHERE id = $1 FOR UPDATE"
+_TIMELINE = (
+    "INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, detail) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING RETURNING id"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _timeline_and_status(columns: tuple[str, ...]) -> str:
+    sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=7))
+    return (
+        f"WITH t AS ({_TIMELINE}) "
+        f"UPDATE complaints SET {sets} WHERE id = $1 AND EXISTS (SELECT 1 FROM t)"
+    )
+
+
+class StatusRow(NamedTuple):
+    """What the status view needs of a complaint."""
+
+    id: uuid.UUID
+    status: str
+    status_round: int
 
 
 class ComplaintRepository:
     """Reads and writes intake's tables inside one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        connection: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
         self.session = session
+        self._connection = connection
 
-    async def next_ticket_sequence(self, day: date) -> int:
-        """The next number of the day, committed at once in a transaction of its own.
+    async def _conn(self) -> asyncpg.Connection:
+        assert self._connection is not None, "hot paths need the unit of work's connection"
+        return await self._connection()
 
-        Unique and increasing within the day; a number whose filing then fails is skipped.
-        The increment commits without waiting for its flush: a complaint that commits
-        later flushes the log up to its own commit, which includes this increment, so a
-        crash can never hand out a number that a stored complaint already carries.
-        """
-        await self.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        sequence = int((await self.session.execute(_NEXT_TICKET, {"day": day})).scalar_one())
-        await self.session.commit()
-        return sequence
-
-    async def add(self, row: dict[str, Any]) -> None:
-        """Insert a complaint."""
-        await self.session.execute(insert(orm.complaints).values(**row))
+    async def add_with_first_event(
+        self,
+        row: dict[str, Any],
+        *,
+        day: date,
+        event_id: uuid.UUID,
+        event_type: str,
+        detail: dict[str, Any],
+    ) -> str:
+        """Insert a complaint numbered by its day's sequence, with its first timeline entry;
+        returns the ticket number (``YYYYMMDD`` + six digits, increasing within the day)."""
+        columns, placeholders, args = values_of(orm.complaints, row)
+        sql = _insert_with_first_event(columns, placeholders, len(args))
+        conn = await self._conn()
+        return str(await conn.fetchval(sql, *args, day, event_id, event_type, to_json(detail)))
 
     async def get(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One complaint row, or None."""
@@ -54,6 +110,31 @@ class ComplaintRepository:
         if for_update:
             query = query.with_for_update()
         return (await self.session.execute(query)).first()
+
+    async def lock_status(self, complaint_id: uuid.UUID) -> StatusRow | None:
+        """A complaint's id, status and round, locked to the end of the transaction."""
+        row = await (await self._conn()).fetchrow(_LOCK_STATUS, complaint_id)
+        return None if row is None else StatusRow(*row)
+
+    async def record_lifecycle(
+        self,
+        *,
+        complaint_id: uuid.UUID,
+        event_id: uuid.UUID,
+        event_type: str,
+        at: datetime,
+        round_no: int | None,
+        detail: dict[str, Any],
+        values: dict[str, Any],
+    ) -> None:
+        """Note an event on the timeline and, only when that entry is new, set ``values``."""
+        conn = await self._conn()
+        args = [complaint_id, event_id, event_type, at, round_no, to_json(detail)]
+        if not values:
+            await conn.execute(_TIMELINE, *args)
+            return
+        sql = _timeline_and_status(tuple(values))
+        await conn.execute(sql, *args, *values.values())
 
     async def set_status(self, complaint_id: uuid.UUID, values: dict[str, Any]) -> None:
         """Update the projected status fields."""
@@ -107,53 +188,37 @@ class ComplaintRepository:
         radius_m: float,
     ) -> list[DuplicateCandidate]:
         """Recent open complaints by the same caller, or of the same category nearby."""
-        c = orm.complaints.c
-        links = []
-        if phone_hash:
-            links.append(c.caller_phone_hash == phone_hash)
-        if category_code and lat is not None and lon is not None:
+        box: list[float | None] = [None] * 4
+        near = bool(category_code) and lat is not None and lon is not None
+        if near:
+            assert lat is not None and lon is not None
             dlat = radius_m / 111_000 * 1.5
             dlon = dlat / max(0.2, abs(math.cos(math.radians(lat))))
-            links.append(
-                and_(
-                    c.category_code == category_code,
-                    c.lat.between(lat - dlat, lat + dlat),
-                    c.lon.between(lon - dlon, lon + dlon),
-                )
-            )
-        if not links:
+            box = [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
+        if not phone_hash and not near:
             return []
-        query = (
-            select(
-                c.id,
-                c.ticket_no,
-                c.duplicate_of,
-                c.title,
-                c.content,
-                c.caller_phone_hash,
-                c.category_code,
-                c.lat,
-                c.lon,
-                c.created_at,
-            )
-            .where(c.created_at >= since, or_(*links))
-            .where(c.status.not_in([s.value for s in OPEN_EXCLUDED]))
-            .order_by(c.created_at)
-            .limit(200)
+        conn = await self._conn()
+        rows = await conn.fetch(
+            _DUPLICATE_CANDIDATES,
+            since,
+            phone_hash or None,
+            category_code if near else None,
+            *box,
+            _NOT_CANDIDATE,
         )
         return [
             DuplicateCandidate(
-                complaint_id=r.id,
-                ticket_no=r.ticket_no,
-                master_id=r.duplicate_of,
-                text=(r.title or "") + r.content,
-                phone_hash=r.caller_phone_hash,
-                category_code=r.category_code,
-                lat=r.lat,
-                lon=r.lon,
-                created_at=r.created_at,
+                complaint_id=r["id"],
+                ticket_no=r["ticket_no"],
+                master_id=r["duplicate_of"],
+                text=(r["title"] or "") + r["content"],
+                phone_hash=r["caller_phone_hash"],
+                category_code=r["category_code"],
+                lat=r["lat"],
+                lon=r["lon"],
+                created_at=r["created_at"],
             )
-            for r in (await self.session.execute(query)).all()
+            for r in rows
         ]
 
     async def list(

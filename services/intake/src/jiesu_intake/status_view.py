@@ -67,7 +67,7 @@ async def apply_lifecycle_event(payload: Any, event: CloudEvent, uow: UnitOfWork
     """Project another service's event onto the complaint's status and timeline."""
     assert isinstance(uow, IntakeUnitOfWork)
     complaint_id = uuid.UUID(event.subject)
-    current = await uow.complaints.get(complaint_id, for_update=True)
+    current = await uow.complaints.lock_status(complaint_id)
     if current is None:
         # Other services only learn of a complaint from intake's own committed event, so
         # an unknown id is a defect, not a race: fail and let the runner park it (DLQ).
@@ -78,16 +78,6 @@ async def apply_lifecycle_event(payload: Any, event: CloudEvent, uow: UnitOfWork
 async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> None:
     data = event.data
     round_no = _round_of(event)
-    added = await uow.complaints.add_timeline(
-        complaint_id=current.id,
-        event_id=event.id,
-        event_type=event.type,
-        at=event.time,
-        round_no=round_no,
-        detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
-    )
-    if not added:
-        return
     values: dict[str, Any] = {}
     current_round = (round_no or 0) >= current.status_round
     if event.type == "jiesu.complaint.assigned.v1" and current_round:
@@ -110,7 +100,17 @@ async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> No
             values.update(status_detail=data.get(text_field) if text_field else None)
     if values:
         values["updated_at"] = datetime.now(UTC)
-        await uow.complaints.set_status(current.id, values)
+    # The timeline entry and the status change in one statement; the change applies only
+    # if the entry is new (a repeated event changes nothing).
+    await uow.complaints.record_lifecycle(
+        complaint_id=current.id,
+        event_id=event.id,
+        event_type=event.type,
+        at=event.time,
+        round_no=round_no,
+        detail={k: data[k] for k in _DETAIL_FIELDS if k in data},
+        values=values,
+    )
 
 
 def _round_of(event: CloudEvent) -> int | None:

@@ -70,9 +70,11 @@ def make_event(
     correlation_id: str | None = None,
     traceparent: str | None = None,
     time: datetime | None = None,
+    event_id: uuid.UUID | None = None,
 ) -> CloudEvent:
     """Wrap a payload in an envelope; subject is always the complaint id."""
     return CloudEvent(
+        id=event_id or uuid.uuid4(),
         source=payload.source,
         type=payload.event_type,
         subject=str(payload.complaint_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from types import TracebackType
 from typing import Any, Self
 
@@ -63,12 +64,14 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-    def publish(self, payload: EventPayload) -> CloudEvent:
-        """Queue an event to leave with this transaction's commit."""
+    def publish(self, payload: EventPayload, *, event_id: uuid.UUID | None = None) -> CloudEvent:
+        """Queue an event to leave with this transaction's commit (``event_id``: chosen earlier,
+        when a row written before the event already names it)."""
         event = make_event(
             payload,
             correlation_id=self.correlation_id or correlation_id_var.get(),
             traceparent=self._child_traceparent(),
+            event_id=event_id,
         )
         self._pending.append(event)
         return event
