@@ -118,6 +118,7 @@ async def put_rules(
             directory=state.dispatcher.directory,
             uow=uow,
         )
+    state.dispatcher.forget_rules()
     return RulesRead(**row._mapping)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +59,7 @@ class DispatchUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> DispatchUnitOfWork:
         await super().__aenter__()
-        self.dispatch = DispatchRepository(self.session)
+        self.dispatch = DispatchRepository(self.session, self.connection)
         self.consultations = ConsultationRepository(self.session)
         return self
 
@@ -84,6 +85,7 @@ class Dispatcher:
     directory: Directory
     settings: DispatchSettings
     calendar: WorkingCalendar
+    _rules: tuple[float, list[RoutingRule]] | None = field(default=None, init=False, repr=False)
 
     async def route_complaint(
         self, payload: ComplaintReceivedV1, event: CloudEvent, uow: UnitOfWork
@@ -232,9 +234,17 @@ class Dispatcher:
         return result.category_code, tuple(code for code, _ in result.candidates)
 
     async def rules(self, uow: DispatchUnitOfWork) -> list[RoutingRule]:
-        """The current routing rules."""
-        current = await uow.dispatch.current_rules()
-        return [rule_from_dict(r) for r in current.rules] if current else []
+        """The current routing rules, kept parsed for ``rules_ttl_s`` (a new version stored
+        in this process is used at once; one stored by another replica within the TTL)."""
+        now = time.monotonic()
+        if self._rules is None or now - self._rules[0] > self.settings.rules_ttl_s:
+            current = await uow.dispatch.current_rules()
+            self._rules = (now, [rule_from_dict(r) for r in current.rules] if current else [])
+        return self._rules[1]
+
+    def forget_rules(self) -> None:
+        """A new version was stored: read it before routing again."""
+        self._rules = None
 
     async def queue(
         self,
@@ -357,7 +367,7 @@ class Dispatcher:
         )
         deadlines_v1 = DeadlinesV1(**asdict(deadlines))
         assignment_id = uuid.uuid4()
-        await uow.dispatch.add_assignment(
+        await uow.dispatch.record_assignment(
             {
                 "id": assignment_id,
                 "complaint_id": complaint_id,
@@ -373,9 +383,6 @@ class Dispatcher:
                 "note": note,
                 "assigned_at": now,
             }
-        )
-        await uow.dispatch.update_complaint(
-            complaint_id, state="assigned", current_round=round_no, category_code=category
         )
         assigned = ComplaintAssignedV1(
             complaint_id=complaint_id,

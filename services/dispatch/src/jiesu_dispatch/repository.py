@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,24 +11,46 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jiesu_common.db.sql import FastRepository, values_of
 from jiesu_dispatch import orm
 
 
-class DispatchRepository:
-    """Reads and writes dispatch's tables inside one session."""
+@functools.lru_cache(maxsize=32)
+def _remember(columns: str, placeholders: str) -> str:
+    return (
+        f"INSERT INTO complaint_refs ({columns}) VALUES ({placeholders}) "
+        "ON CONFLICT DO NOTHING RETURNING complaint_id"
+    )
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+
+@functools.lru_cache(maxsize=32)
+def _assign(columns: str, placeholders: str, n: int) -> str:
+    # The round's assignment and the complaint's new state in one round trip.
+    return (
+        f"WITH a AS (INSERT INTO assignments ({columns}) VALUES ({placeholders})) "
+        f"UPDATE complaint_refs SET state = 'assigned', current_round = ${n + 1}, "
+        f"category_code = ${n + 2} WHERE complaint_id = ${n + 3}"
+    )
+
+
+class DispatchRepository(FastRepository):
+    """Reads and writes dispatch's tables inside one session (hot paths on its connection)."""
 
     async def remember_complaint(self, row: dict[str, Any]) -> bool:
         """Store a complaint snapshot once; False when it was already known."""
-        result = await self.session.execute(
-            pg_insert(orm.complaint_refs)
-            .values(**row)
-            .on_conflict_do_nothing()
-            .returning(orm.complaint_refs.c.complaint_id)
+        columns, placeholders, args = values_of(orm.complaint_refs, row)
+        return (
+            await (await self.conn()).fetchval(_remember(columns, placeholders), *args) is not None
         )
-        return result.first() is not None
+
+    async def record_assignment(self, row: dict[str, Any]) -> None:
+        """Insert one round's assignment (unique per complaint and round); the complaint
+        is then assigned, in that round and category."""
+        columns, placeholders, args = values_of(orm.assignments, row)
+        sql = _assign(columns, placeholders, len(args))
+        await (await self.conn()).execute(
+            sql, *args, row["round"], row["category_code"], row["complaint_id"]
+        )
 
     async def complaint(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """A known complaint, optionally row-locked."""
@@ -43,10 +66,6 @@ class DispatchRepository:
             .where(orm.complaint_refs.c.complaint_id == complaint_id)
             .values(**values)
         )
-
-    async def add_assignment(self, row: dict[str, Any]) -> None:
-        """Insert one round's assignment (unique per complaint and round)."""
-        await self.session.execute(insert(orm.assignments).values(**row))
 
     async def assignments_of(self, complaint_id: uuid.UUID) -> list[Any]:
         """Every round's assignment, first round first."""

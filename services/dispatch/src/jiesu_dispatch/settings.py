@@ -29,6 +29,9 @@ class DispatchSettings(ServiceSettings):
     service_name: str = "dispatch"
     port: int = 8002
     classifier_min_confidence: float = 0.5
+    # Parsed routing rules are kept this long; a version stored by this process is used at
+    # once, one stored by another replica within this many seconds.
+    rules_ttl_s: float = Field(default=1.0, ge=0)
     working_days: bool = True
     # Keyed by SLA class ("complex") or category code ("CITY-ILLEGAL-BUILD"); a category's
     # override applies on top of its class's, e.g.

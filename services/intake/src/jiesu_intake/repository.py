@@ -5,17 +5,15 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-import asyncpg
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
-from jiesu_common.db.sql import to_json, values_of
+from jiesu_common.db.sql import FastRepository, to_json, values_of
 from jiesu_common.http import encode_cursor, parse_cursor
 from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
@@ -73,20 +71,8 @@ class StatusRow(NamedTuple):
     status_round: int
 
 
-class ComplaintRepository:
-    """Reads and writes intake's tables inside one session."""
-
-    def __init__(
-        self,
-        session: AsyncSession,
-        connection: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
-    ) -> None:
-        self.session = session
-        self._connection = connection
-
-    async def _conn(self) -> asyncpg.Connection:
-        assert self._connection is not None, "hot paths need the unit of work's connection"
-        return await self._connection()
+class ComplaintRepository(FastRepository):
+    """Reads and writes intake's tables inside one session (hot paths on its connection)."""
 
     async def add_with_first_event(
         self,
@@ -101,7 +87,7 @@ class ComplaintRepository:
         returns the ticket number (``YYYYMMDD`` + six digits, increasing within the day)."""
         columns, placeholders, args = values_of(orm.complaints, row)
         sql = _insert_with_first_event(columns, placeholders, len(args))
-        conn = await self._conn()
+        conn = await self.conn()
         return str(await conn.fetchval(sql, *args, day, event_id, event_type, to_json(detail)))
 
     async def get(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
@@ -113,7 +99,7 @@ class ComplaintRepository:
 
     async def lock_status(self, complaint_id: uuid.UUID) -> StatusRow | None:
         """A complaint's id, status and round, locked to the end of the transaction."""
-        row = await (await self._conn()).fetchrow(_LOCK_STATUS, complaint_id)
+        row = await (await self.conn()).fetchrow(_LOCK_STATUS, complaint_id)
         return None if row is None else StatusRow(*row)
 
     async def record_lifecycle(
@@ -128,7 +114,7 @@ class ComplaintRepository:
         values: dict[str, Any],
     ) -> None:
         """Note an event on the timeline and, only when that entry is new, set ``values``."""
-        conn = await self._conn()
+        conn = await self.conn()
         args = [complaint_id, event_id, event_type, at, round_no, to_json(detail)]
         if not values:
             await conn.execute(_TIMELINE, *args)
@@ -197,7 +183,7 @@ class ComplaintRepository:
             box = [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
         if not phone_hash and not near:
             return []
-        conn = await self._conn()
+        conn = await self.conn()
         rows = await conn.fetch(
             _DUPLICATE_CANDIDATES,
             since,

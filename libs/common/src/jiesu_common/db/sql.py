@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
 from sqlalchemy import JSON, Table
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @functools.lru_cache(maxsize=256)
@@ -50,3 +52,20 @@ def values_of(
 def to_json(value: Any) -> str:
     """A JSON column's value as JSON text."""
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class FastRepository:
+    """A repository with its unit of work's session and, for hot paths, its connection."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        connection: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
+        self.session = session
+        self._connection = connection
+
+    async def conn(self) -> asyncpg.Connection:
+        """The asyncpg connection of the unit of work's transaction."""
+        assert self._connection is not None, "hot paths need the unit of work's connection"
+        return await self._connection()
