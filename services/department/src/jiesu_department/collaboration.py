@@ -95,7 +95,7 @@ async def open_summons_cases(payload: WhistleBlownV1, event: CloudEvent, uow: Un
         return
     for unit_id in payload.summoned_unit_ids:
         case_id = domain.summons_case_id(payload.whistle_id, unit_id)
-        opened = await uow.cases.open_case(
+        await uow.cases.open_case(
             {
                 "case_id": case_id,
                 "complaint_id": street_case.complaint_id,
@@ -118,16 +118,12 @@ async def open_summons_cases(payload: WhistleBlownV1, event: CloudEvent, uow: Un
                 "summoned_by": payload.street_unit_id,
                 "ask": payload.ask,
                 "report_by": payload.report_by,
-            }
+            },
+            action="summoned",
+            by=payload.street_unit_id,
+            at=payload.blown_at,
+            detail={"ask": payload.ask, "report_by": payload.report_by.isoformat()},
         )
-        if opened:
-            await uow.cases.log_action(
-                case_id,
-                "summoned",
-                payload.street_unit_id,
-                payload.blown_at,
-                {"ask": payload.ask, "report_by": payload.report_by.isoformat()},
-            )
     await uow.cases.log_action(
         street_case.case_id,
         "whistle_blown",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,16 @@ Bounds = Callable[[], Awaitable[tuple[int, int]]]
 RECHECK_S = 0.05
 RECHECKS = 40
 QUEUE_LIMIT = 5000
+NOTIFY_EVERY_S = 0.02  # commits within this window share one NOTIFY to the other replicas
+_FEEDS: set[CaseFeed] = set()
+
+
+def cases_changed() -> bool:
+    """Cases were just committed in this process: wake its reader and, by one NOTIFY shared
+    with the commits around it, the other replicas'. False when no feed runs here."""
+    for feed in tuple(_FEEDS):
+        feed.changed()
+    return bool(_FEEDS)
 
 
 @dataclass(eq=False)
@@ -96,6 +107,9 @@ class CaseFeed:
         self._listener: asyncpg.Connection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._token = uuid.uuid4().hex  # our own notifications wake us in-process already
+        self._notify_pending = False
+        _FEEDS.add(self)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, unit_id: str) -> AsyncIterator[Subscription]:
@@ -131,8 +145,29 @@ class CaseFeed:
             log.warning("LISTEN unavailable; case streams poll", exc_info=True)
             self._listener = None
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, _unit_id: str) -> None:
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload != self._token:
+            self._wake.set()
+
+    def changed(self) -> None:
+        """Cases changed in this process (see ``cases_changed``)."""
         self._wake.set()
+        if not self._notify_pending:
+            self._notify_pending = True
+            asyncio.get_running_loop().create_task(self._notify_others())
+
+    async def _notify_others(self) -> None:
+        await asyncio.sleep(NOTIFY_EVERY_S)
+        self._notify_pending = False
+        try:
+            async with self._lock:
+                await self._ensure_listening()
+                if self._listener is not None:
+                    await self._listener.execute(
+                        f"SELECT pg_notify('{CHANGES_CHANNEL}', '{self._token}')"
+                    )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("case change NOTIFY failed; other replicas' streams poll", exc_info=True)
 
     async def _run(self) -> None:
         rechecks, target = 0, 0
@@ -194,6 +229,7 @@ class CaseFeed:
 
     async def close(self) -> None:
         """Stop the reader and drop the LISTEN connection."""
+        _FEEDS.discard(self)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

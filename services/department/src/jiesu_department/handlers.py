@@ -27,6 +27,7 @@ from jiesu_common.contracts.events import (
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_department import domain
+from jiesu_department.feed import cases_changed
 from jiesu_department.repository import CaseRepository
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,15 @@ class DepartmentUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> DepartmentUnitOfWork:
         await super().__aenter__()
-        self.cases = CaseRepository(self.session)
+        self.cases = CaseRepository(self.session, self.connection)
         return self
 
     async def commit(self) -> None:
         """Write outbox rows and commit, then wake the streams of the units touched."""
         touched = self.cases.take_touched()
         await super().commit()
-        if touched:
+        if touched and not cases_changed():
+            # No feed in this process (a worker): tell the replicas' streams directly.
             try:
                 await self.cases.notify(touched)
             except Exception:  # the change is committed; streams still poll
@@ -60,16 +62,22 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
     Open cases of earlier rounds are closed out: the newer round supersedes them.
     """
     assert isinstance(uow, DepartmentUnitOfWork)
-    for old in await uow.cases.of_complaint(payload.complaint_id):
+    # A first round has no earlier cases to supersede.
+    for old in await uow.cases.of_complaint(payload.complaint_id) if payload.round > 1 else ():
         if old.round < payload.round and old.status in domain.OPEN_STATUSES:
-            await uow.cases.change(old.case_id, old.unit_id, status="withdrawn")
-            await uow.cases.log_action(
-                old.case_id, "superseded", None, payload.assigned_at, {"round": payload.round}
+            await uow.cases.change(
+                old.case_id,
+                old.unit_id,
+                status="withdrawn",
+                log=("superseded", None, payload.assigned_at, {"round": payload.round}),
             )
     units = [(payload.lead_unit_id, "lead")] + [(u, "co") for u in payload.co_unit_ids]
+    summary = payload.summary.model_dump(mode="json")
+    jurisdiction = payload.jurisdiction.model_dump(mode="json")
+    deadlines = payload.deadlines.model_dump(mode="json")
     for unit_id, role in units:
         case_id = domain.case_id_for(payload.assignment_id, unit_id)
-        opened = await uow.cases.open_case(
+        await uow.cases.open_case(
             {
                 "case_id": case_id,
                 "complaint_id": payload.complaint_id,
@@ -79,21 +87,20 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
                 "role": role,
                 "status": "assigned",
                 "ticket_no": payload.summary.ticket_no,
-                "summary": payload.summary.model_dump(mode="json"),
-                "jurisdiction": payload.jurisdiction.model_dump(mode="json"),
+                "summary": summary,
+                "jurisdiction": jurisdiction,
                 "category_code": payload.category_code,
                 "sla_class": payload.sla_class,
                 "mode": payload.mode,
-                "deadlines": payload.deadlines.model_dump(mode="json"),
+                "deadlines": deadlines,
                 "co_unit_ids": list(payload.co_unit_ids),
                 "lead_unit_id": payload.lead_unit_id,
                 "assigned_at": payload.assigned_at,
-            }
+            },
+            by=payload.assigned_by,
+            at=payload.assigned_at,
+            detail={"role": role},
         )
-        if opened:
-            await uow.cases.log_action(
-                case_id, "assigned", payload.assigned_by, payload.assigned_at, {"role": role}
-            )
 
 
 async def close_out_withdrawn(
@@ -206,12 +213,16 @@ async def act_on_case(
     if action == "extension-request" and body["until"] <= state.resolve_by:
         raise Problem.invalid("延期后的时限须晚于当前办结时限 / `until` must be after resolve_by")
     values = {"status": status} | _stamps(action, now, body, case.status)
-    await uow.cases.change(case.case_id, case.unit_id, **values)
-    await uow.cases.log_action(case.case_id, action, principal.subject, now, _jsonable(body))
+    changed = await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=(action, principal.subject, now, _jsonable(body)),
+        **values,
+    )
     uow.publish(_event_for(action, case, principal.subject, now, body))
     await uow.commit()
     log.info("case %s", action, extra={"case_id": str(case.case_id), "unit_id": case.unit_id})
-    return await uow.cases.get(case.case_id)
+    return changed
 
 
 async def own_case(

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import ColumnElement, insert, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jiesu_common.db.sql import (
+    FastRepository,
+    Row,
+    json_args,
+    row_or_none,
+    set_clause,
+    to_json,
+    values_of,
+)
 from jiesu_department import orm
 
 CHANGES_CHANNEL = "case_changed"
@@ -17,60 +29,103 @@ _KEY = {"cases": "case_id", "consultations": "consultation_id"}
 _XID: ColumnElement[int] = literal_column(orm.XACT_ID)
 
 
-class CaseRepository:
+_LOG = "INSERT INTO case_actions (case_id, action, by, at, detail) VALUES ($1, $2, $3, $4, $5)"
+_GET = "SELECT * FROM cases WHERE case_id = $1"
+_OF_COMPLAINT = "SELECT * FROM cases WHERE complaint_id = $1 ORDER BY round, unit_id FOR UPDATE"
+
+
+@functools.lru_cache(maxsize=32)
+def _open_logged(columns: str, placeholders: str, n: int) -> str:
+    # The case (stamped with this transaction's id for the streams) and its first history
+    # entry, once: a case that exists already is left as it is and nothing is logged.
+    return (
+        f"WITH c AS (INSERT INTO cases ({columns}, xid) VALUES ({placeholders}, {orm.XACT_ID}) "
+        "ON CONFLICT DO NOTHING RETURNING case_id) "
+        "INSERT INTO case_actions (case_id, action, by, at, detail) "
+        f"SELECT case_id, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4} FROM c RETURNING case_id"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _change(columns: tuple[str, ...], logged: bool) -> str:
+    n = len(columns)
+    sets = f"{set_clause(columns, 2)}, " if columns else ""
+    update = (
+        f"UPDATE cases SET {sets}xid = {orm.XACT_ID}, updated_at = now() "
+        "WHERE case_id = $1 RETURNING *"
+    )
+    if not logged:
+        return update
+    return (
+        f"WITH c AS ({update}), l AS (INSERT INTO case_actions (case_id, action, by, at, detail) "
+        f"SELECT case_id, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5} FROM c) SELECT * FROM c"
+    )
+
+
+class CaseRepository(FastRepository):
     """Reads and writes cases inside one session; every write wakes the unit's streams."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(
+        self,
+        session: AsyncSession,
+        connection: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
+        super().__init__(session, connection)
         self._touched_units: set[str] = set()
 
-    async def open_case(self, row: dict[str, Any]) -> bool:
-        """Insert a case once; False when it already exists."""
-        result = await self.session.execute(
-            pg_insert(orm.cases)
-            .values(**row, xid=_XID)
-            .on_conflict_do_nothing()
-            .returning(orm.cases.c.case_id)
-        )
-        if result.first() is None:
+    async def open_case(
+        self,
+        row: dict[str, Any],
+        *,
+        by: str | None,
+        at: datetime,
+        detail: dict[str, Any],
+        action: str = "assigned",
+    ) -> bool:
+        """Insert a case once, with its first history entry; False when it existed."""
+        columns, placeholders, args = values_of(orm.cases, row)
+        sql = _open_logged(columns, placeholders, len(args))
+        opened = await (await self.conn()).fetchval(sql, *args, action, by, at, to_json(detail))
+        if opened is None:
             return False
         self._touched_units.add(row["unit_id"])
         return True
 
     async def get(self, case_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One case, optionally row-locked."""
-        query = select(orm.cases).where(orm.cases.c.case_id == case_id)
-        if for_update:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).first()
+        sql = _GET + " FOR UPDATE" if for_update else _GET
+        return row_or_none(await (await self.conn()).fetchrow(sql, case_id))
 
     async def of_complaint(
         self, complaint_id: uuid.UUID, *, round_no: int | None = None
     ) -> list[Any]:
         """Every case of a complaint (of one round), locked for update."""
-        query = select(orm.cases).where(orm.cases.c.complaint_id == complaint_id)
-        if round_no is not None:
-            query = query.where(orm.cases.c.round == round_no)
-        return list((await self.session.execute(query.with_for_update())).all())
+        rows = [Row(r) for r in await (await self.conn()).fetch(_OF_COMPLAINT, complaint_id)]
+        return rows if round_no is None else [r for r in rows if r.round == round_no]
 
-    async def change(self, case_id: uuid.UUID, unit_id: str, **values: Any) -> None:
-        """Update a case and stamp it as changed in this transaction."""
-        await self.session.execute(
-            update(orm.cases)
-            .where(orm.cases.c.case_id == case_id)
-            .values(**values, xid=_XID, updated_at=datetime.now().astimezone())
-        )
+    async def change(
+        self,
+        case_id: uuid.UUID,
+        unit_id: str,
+        *,
+        log: tuple[str, str | None, datetime, dict[str, Any]] | None = None,
+        **values: Any,
+    ) -> Any:
+        """Update a case, stamp it as changed in this transaction and, with ``log``
+        ``(action, by, at, detail)``, append to its history; returns the case as it is now."""
+        args = [case_id, *json_args(orm.cases, values)]
+        if log is not None:
+            action, by, at, detail = log
+            args += [action, by, at, to_json(detail)]
+        row = await (await self.conn()).fetchrow(_change(tuple(values), log is not None), *args)
         self._touched_units.add(unit_id)
+        return row_or_none(row)
 
     async def log_action(
         self, case_id: uuid.UUID, action: str, by: str | None, at: datetime, detail: dict[str, Any]
     ) -> None:
         """Append to the case's history."""
-        await self.session.execute(
-            insert(orm.case_actions).values(
-                case_id=case_id, action=action, by=by, at=at, detail=detail
-            )
-        )
+        await (await self.conn()).execute(_LOG, case_id, action, by, at, to_json(detail))
 
     async def history(self, case_id: uuid.UUID) -> list[Any]:
         """The case's actions, oldest first."""
