@@ -24,6 +24,7 @@ from jiesu_common.contracts.events import (
 )
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_metrics import domain
+from jiesu_metrics.domain import clock_id_for
 from jiesu_metrics.repository import MetricsRepository
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class MetricsUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> MetricsUnitOfWork:
         await super().__aenter__()
-        self.metrics = MetricsRepository(self.session)
+        self.metrics = MetricsRepository(self.session, self.connection)
         return self
 
 
@@ -96,17 +97,28 @@ class Projector:
             for c in ("accept", "contact", "resolve")
         ]
         plan += [(u, "co", "accept", d.accept_by) for u in payload.co_unit_ids]
-        for unit_id, role, clock, deadline in plan:
-            row = await uow.metrics.merge_clock(
-                payload.complaint_id,
-                payload.round,
-                unit_id,
-                clock,
-                role=role,
-                started_at=payload.assigned_at,
-                deadline=deadline,
-            )
-            await self._reschedule(uow, row)
+        started = payload.assigned_at
+        rows = [
+            {
+                "clock_id": clock_id_for(payload.complaint_id, payload.round, unit_id, clock),
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "unit_id": unit_id,
+                "clock": clock,
+                "role": role,
+                "started_at": started,
+                "deadline": deadline,
+                # As a new clock: right for all but one whose stop arrived first (below).
+                "next_fire_at": domain.next_fire_at(
+                    domain.ClockState(started, deadline, None, None, None, None, None),
+                    self.ladder,
+                ),
+            }
+            for unit_id, role, clock, deadline in plan
+        ]
+        for row in await uow.metrics.start_clocks(rows):
+            if not row.inserted:
+                await self._reschedule(uow, row)
 
     async def case_acted(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
         """The unit accepted, contacted or resolved: that clock stops."""

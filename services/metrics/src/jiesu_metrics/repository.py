@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, func, select, text, tuple_
 
+from jiesu_common.db.sql import FastRepository, Row, json_args, set_clause, values_of
 from jiesu_metrics import orm
 from jiesu_metrics.domain import clock_id_for
 
@@ -24,40 +24,65 @@ _CLOCK_MERGE = {
 }
 
 
-class MetricsRepository:
-    """Reads and writes metrics' tables inside one session."""
+_CLOCK_KEY = ("complaint_id", "round", "unit_id", "clock")
+# A fact's timestamps keep their first value, its round the highest.
+_FACT_MERGE = {"current_round": "GREATEST(complaint_facts.current_round, EXCLUDED.current_round)"}
+# The clocks an assignment starts, all at once: (columns, types) of the unnest.
+_START_COLUMNS = (
+    ("clock_id", "uuid"),
+    ("complaint_id", "uuid"),
+    ("round", "int"),
+    ("unit_id", "text"),
+    ("clock", "text"),
+    ("role", "text"),
+    ("started_at", "timestamptz"),
+    ("deadline", "timestamptz"),
+    ("next_fire_at", "timestamptz"),
+)
+_START_CLOCKS = (
+    f"INSERT INTO clocks ({', '.join(c for c, _ in _START_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${n}::{t}[]" for n, (_, t) in enumerate(_START_COLUMNS, start=1))
+    + ") ON CONFLICT (complaint_id, round, unit_id, clock) DO UPDATE SET "
+    + ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in ("role", "started_at", "deadline"))
+    + " RETURNING *, (xmax = 0) AS inserted"
+)
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+
+@functools.lru_cache(maxsize=64)
+def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...], merge: str) -> str:
+    """INSERT … ON CONFLICT (key) DO UPDATE SET <merge> (or DO NOTHING without one)."""
+    names = ", ".join(columns)
+    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    action = f"DO UPDATE SET {merge}" if merge else "DO NOTHING"
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(key)}) {action}"
+    )
+
+
+class MetricsRepository(FastRepository):
+    """Reads and writes metrics' tables inside one session (hot paths on its connection)."""
 
     # --- facts -------------------------------------------------------------------------
 
     async def complaint_fact(self, complaint_id: uuid.UUID, **values: Any) -> None:
         """Merge facts about a complaint; timestamps keep their first value, rounds their max."""
-        t = orm.complaint_facts
-        stmt = pg_insert(t).values(complaint_id=complaint_id, **values)
-        merged: dict[str, Any] = {}
-        for key in values:
-            if key == "current_round":
-                merged[key] = func.greatest(t.c.current_round, stmt.excluded.current_round)
-            else:
-                merged[key] = func.coalesce(t.c[key], stmt.excluded[key])
-        if merged:
-            await self.session.execute(
-                stmt.on_conflict_do_update(index_elements=["complaint_id"], set_=merged)
-            )
-        else:
-            await self.session.execute(stmt.on_conflict_do_nothing())
+        merge = ", ".join(
+            f"{k} = {_FACT_MERGE.get(k, f'COALESCE(complaint_facts.{k}, EXCLUDED.{k})')}"
+            for k in values
+        )
+        row = {"complaint_id": complaint_id, **values}
+        sql = _upsert("complaint_facts", ("complaint_id",), tuple(row), merge)
+        await (await self.conn()).execute(sql, *json_args(orm.complaint_facts, row))
 
     async def add_round(self, row: dict[str, Any]) -> None:
         """Remember one assignment round (once)."""
-        await self.session.execute(pg_insert(orm.rounds).values(**row).on_conflict_do_nothing())
+        await self._insert_once(orm.rounds, row)
 
     async def merge_clock(
         self, complaint_id: uuid.UUID, round_no: int, unit_id: str, clock: str, **values: Any
     ) -> Any:
         """Upsert what is known of a clock; returns the merged row (locked by the upsert)."""
-        t = orm.clocks
         row = {
             "clock_id": clock_id_for(complaint_id, round_no, unit_id, clock),
             "complaint_id": complaint_id,
@@ -66,51 +91,55 @@ class MetricsRepository:
             "clock": clock,
             **values,
         }
-        set_ = {key: text(_CLOCK_MERGE[key]) for key in values}
-        stmt = (
-            pg_insert(t)
-            .values(**row)
-            .on_conflict_do_update(
-                index_elements=["complaint_id", "round", "unit_id", "clock"], set_=set_
-            )
-            .returning(*t.c)
-        )
-        return (await self.session.execute(stmt)).one()
+        merge = ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in values)
+        sql = _upsert("clocks", _CLOCK_KEY, tuple(row), merge) + " RETURNING *"
+        return Row(await (await self.conn()).fetchrow(sql, *row.values()))
+
+    async def start_clocks(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """Upsert the clocks an assignment starts, in one statement; each returned row says
+        whether it was ``inserted`` (else merged with what was known: schedule it again)."""
+        columns = [[row[c] for row in rows] for c, _ in _START_COLUMNS]
+        return [Row(r) for r in await (await self.conn()).fetch(_START_CLOCKS, *columns)]
 
     async def set_clock(self, clock_id: uuid.UUID, **values: Any) -> None:
         """Update a clock's ladder state."""
-        t = orm.clocks
-        await self.session.execute(update(t).where(t.c.clock_id == clock_id).values(**values))
+        sql = f"UPDATE clocks SET {set_clause(tuple(values), 2)} WHERE clock_id = $1"
+        await (await self.conn()).execute(sql, clock_id, *values.values())
 
     async def merge_return(self, case_id: uuid.UUID, **values: Any) -> None:
         """Merge what is known of a return (the return and its decision come on two topics)."""
-        t = orm.returns
-        stmt = pg_insert(t).values(case_id=case_id, **values)
-        set_ = {
-            k: func.coalesce(stmt.excluded[k], t.c[k])
+        table = orm.returns.name
+        merge = ", ".join(
+            f"{k} = COALESCE(EXCLUDED.{k}, {table}.{k})"
             for k in values
             if k in ("returned_at", "decision")
-        }
-        await self.session.execute(
-            stmt.on_conflict_do_update(index_elements=["case_id"], set_=set_)
         )
+        row = {"case_id": case_id, **values}
+        sql = _upsert(table, ("case_id",), tuple(row), merge or "case_id = EXCLUDED.case_id")
+        await (await self.conn()).execute(sql, *json_args(orm.returns, row))
 
     async def merge_consultation(self, consultation_id: uuid.UUID, **values: Any) -> None:
         """Merge what is known of a consultation (opened and decided, in any order)."""
-        t = orm.consultations
-        stmt = pg_insert(t).values(consultation_id=consultation_id, **values)
-        set_ = {k: func.coalesce(t.c[k], stmt.excluded[k]) for k in values if k != "complaint_id"}
-        await self.session.execute(
-            stmt.on_conflict_do_update(index_elements=["consultation_id"], set_=set_)
+        table = orm.consultations.name
+        merge = ", ".join(
+            f"{k} = COALESCE({table}.{k}, EXCLUDED.{k})" for k in values if k != "complaint_id"
         )
+        row = {"consultation_id": consultation_id, **values}
+        sql = _upsert(table, ("consultation_id",), tuple(row), merge)
+        await (await self.conn()).execute(sql, *json_args(orm.consultations, row))
 
     async def add_whistle(self, row: dict[str, Any]) -> None:
         """Remember a whistle (once)."""
-        await self.session.execute(pg_insert(orm.whistles).values(**row).on_conflict_do_nothing())
+        await self._insert_once(orm.whistles, row)
 
     async def add_review(self, row: dict[str, Any]) -> None:
         """Store a completed review (once)."""
-        await self.session.execute(pg_insert(orm.reviews).values(**row).on_conflict_do_nothing())
+        await self._insert_once(orm.reviews, row)
+
+    async def _insert_once(self, table: Table, row: dict[str, Any]) -> None:
+        columns, placeholders, args = values_of(table, row)
+        sql = f"INSERT INTO {table.name} ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING"
+        await (await self.conn()).execute(sql, *args)
 
     # --- the clock ticker ------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ class ReviewUnitOfWork(UnitOfWork):
 
     async def __aenter__(self) -> ReviewUnitOfWork:
         await super().__aenter__()
-        self.reviews = ReviewRepository(self.session)
+        self.reviews = ReviewRepository(self.session, self.connection)
         return self
 
 
@@ -46,7 +46,8 @@ class Reviews:
     ) -> None:
         """Remember the round's units; a newer round cancels older pending reviews."""
         assert isinstance(uow, ReviewUnitOfWork)
-        await uow.reviews.note_round(
+        review_id = domain.review_id_for(payload.complaint_id, payload.round)
+        review_exists = await uow.reviews.note_round(
             {
                 "complaint_id": payload.complaint_id,
                 "round": payload.round,
@@ -55,16 +56,14 @@ class Reviews:
                 "ticket_no": payload.summary.ticket_no,
                 "summary": payload.summary.model_dump(mode="json"),
                 "assigned_at": payload.assigned_at,
-            }
+            },
+            review_id=review_id,
         )
-        await uow.reviews.cancel_pending(payload.complaint_id, below_round=payload.round)
-        # The resolution may have been seen first (topics are not ordered among themselves).
-        review = await uow.reviews.get(domain.review_id_for(payload.complaint_id, payload.round))
-        if review is not None:
+        if payload.round > 1:  # a first round has no older reviews
+            await uow.reviews.cancel_pending(payload.complaint_id, below_round=payload.round)
+        if review_exists:  # its resolution was seen first
             units = [payload.lead_unit_id, *payload.co_unit_ids]
-            await uow.reviews.change(
-                review.review_id, unit_ids=units, ticket_no=payload.summary.ticket_no
-            )
+            await uow.reviews.change(review_id, unit_ids=units, ticket_no=payload.summary.ticket_no)
 
     async def review_resolution(
         self, payload: CaseResolvedV1, event: CloudEvent, uow: UnitOfWork

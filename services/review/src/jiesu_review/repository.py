@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from jiesu_common.db.sql import FastRepository, values_of
 from jiesu_review import orm
 
 
-class ReviewRepository:
+@functools.lru_cache(maxsize=16)
+def _note_round(columns: str, placeholders: str, n: int) -> str:
+    # The round, once, and in the same trip whether its review exists already.
+    return (
+        f"WITH r AS (INSERT INTO rounds ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT DO NOTHING) SELECT review_id FROM reviews WHERE review_id = ${n + 1}"
+    )
+
+
+class ReviewRepository(FastRepository):
     """Reads and writes reviews and what they need inside one session."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def note_round(self, row: dict[str, Any]) -> None:
-        """Remember who handles a round (once)."""
-        await self.session.execute(pg_insert(orm.rounds).values(**row).on_conflict_do_nothing())
+    async def note_round(self, row: dict[str, Any], *, review_id: uuid.UUID) -> bool:
+        """Remember who handles a round (once); True when the round's review exists already
+        (its resolution came first: topics are not ordered among themselves)."""
+        columns, placeholders, args = values_of(orm.rounds, row)
+        sql = _note_round(columns, placeholders, len(args))
+        return await (await self.conn()).fetchval(sql, *args, review_id) is not None
 
     async def round_of(self, complaint_id: uuid.UUID, round_no: int) -> Any | None:
         """The units of one round, if known yet."""
