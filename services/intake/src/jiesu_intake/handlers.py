@@ -60,7 +60,7 @@ class IntakeUnitOfWork(UnitOfWork):
     async def __aenter__(self) -> IntakeUnitOfWork:
         await super().__aenter__()
         self.complaints = ComplaintRepository(self.session, self.connection)
-        self.idempotency = IdempotencyRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session, self.connection)
         self.api_keys = ApiKeyRepository(self.session)
         self.open311 = Open311Repository(self.session)
         return self

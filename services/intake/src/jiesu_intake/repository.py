@@ -239,21 +239,19 @@ class ComplaintRepository(FastRepository):
         return rows[:limit], next_cursor
 
 
-class IdempotencyRepository:
+class IdempotencyRepository(FastRepository):
     """Stored answers of requests carrying an ``Idempotency-Key``."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
 
     async def claim(self, scope: str, key: str, request_hash: str) -> bool:
         """True when this request is the first with the key (waits for a concurrent one)."""
-        result = await self.session.execute(
-            pg_insert(orm.idempotency_keys)
-            .values(scope=scope, key=key, request_hash=request_hash)
-            .on_conflict_do_nothing()
-            .returning(orm.idempotency_keys.c.key)
+        claimed = await (await self.conn()).fetchval(
+            "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING key",
+            scope,
+            key,
+            request_hash,
         )
-        return result.first() is not None
+        return claimed is not None
 
     async def get(self, scope: str, key: str) -> Any | None:
         """The stored record of a key."""
@@ -266,11 +264,13 @@ class IdempotencyRepository:
         self, scope: str, key: str, complaint_id: uuid.UUID, response: dict[str, Any]
     ) -> None:
         """Remember the answer given."""
-        t = orm.idempotency_keys
-        await self.session.execute(
-            update(t)
-            .where(t.c.scope == scope, t.c.key == key)
-            .values(complaint_id=complaint_id, response=response)
+        await (await self.conn()).execute(
+            "UPDATE idempotency_keys SET complaint_id = $3, response = $4 "
+            "WHERE scope = $1 AND key = $2",
+            scope,
+            key,
+            complaint_id,
+            to_json(response),
         )
 
 
