@@ -250,7 +250,8 @@ class ConsumerRunner:
             if self._stopping.is_set():
                 return int(records[start].offset) if start else None
             chunk = records[start : start + size]
-            if len(chunk) > 1 and await self._handle_together(chunk):
+            # Even one record goes this way: its offset then joins the poll's one commit.
+            if await self._handle_together(chunk):
                 continue
             for n, record in enumerate(chunk):
                 if self._stopping.is_set():
