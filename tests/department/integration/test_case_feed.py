@@ -13,7 +13,6 @@ from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.testing.plugin import DatabaseFactory
 from jiesu_department import handlers
 from jiesu_department.feed import CaseFeed, Change, database_reads
-from jiesu_department.handlers import DepartmentUnitOfWork
 from jiesu_department.main import MIGRATIONS
 from jiesu_department.settings import DepartmentSettings
 from tests.department.integration.test_case_projection import apply
@@ -29,7 +28,7 @@ async def feed_and_sessions(new_database: DatabaseFactory) -> AsyncIterator[tupl
     engine = create_engine(DepartmentSettings(database={"url": url}).database)
     sessions = session_factory(engine)
     reads: list[int] = []
-    read_changes, bounds = database_reads(lambda: DepartmentUnitOfWork(sessions), limit=3)
+    read_changes, bounds = database_reads(engine, limit=3)
 
     async def counted(unit: str | None, start: int, horizon: int) -> Any:
         reads.append(1)

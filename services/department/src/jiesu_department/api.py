@@ -16,7 +16,6 @@ from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import collaboration, handlers
 from jiesu_department.domain import Action
-from jiesu_department.feed import Change
 from jiesu_department.schemas import (
     AcceptCreate,
     CallerRevealed,
@@ -127,7 +126,9 @@ async def stream_cases(
         # Shielded: a client that goes away must not cancel a query half-way, which would
         # hand its connection back to the pool in the middle of an operation.
         while cursor < sub.joined_at:
-            changes, resume = await asyncio.shield(read_changes(state, unit, cursor, sub.joined_at))
+            changes, resume = await asyncio.shield(
+                state.feed.read_changes(unit, cursor, sub.joined_at)
+            )
             for _, kind, row in changes:
                 yield _stream_event(kind, row)
             cursor = sub.joined_at if resume is None else resume
@@ -139,16 +140,6 @@ async def stream_cases(
             if xid >= cursor:
                 yield _stream_event(kind, row)
     # A client too slow for the reader ends here and resumes with Last-Event-ID.
-
-
-async def read_changes(
-    state: DepartmentState, unit: str | None, from_xid: int, horizon: int
-) -> tuple[list[Change], int | None]:
-    """Changed cases and consultations (of one unit, or all) in ``[from_xid, horizon)``."""
-    async with state.uow() as uow:
-        return await uow.cases.changes_between(
-            unit_id=unit, from_xid=from_xid, horizon=horizon, limit=STREAM_BATCH
-        )
 
 
 def _stream_event(kind: int, row: Any) -> ServerSentEvent:

@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jiesu_common.db.engine import asyncpg_dsn
+from jiesu_common.db.engine import asyncpg_dsn, raw_connection
+from jiesu_common.db.sql import Row
 from jiesu_department.repository import CHANGES_CHANNEL
-
-if TYPE_CHECKING:
-    from jiesu_department.handlers import DepartmentUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ Bounds = Callable[[], Awaitable[tuple[int, int]]]
 RECHECK_S = 0.05
 RECHECKS = 40
 QUEUE_LIMIT = 5000
-NOTIFY_EVERY_S = 0.02  # commits within this window share one NOTIFY to the other replicas
+NOTIFY_EVERY_S = 0.02
+WAKE_COALESCE_S = 0.01  # commits within this window share one NOTIFY to the other replicas
 _FEEDS: set[CaseFeed] = set()
 
 
@@ -66,24 +67,59 @@ class Subscription:
     overflowed: bool = False
 
 
-def database_reads(
-    uow: Callable[[], DepartmentUnitOfWork], limit: int
-) -> tuple[ReadChanges, Bounds]:
-    """The feed's two reads, each in a unit of work of its own."""
+_BOUNDS = (
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+    "FROM pg_current_snapshot() AS s"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _changes_sql(table: str, key: str, one_unit: bool) -> str:
+    unit = " AND unit_id = $4" if one_unit else ""
+    return f"SELECT * FROM {table} WHERE xid >= $1 AND xid < $2{unit} ORDER BY xid, {key} LIMIT $3"
+
+
+def database_reads(engine: AsyncEngine, limit: int) -> tuple[ReadChanges, Bounds]:
+    """The feed's two reads, each a plain statement or two on a pooled connection (no
+    transaction: the horizon bounds what is read, not a snapshot)."""
 
     async def read_changes(
         unit_id: str | None, from_xid: int, horizon: int
     ) -> tuple[list[Change], int | None]:
-        async with uow() as work:
-            return await work.cases.changes_between(
-                unit_id=unit_id, from_xid=from_xid, horizon=horizon, limit=limit
-            )
+        async with raw_connection(engine) as conn:
+            batches = []
+            for table, key in (("cases", "case_id"), ("consultations", "consultation_id")):
+                args: list[Any] = [from_xid, horizon, limit]
+                if unit_id is not None:
+                    args.append(unit_id)
+                sql = _changes_sql(table, key, unit_id is not None)
+                batches.append([Row(r) for r in await conn.fetch(sql, *args)])
+        return merge_batches(batches, from_xid, limit)
 
     async def bounds() -> tuple[int, int]:
-        async with uow() as work:
-            return await work.cases.snapshot_bounds()
+        async with raw_connection(engine) as conn:
+            row = await conn.fetchrow(_BOUNDS)
+        return int(row[0]), int(row[1])
 
     return read_changes, bounds
+
+
+def merge_batches(
+    batches: list[list[Any]], from_xid: int, limit: int
+) -> tuple[list[Change], int | None]:
+    """Cases (kind 0) and consultations (kind 1) in transaction order. When a table filled
+    its batch, only changes below its last xid, with that xid to read on from (else None)."""
+    full = [rows[-1].xid for rows in batches if len(rows) == limit]
+    upto = min(full) if full else None
+    if upto is not None and upto <= from_xid:
+        upto = from_xid + 1  # one transaction filled a batch: move past it
+    changes = sorted(
+        [(r.xid, kind, r) for kind, rows in enumerate(batches) for r in rows],
+        key=lambda change: (change[0], change[1]),
+    )
+    if upto is not None:
+        changes = [c for c in changes if c[0] < upto]
+    return changes, upto
 
 
 class CaseFeed:
@@ -100,6 +136,8 @@ class CaseFeed:
         self._url = database_url
         self.poll_s = poll_s
         self._read_changes = read_changes
+        # A stream reads its own unit's changes with it while it catches up.
+        self.read_changes = read_changes
         self._bounds = bounds
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
         self._cursor: int | None = None
@@ -190,6 +228,7 @@ class CaseFeed:
             woken = await self._sleep()
             if woken:
                 rechecks, target = RECHECKS, newest
+                await asyncio.sleep(WAKE_COALESCE_S)  # commits close together share a read
 
     async def _sleep(self) -> bool:
         """Until woken (True), or the poll interval passed with streams open (False)."""

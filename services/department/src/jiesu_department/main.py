@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 from fastapi import FastAPI
 
@@ -38,9 +37,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if settings is not None else DepartmentSettings()
     assert isinstance(settings, DepartmentSettings)
     context = create_context(settings)
-    read_changes, bounds = database_reads(
-        lambda: cast(DepartmentUnitOfWork, context.uow()), STREAM_BATCH
-    )
+    read_changes, bounds = database_reads(context.engine, STREAM_BATCH)
     feed = CaseFeed(
         settings.database.url, settings.stream_poll_s, read_changes=read_changes, bounds=bounds
     )

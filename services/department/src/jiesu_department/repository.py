@@ -25,7 +25,6 @@ from jiesu_common.db.sql import (
 from jiesu_department import orm
 
 CHANGES_CHANNEL = "case_changed"
-_KEY = {"cases": "case_id", "consultations": "consultation_id"}
 _XID: ColumnElement[int] = literal_column(orm.XACT_ID)
 
 
@@ -154,59 +153,6 @@ class CaseRepository(FastRepository):
         query = query.order_by(c.assigned_at, c.case_id).limit(limit + 1)
         return list((await self.session.execute(query)).all())
 
-    async def changes(
-        self,
-        *,
-        unit_id: str,
-        from_xid: int,
-        limit: int,
-        table: str = "cases",
-        horizon: int | None = None,
-    ) -> tuple[list[Any], int]:
-        """Committed changes of a unit's cases (or consultations) at or after ``from_xid``,
-        and the safe horizon.
-
-        Only transactions older than every one still running are read, so a change that
-        commits late is never passed over by a cursor that already moved on.
-        """
-        if horizon is None:
-            horizon = await self.horizon()
-        t = orm.metadata.tables[table]
-        query = (
-            select(t)
-            .where(t.c.unit_id == unit_id, t.c.xid >= from_xid, t.c.xid < horizon)
-            .order_by(t.c.xid, t.c[_KEY[table]])
-            .limit(limit)
-        )
-        return list((await self.session.execute(query)).all()), horizon
-
-    async def changes_between(
-        self, *, unit_id: str | None, from_xid: int, horizon: int, limit: int
-    ) -> tuple[list[tuple[int, int, Any]], int | None]:
-        """Changed cases and consultations in ``[from_xid, horizon)``, of one unit or all,
-        in transaction order: ``(xid, kind, row)`` with kind 0 for a case, 1 for a
-        consultation. When a table filled its batch, only changes below its last xid are
-        returned, with that xid to read on from (else None: everything was read)."""
-        batches = []
-        for table in ("cases", "consultations"):
-            t = orm.metadata.tables[table]
-            query = select(t).where(t.c.xid >= from_xid, t.c.xid < horizon)
-            if unit_id is not None:
-                query = query.where(t.c.unit_id == unit_id)
-            query = query.order_by(t.c.xid, t.c[_KEY[table]]).limit(limit)
-            batches.append(list((await self.session.execute(query)).all()))
-        full = [rows[-1].xid for rows in batches if len(rows) == limit]
-        upto = min(full) if full else None
-        if upto is not None and upto <= from_xid:
-            upto = from_xid + 1  # one transaction filled a batch: move past it
-        changes = sorted(
-            [(r.xid, kind, r) for kind, rows in enumerate(batches) for r in rows],
-            key=lambda change: (change[0], change[1]),
-        )
-        if upto is not None:
-            changes = [c for c in changes if c[0] < upto]
-        return changes, upto
-
     async def snapshot_bounds(self) -> tuple[int, int]:
         """The safe horizon (oldest running transaction) and the next transaction id."""
         row = (
@@ -218,16 +164,6 @@ class CaseRepository(FastRepository):
             )
         ).one()
         return int(row[0]), int(row[1])
-
-    async def horizon(self) -> int:
-        """The current safe horizon: a new stream starts here."""
-        return int(
-            (
-                await self.session.execute(
-                    text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                )
-            ).scalar_one()
-        )
 
     async def add_reveal(self, row: dict[str, Any]) -> None:
         """Record who saw a resident's phone number."""
