@@ -31,16 +31,18 @@ Acks = dict[tuple[str, int], int]
 _LOCK_EXCLUSIVE = text(f"SELECT pg_advisory_xact_lock({PUBLISH_LOCK})")
 # The relay's statements (plain asyncpg, prepared once per connection). The claim takes the
 # publish lock shared in the same round trip: the CTE runs once, before any row is read.
+# Each claimed row also says whether an earlier pending row of its key is not among the
+# claimed ones, i.e. held by another replica's relay: such a row must wait, to keep the
+# complaint's events in order.
 CLAIM_PENDING = (
-    f"WITH publishing AS (SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK})) "
-    "SELECT o.id, o.topic, o.key, o.event_type, o.payload::text AS payload "
+    f"WITH publishing AS (SELECT pg_advisory_xact_lock_shared({PUBLISH_LOCK})), "
+    "claimed AS (SELECT o.id, o.topic, o.key, o.event_type, o.payload "
     "FROM outbox o, publishing WHERE o.published_at IS NULL "
-    "ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED"
-)
-HELD_ELSEWHERE = (
-    "SELECT key, min(id) AS first_id FROM outbox "
-    "WHERE published_at IS NULL AND key = ANY($1::text[]) AND NOT (id = ANY($2::bigint[])) "
-    "GROUP BY key"
+    "ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED) "
+    "SELECT c.id, c.topic, c.key, c.event_type, c.payload::text AS payload, "
+    "EXISTS (SELECT 1 FROM outbox p WHERE p.published_at IS NULL AND p.key = c.key "
+    "AND p.id < c.id AND p.id NOT IN (SELECT id FROM claimed)) AS held_elsewhere "
+    "FROM claimed c ORDER BY c.id"
 )
 # Marks the rows and raises the acknowledged offsets in one round trip.
 _MARK_PUBLISHED = (

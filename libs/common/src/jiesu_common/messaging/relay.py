@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jiesu_common.db.engine import raw_connection
-from jiesu_common.messaging.outbox import CLAIM_PENDING, HELD_ELSEWHERE, Acks, record_published
+from jiesu_common.messaging.outbox import CLAIM_PENDING, Acks, record_published
 from jiesu_common.messaging.tables import register_local_waker
 from jiesu_common.observability import OUTBOX_PUBLISHED
 
@@ -125,10 +125,8 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
         async with raw_connection(self._engine) as conn, conn.transaction():
-            rows = [_Row(*r) for r in await conn.fetch(CLAIM_PENDING, self._batch_size)]
-            if not rows:
-                return 0
-            rows = await self._drop_blocked(conn, rows)
+            claimed = await conn.fetch(CLAIM_PENDING, self._batch_size)
+            rows = _in_order(claimed)
             if not rows:
                 return 0
             known = dict(self.acks)
@@ -162,10 +160,14 @@ class OutboxRelay:
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    async def _drop_blocked(self, conn: Any, rows: list[_Row]) -> list[_Row]:
-        """Keep per-key order across replicas: skip keys with an earlier row held elsewhere."""
-        held = await conn.fetch(HELD_ELSEWHERE, sorted({r.key for r in rows}), [r.id for r in rows])
-        first_elsewhere = {r["key"]: r["first_id"] for r in held}
-        if not first_elsewhere:
-            return rows
-        return [r for r in rows if r.id < first_elsewhere.get(r.key, r.id + 1)]
+
+def _in_order(claimed: list[Any]) -> list[_Row]:
+    """The claimed rows that may go now: none of a key after one held by another relay."""
+    waiting: set[str] = set()
+    rows = []
+    for r in claimed:
+        if r["held_elsewhere"] or r["key"] in waiting:
+            waiting.add(r["key"])
+            continue
+        rows.append(_Row(r["id"], r["topic"], r["key"], r["event_type"], r["payload"]))
+    return rows
