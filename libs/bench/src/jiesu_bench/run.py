@@ -352,7 +352,9 @@ class Run:
             flush=True,
         )
         sampler.series = []
+        sampler.watch_backlog = False
         await asyncio.sleep(seconds)
+        sampler.watch_backlog = True
         points = sampler.series[1:] or sampler.series
         names = sorted({n for p in points for n in p["cpu"]})
         cpu = {
