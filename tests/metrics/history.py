@@ -1,0 +1,179 @@
+"""A reproducible past for metrics: weeks of complaints, handled, reviewed and closed.
+
+Hot spots are measured against a place's own history, and trends need days behind them,
+so tests project this history into metrics' database through metrics' own handlers (the
+same code its consumer runs), as if the events had been read off the topics back then.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jiesu_common.contracts import CloudEvent, make_event, parse_payload
+from jiesu_common.contracts.envelope import EventPayload
+from jiesu_common.contracts.events import (
+    CaseAcceptedV1,
+    CaseContactedV1,
+    CaseResolvedV1,
+    ComplaintAssignedV1,
+    ComplaintClosedV1,
+    ComplaintReceivedV1,
+    ComplaintSummaryV1,
+    DeadlinesV1,
+    JurisdictionV1,
+    LocationV1,
+    MaskedCallerV1,
+    ReviewCompletedV1,
+)
+
+NS = uuid.UUID("0e6a3c1e-5b7d-4f0e-9a55-6b1f3d2c7a90")
+# (community, street, district, first grid) of the demo city's seed.
+PLACES = [
+    ("C010101", "S0101", "D01", "G01010101"),
+    ("C010102", "S0101", "D01", "G01010201"),
+    ("C010201", "S0102", "D01", "G01020101"),
+    ("C010202", "S0102", "D01", "G01020201"),
+    ("C020101", "S0201", "D02", "G02010101"),
+    ("C020102", "S0201", "D02", "G02010201"),
+    ("C020201", "S0202", "D02", "G02020101"),
+    ("C020202", "S0202", "D02", "G02020201"),
+]
+# (category, lead unit per district) — as the seeded routing rules give them.
+TOPICS = [
+    ("ENV-NOISE", {"D01": "dept-hj", "D02": "dept-hj"}),
+    ("CITY-GARBAGE", {"D01": "dept-cg-d01", "D02": "dept-cg-d02"}),
+    ("ROAD-DAMAGE", {"D01": "dept-jt", "D02": "dept-jt"}),
+    ("HOUSE-PROPERTY", {"D01": "dept-zj-d01", "D02": "dept-zj-d02"}),
+    ("PARK-GREEN", {"D01": "dept-yl", "D02": "dept-yl"}),
+]
+
+
+def history(
+    *, now: datetime, days: int = 56, per_day: int = 6, seed: int = 14
+) -> Iterator[EventPayload]:
+    """About ``per_day`` complaints a day spread over places and topics, all closed."""
+    rng = random.Random(seed)
+    for day in range(days, 0, -1):
+        for n in range(per_day):
+            received = now - timedelta(days=day, hours=rng.uniform(0, 10))
+            place = PLACES[rng.randrange(len(PLACES))]
+            category, leads = TOPICS[rng.randrange(len(TOPICS))]
+            cid = uuid.uuid5(NS, f"{seed}:{day}:{n}")
+            # Reviewed (and closed) before now: nothing of the past is left running.
+            latest = (now - received).total_seconds() / 3600 - 21
+            yield from complaint_events(
+                cid,
+                ticket_no=f"H{seed:02d}{day:03d}{n:04d}",
+                received=received,
+                place=place,
+                category=category,
+                lead=leads[place[2]],
+                caller_ref=f"h-caller-{rng.randrange(10_000)}",
+                address=f"历史地址{rng.randrange(1000)}号",
+                satisfied=rng.random() < 0.8,
+                hours_to_resolve=min(rng.uniform(2, 96), latest),
+            )
+
+
+def complaint_events(
+    cid: uuid.UUID,
+    *,
+    ticket_no: str,
+    received: datetime,
+    place: tuple[str, str, str, str],
+    category: str,
+    lead: str,
+    caller_ref: str,
+    address: str,
+    satisfied: bool = True,
+    hours_to_resolve: float = 24,
+    close: bool = True,
+) -> Iterator[EventPayload]:
+    """One complaint's life from filing to closing (or to assignment when not ``close``)."""
+    community, street, district, grid = place
+    summary = ComplaintSummaryV1(
+        ticket_no=ticket_no,
+        channel="phone",
+        kind="complaint",
+        urgency="normal",
+        content="历史诉求",
+        category_code=category,
+        location=LocationV1(address=address),
+        caller=MaskedCallerV1(caller_ref=caller_ref),
+        received_at=received,
+    )
+    yield ComplaintReceivedV1(complaint_id=cid, summary=summary)
+    assigned = received + timedelta(minutes=3)
+    yield ComplaintAssignedV1(
+        complaint_id=cid,
+        assignment_id=uuid.uuid5(NS, f"{cid}:1"),
+        round=1,
+        lead_unit_id=lead,
+        category_code=category,
+        sla_class="general",
+        deadlines=DeadlinesV1(
+            accept_by=assigned + timedelta(hours=2),
+            contact_by=assigned + timedelta(hours=24),
+            resolve_by=assigned + timedelta(days=7),
+            return_by=assigned + timedelta(hours=2),
+        ),
+        mode="auto",
+        assigned_at=assigned,
+        jurisdiction=JurisdictionV1(
+            grid_code=grid, community_code=community, street_code=street, district_code=district
+        ),
+        summary=summary,
+    )
+    if not close:
+        return
+    case: dict[str, Any] = {
+        "complaint_id": cid,
+        "case_id": uuid.uuid5(NS, f"{cid}:case"),
+        "unit_id": lead,
+        "round": 1,
+        "role": "lead",
+    }
+    resolved = assigned + timedelta(hours=hours_to_resolve)
+    yield CaseAcceptedV1(**case, accepted_at=assigned + timedelta(minutes=20))
+    yield CaseContactedV1(**case, method="phone", contacted_at=assigned + timedelta(hours=1))
+    yield CaseResolvedV1(**case, reply="已处理", resolved_at=resolved)
+    review_id = uuid.uuid5(NS, f"{cid}:review")
+    reviewed = resolved + timedelta(hours=20)
+    yield ReviewCompletedV1(
+        complaint_id=cid,
+        review_id=review_id,
+        round=1,
+        lead_unit_id=lead,
+        unit_ids=(lead,),
+        contacted=True,
+        resolved=True,
+        satisfaction="satisfied" if satisfied else "dissatisfied",
+        reviewer="reviewer:history",
+        completed_at=reviewed,
+    )
+    yield ComplaintClosedV1(complaint_id=cid, review_id=review_id, round=1, closed_at=reviewed)
+
+
+async def project(state: Any, payloads: Iterator[EventPayload], *, batch: int = 500) -> int:
+    """Run metrics' handlers over the events, ``batch`` to a transaction; returns how many."""
+    from jiesu_metrics.consumers import handler_table
+
+    handlers = handler_table(state.projector)
+    count = 0
+    pending: list[CloudEvent] = [make_event(p) for p in payloads]
+    for start in range(0, len(pending), batch):
+        async with state.uow() as uow:
+            for event in pending[start : start + batch]:
+                await handlers[event.type](parse_payload(event), event, uow)
+                count += 1
+            await uow.commit()
+    return count
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
