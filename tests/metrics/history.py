@@ -42,13 +42,25 @@ PLACES = [
     ("C020201", "S0202", "D02", "G02020101"),
     ("C020202", "S0202", "D02", "G02020201"),
 ]
-# (category, lead unit per district) — as the seeded routing rules give them.
+# (category, lead unit per street) — as the seeded routing rules give them.
 TOPICS = [
-    ("ENV-NOISE", {"D01": "dept-hj", "D02": "dept-hj"}),
-    ("CITY-GARBAGE", {"D01": "dept-cg-d01", "D02": "dept-cg-d02"}),
-    ("ROAD-DAMAGE", {"D01": "dept-jt", "D02": "dept-jt"}),
-    ("HOUSE-PROPERTY", {"D01": "dept-zj-d01", "D02": "dept-zj-d02"}),
-    ("PARK-GREEN", {"D01": "dept-yl", "D02": "dept-yl"}),
+    (
+        "ENV-NOISE",
+        {"S0101": "street-s0101", "S0102": "street-s0102", "S0201": "dept-cg-d02"}
+        | {"S0202": "street-s0202"},
+    ),
+    (
+        "CITY-GARBAGE",
+        {"S0101": "street-s0101", "S0102": "dept-cg-d01", "S0201": "street-s0201"}
+        | {"S0202": "street-s0202"},
+    ),
+    ("ROAD-DAMAGE", dict.fromkeys(("S0101", "S0102", "S0201", "S0202"), "dept-jt")),
+    (
+        "HOUSE-PROPERTY",
+        {"S0101": "dept-zj-d01", "S0102": "dept-zj-d01", "S0201": "dept-zj-d02"}
+        | {"S0202": "street-s0202"},
+    ),
+    ("PARK-GREEN", dict.fromkeys(("S0101", "S0102", "S0201", "S0202"), "dept-yl")),
 ]
 
 
@@ -71,7 +83,7 @@ def history(
                 received=received,
                 place=place,
                 category=category,
-                lead=leads[place[2]],
+                lead=leads[place[1]],
                 caller_ref=f"h-caller-{rng.randrange(10_000)}",
                 address=f"历史地址{rng.randrange(1000)}号",
                 satisfied=rng.random() < 0.8,

@@ -47,7 +47,7 @@ def burst() -> list[Any]:
             received=NOW - timedelta(hours=2 + 5 * n),
             place=PLACES[3],
             category="ENV-NOISE",
-            lead="dept-hj",
+            lead="street-s0102",
             caller_ref="burst-caller" if n < 2 else f"burst-{n}",
             address="泉水路8号" if n < 3 else f"泉水路{10 + n}号",
             close=False,
@@ -220,17 +220,17 @@ async def test_drill_down_lists_exactly_a_units_assigned_complaints(
         str(p.complaint_id)
         for p in ALL
         if type(p).__name__ == "ComplaintAssignedV1"
-        and p.lead_unit_id == "dept-hj"
+        and p.lead_unit_id == "dept-jt"
         and lo <= p.assigned_at < hi
     }
     seen: list[str] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"measure": "assigned", "unit": "dept-hj", "period": period}
+        params: dict[str, Any] = {"measure": "assigned", "unit": "dept-jt", "period": period}
         params |= {"limit": 7} | ({"cursor": cursor} if cursor else {})
         page = (await metrics.get("/v1/dashboard/complaints", params=params, headers=SV)).json()
         seen += [c["complaint_id"] for c in page["items"]]
-        assert all(c["lead_unit_id"] == "dept-hj" for c in page["items"])
+        assert all(c["lead_unit_id"] == "dept-jt" for c in page["items"])
         cursor = page["next"]
         if cursor is None:
             break
