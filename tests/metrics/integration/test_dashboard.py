@@ -301,3 +301,42 @@ async def test_the_live_feed_sends_a_new_closure_once(metrics: httpx.AsyncClient
     fresh = await feed.poll(start)
     assert [(f["kind"], f["complaint_id"]) for f in fresh] == [("closed", str(BURST[0]))]
     assert await feed.poll(start) == []
+
+
+async def test_breaches_and_escalations_reach_the_live_feed_with_their_times(
+    metrics: httpx.AsyncClient,
+) -> None:
+    from jiesu_metrics.dashboard.live import LiveFeed
+
+    state = metrics._transport.app.state.test_state  # type: ignore[attr-defined]
+
+    async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
+        async with state.uow() as uow:
+            return await uow.metrics.fetch(sql, params)
+
+    feed = LiveFeed(fetch)
+    start = datetime.now(UTC)
+    board = (await metrics.get("/v1/sla/board", params={"horizon": "week"}, headers=SV)).json()
+    resolve = next(
+        r for r in board["items"] if r["complaint_id"] == str(OPEN) and r["clock"] == "resolve"
+    )
+    supervision = datetime.fromisoformat(resolve["ladder"][1]["due_at"])
+    seen = []
+    for moment in (datetime.fromisoformat(resolve["deadline"]), supervision):
+        async with state.uow() as uow:
+            await state.projector.tick(uow, now=moment + timedelta(seconds=1))
+        seen += [
+            (f["kind"], f["clock"], f["level"])
+            for f in await feed.poll(start)
+            if f["complaint_id"] == str(OPEN) and f["clock"] == "resolve"
+        ]
+    assert seen == [("breached", "resolve", "reminder"), ("escalated", "resolve", "supervision")]
+    week = (await metrics.get("/v1/sla/board", params={"horizon": "week"}, headers=SV)).json()
+    row = next(
+        r for r in week["items"] if r["complaint_id"] == str(OPEN) and r["clock"] == "resolve"
+    )
+    assert row["level"] == "supervision"
+    assert [s["reached"] for s in row["ladder"]] == [True, True, False]
+    assert row["ladder"] == [
+        {**step, "reached": step["level"] != "notice"} for step in resolve["ladder"]
+    ]
