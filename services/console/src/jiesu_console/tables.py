@@ -137,7 +137,7 @@ def ranking_table(data: dict[str, Any], names: dict[str, Any], filters: dict[str
             "排名",
             "名次变化",
             LEVEL_NAMES[level],
-            METRICS[metric],
+            f"排名指标（{METRICS[metric]}）",
             "样本数",
             "响应率",
             "解决率",
