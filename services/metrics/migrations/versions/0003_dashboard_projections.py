@@ -34,6 +34,7 @@ def upgrade() -> None:
         op.add_column('complaint_facts', sa.Column(name, type_, nullable=True))
     op.add_column('clocks', sa.Column('level_at', sa.DateTime(timezone=True), nullable=True))
     op.create_index('ix_complaint_facts_received_at', 'complaint_facts', ['received_at'])
+    op.create_index('ix_rounds_assigned_at', 'rounds', ['assigned_at'])
     op.create_index(
         'ix_complaint_facts_closed_at', 'complaint_facts', ['closed_at'],
         postgresql_where=sa.text('closed_at IS NOT NULL'),
@@ -57,6 +58,7 @@ def downgrade() -> None:
     op.drop_index('ix_clocks_breached_at', table_name='clocks')
     op.drop_index('ix_complaint_facts_master_id', table_name='complaint_facts')
     op.drop_index('ix_complaint_facts_closed_at', table_name='complaint_facts')
+    op.drop_index('ix_rounds_assigned_at', table_name='rounds')
     op.drop_index('ix_complaint_facts_received_at', table_name='complaint_facts')
     op.drop_column('clocks', 'level_at')
     for name, _ in reversed(_FACT_COLUMNS):

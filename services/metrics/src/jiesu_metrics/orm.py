@@ -75,6 +75,8 @@ rounds = Table(
     PrimaryKeyConstraint("complaint_id", "round"),
 )
 Index("ix_rounds_lead_unit_id_assigned_at", rounds.c.lead_unit_id, rounds.c.assigned_at)
+# The dashboard's figures by month or day over every unit (one insert per round).
+Index("ix_rounds_assigned_at", rounds.c.assigned_at)
 
 # One clock per complaint, round, unit and kind (accept, contact, resolve). Stops may be
 # seen before the assignment that starts the clock: every column is filled independently.

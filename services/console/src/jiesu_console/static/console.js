@@ -70,10 +70,15 @@
     });
   }
 
+  // At most one refresh of the views every two seconds, however fast events come: a busy
+  // city sends several a second, and each refresh costs the services a few queries.
   var refreshTimer = null;
   function scheduleRefresh() {
-    if (refreshTimer) { clearTimeout(refreshTimer); }
-    refreshTimer = setTimeout(function () { htmx.trigger(document.body, "jiesu-refresh"); }, 600);
+    if (refreshTimer) { return; }
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null;
+      htmx.trigger(document.body, "jiesu-refresh");
+    }, 2000);
   }
 
   var KINDS = { filed: "新受理", closed: "已结案", breached: "超期（催办）", escalated: "升级" };
