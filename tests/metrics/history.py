@@ -72,7 +72,8 @@ def history(
     for day in range(days, 0, -1):
         for n in range(per_day):
             received = now - timedelta(days=day, hours=rng.uniform(0, 10))
-            place = PLACES[rng.randrange(len(PLACES))]
+            community, street, district, grid = PLACES[rng.randrange(len(PLACES))]
+            place = (community, street, district, grid[:-1] + rng.choice("12"))
             category, leads = TOPICS[rng.randrange(len(TOPICS))]
             cid = uuid.uuid5(NS, f"{seed}:{day}:{n}")
             # Reviewed (and closed) before now: nothing of the past is left running.
