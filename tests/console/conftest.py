@@ -13,7 +13,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from jiesu_common.devstack import SERVICES, DevStack
 from tests.console.seed import seed_history
-from tests.e2e.conftest import _free_port_base
+from tests.e2e.conftest import free_port_base
 from tests.e2e.workflow import Platform
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
@@ -31,7 +31,7 @@ SEEDED_AT = datetime.now(UTC)
 @pytest.fixture(scope="session")
 def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     root: Path = tmp_path_factory.mktemp("jiesu-console") / ".jiesu"
-    dev = DevStack(root, port_base=_free_port_base())
+    dev = DevStack(root, port_base=free_port_base())
     try:
         dev.start()
         yield dev

@@ -10,7 +10,7 @@ import pytest
 from jiesu_common.devstack import DevStack
 
 
-def _free_port_base() -> int:
+def free_port_base() -> int:
     import socket
 
     for _ in range(50):
@@ -28,7 +28,7 @@ def _free_port_base() -> int:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     root: Path = tmp_path_factory.mktemp("jiesu") / ".jiesu"
-    dev = DevStack(root, port_base=_free_port_base())
+    dev = DevStack(root, port_base=free_port_base())
     try:
         dev.start()
         yield dev

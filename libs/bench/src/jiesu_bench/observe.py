@@ -175,7 +175,9 @@ class Sampler:
         """One point of every series."""
         point: dict[str, Any] = {"t": round(t, 2), "outbox": {}, "lag": {}, "cpu": {}, "rss_mb": {}}
         for name, pool in self._pools.items():
-            point["outbox"][name] = await pool.fetchval("SELECT count(*) FROM outbox")
+            point["outbox"][name] = await pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
         point["lag"] = await self._lag()
         for name, procs in self._procs.items():
             cpu = rss = 0.0

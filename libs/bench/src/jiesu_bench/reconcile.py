@@ -84,7 +84,9 @@ async def reconcile(
     for name, dsn in databases.items():
         conn = await asyncpg.connect(dsn)
         try:
-            outboxes[name] = await conn.fetchval("SELECT count(*) FROM outbox")
+            outboxes[name] = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
         finally:
             await conn.close()
     for name, count in outboxes.items():

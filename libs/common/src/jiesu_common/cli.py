@@ -1,4 +1,4 @@
-"""The ``jiesu`` command: ``dev``, ``token``, ``dlq-replay``."""
+"""The ``jiesu`` command: ``dev``, ``token``, ``dlq-replay``, ``outbox``, ``bench``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from types import FrameType
 
 from pydantic import SecretStr
 
+from jiesu_common import outbox_cli
 from jiesu_common.auth import ROLES, mint_token
 from jiesu_common.settings import AuthSettings, KafkaSettings
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     replay = sub.add_parser("dlq-replay", help="re-publish a dead-letter topic's messages")
     replay.add_argument("dlq_topic")
     replay.add_argument("--bootstrap", default=os.environ.get("JIESU_KAFKA_BOOTSTRAP"))
+    outbox_cli.add_parser(sub, DEFAULT_ROOT)
     sub.add_parser(
         "bench", help="benchmark the five steps (see `jiesu bench --help`)", add_help=False
     )
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token":
         print(_token(args))
         return 0
+    if args.command == "outbox":
+        return outbox_cli.run(args)
     return _replay(args)
 
 
@@ -112,15 +116,15 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
         console = stack.url_of(next(s for s in SERVICES if s.name == "console"))
         print(f"  监督考核驾驶舱 {console}/dashboard   (开发登录 / sign in: {console}/login)")
         print(f"  postgres   {stack.postgres.url}")
-        print(f"  kafka      {stack.broker.bootstrap}   (in memory: nothing kept on disk)")
+        print(
+            f"  kafka      {stack.broker.bootstrap}   (in memory; after a restart the services "
+            "re-publish what their outboxes kept)"
+        )
         print(f"  tokens     {stack.root / 'dev' / 'tokens.json'}")
         print(f"  logs       {stack.root / 'logs'}")
         print("Ctrl-C 停止 / stops everything.", flush=True)
+        stack.start_supervisor()
         while True:
-            for name, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited ({proc.returncode}); restarting", file=sys.stderr)
-                    stack.start_service(next(s for s in SERVICES if s.name == name))
             time.sleep(1)
     except KeyboardInterrupt:
         pass

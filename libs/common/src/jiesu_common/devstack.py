@@ -2,8 +2,10 @@
 
 Starts embedded PostgreSQL and the Tansu broker on free ports, migrates and seeds every
 service's database, starts each service as its own process, writes development tokens,
-and on Ctrl-C stops the services first (they drain their outboxes), then the broker,
-then PostgreSQL. Data lives under ``.jiesu/``; the broker keeps nothing on disk.
+supervises all of it (whatever dies is started again, with a bounded backoff), and on
+Ctrl-C stops the services first (they drain their outboxes), then the broker, then
+PostgreSQL. Data lives under ``.jiesu/``; the broker keeps nothing on disk: after it
+restarts, each service's broker guard re-publishes what the outbox retained.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,18 @@ SERVICES = (
 LOCK_NAME = "dev.lock"
 STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
 
+# The services' producers give up on a send after this long, and their broker guards
+# check the broker this often (set for them below).
+PRODUCER_TIMEOUT_S = 5.0
+PROBE_INTERVAL_S = 1.0
+# Tansu's memory engine acknowledges writes to a topic it does not know yet (a client
+# still holding the old broker's metadata) and then corrupts that topic's offsets when the
+# topic is created. So a new broker starts only once every send that was in flight has
+# given up and every guard has seen the broker gone and holds its outbox back.
+BROKER_RESTART_DELAY_S = PRODUCER_TIMEOUT_S + PROBE_INTERVAL_S + 2.0
+RESTART_BACKOFF_S = (0.5, 10.0)  # first delay, cap; doubles per quick failure
+STABLE_AFTER_S = 30.0  # up this long: the next failure starts the backoff afresh
+
 
 def load_or_create_secrets(path: Path) -> dict[str, str]:
     """Development secrets, generated once and kept with the data they protect."""
@@ -94,6 +110,8 @@ def service_env(
         # Tansu ignores LeaveGroup: keep a restarted service's wait for its partitions short.
         f"{p}KAFKA__SESSION_TIMEOUT_MS": "6000",
         f"{p}KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        f"{p}KAFKA__REQUEST_TIMEOUT_MS": str(int(PRODUCER_TIMEOUT_S * 1000)),
+        f"{p}KAFKA__PROBE_INTERVAL_S": str(PROBE_INTERVAL_S),
         f"{p}AUTH__JWT_SECRET": secrets["jwt_secret"],
         f"{p}PORT": str(port),
         f"{p}HOST": "127.0.0.1",
@@ -141,6 +159,10 @@ class DevStack:
         self.secrets = load_or_create_secrets(self.root / "dev" / "secrets.json")
         self.broker = EmbeddedBroker(log_path=self.root / "logs" / "tansu.log")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._restarts: dict[str, _Restart] = {}
+        self._supervisor: threading.Thread | None = None
+        self._supervising = threading.Event()
+        self._lock = threading.RLock()
 
     def url_of(self, spec: ServiceSpec) -> str:
         """Base URL of a service."""
@@ -170,17 +192,101 @@ class DevStack:
 
     def start_service(self, spec: ServiceSpec) -> None:
         """Start (or restart) one service process."""
-        self.processes[spec.name] = subprocess.Popen(
-            [sys.executable, "-m", spec.module, "serve"],
-            env=self._env(spec),
-            stdout=self._log(spec),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        with self._lock:
+            self.processes[spec.name] = subprocess.Popen(
+                [sys.executable, "-m", spec.module, "serve"],
+                env=self._env(spec),
+                stdout=self._log(spec),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            self._record_pids()
+
+    # -- supervision ------------------------------------------------------------------
+
+    def start_supervisor(self, report: Callable[[str], None] | None = None) -> None:
+        """Restart whatever dies (services, broker, PostgreSQL) in a background thread."""
+        self._supervising.set()
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(report or _to_stderr,), name="jiesu-supervisor"
         )
-        self._record_pids()
+        self._supervisor.daemon = True
+        self._supervisor.start()
+
+    def stop_supervisor(self) -> None:
+        """Stop restarting things (before an orderly stop)."""
+        self._supervising.clear()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=120)
+            self._supervisor = None
+
+    def _supervise(self, report: Callable[[str], None]) -> None:
+        while self._supervising.is_set():
+            for name, alive in self._liveness().items():
+                if not self._supervising.is_set():
+                    return
+                self._tend(name, alive, report)
+            time.sleep(0.25)
+
+    def _liveness(self) -> dict[str, bool]:
+        with self._lock:
+            alive = {
+                "postgres": self.postgres.postmaster_pid() is not None,
+                "broker": self.broker.running,
+            }
+            for name, proc in self.processes.items():
+                alive[name] = proc.poll() is None
+        return alive
+
+    def _tend(self, name: str, alive: bool, report: Callable[[str], None]) -> None:
+        now = time.monotonic()
+        state = self._restarts.setdefault(name, _Restart(started_at=now))
+        if alive:
+            if state.failures and now - state.started_at > STABLE_AFTER_S:
+                state.failures = 0
+            return
+        if state.due is None:
+            first, cap = RESTART_BACKOFF_S
+            delay = min(cap, first * 2**state.failures)
+            if name == "broker":
+                delay = max(delay, BROKER_RESTART_DELAY_S)
+            state.due = now + delay
+            report(f"{name} 已退出 / exited ({self._exit_of(name)}); restarting in {delay:.1f} s")
+            return
+        if now < state.due:
+            return
+        state.due = None
+        state.failures += 1
+        try:
+            self.restart(name)
+        except Exception as exc:  # reported, retried with the next backoff
+            report(f"{name} restart failed: {exc!r}")
+            return
+        state.started_at = time.monotonic()
+        report(f"{name} 已重启 / restarted")
+
+    def _exit_of(self, name: str) -> str:
+        if name == "broker":
+            return f"code {self.broker.exit_code}"
+        if name == "postgres":
+            return "postmaster gone"
+        return f"code {self.processes[name].poll()}"
+
+    def restart(self, name: str) -> None:
+        """Start one part again: ``postgres``, ``broker`` or a service's name."""
+        with self._lock:
+            if name == "postgres":
+                self.postgres.start()
+            elif name == "broker":
+                self.broker.stop()
+                self.broker.start()
+            else:
+                self.start_service(next(s for s in SERVICES if s.name == name))
+            self._record_pids()
 
     def stop(self) -> None:
         """Services first (they drain their outboxes), then the broker, then PostgreSQL."""
+        self.stop_supervisor()
         for proc in self.processes.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -195,11 +301,17 @@ class DevStack:
         self._pids.unlink(missing_ok=True)
 
     def _record_pids(self) -> None:
-        # So that a run killed with SIGKILL leaves nothing behind for the next one.
+        # So that a run killed with SIGKILL leaves nothing behind for the next one, and the
+        # bench (attached) knows what to measure and, in chaos mode, what to kill.
         pids = {name: proc.pid for name, proc in self.processes.items()}
         if self.broker.pid is not None:
             pids["broker"] = self.broker.pid
-        self._pids.write_text(json.dumps(pids))
+        postmaster = self.postgres.postmaster_pid()
+        if postmaster is not None:
+            pids["postgres"] = postmaster
+        tmp = self._pids.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids))
+        tmp.replace(self._pids)
 
     def write_tokens(self) -> dict[str, Any]:
         """``.jiesu/dev/tokens.json``: one token per staff role and one per seeded unit."""
@@ -244,6 +356,19 @@ class DevStack:
 
     def _log(self, spec: ServiceSpec) -> Any:
         return open(self.root / "logs" / f"{spec.name}.log", "ab")
+
+
+@dataclass
+class _Restart:
+    """Restart bookkeeping of one supervised part."""
+
+    started_at: float
+    failures: int = 0
+    due: float | None = None
+
+
+def _to_stderr(message: str) -> None:
+    print(f"[supervisor] {message}", file=sys.stderr, flush=True)
 
 
 class AlreadyRunning(RuntimeError):

