@@ -19,6 +19,7 @@ from jiesu_common.contracts.events import (
     CaseAcceptedV1,
     CaseContactedV1,
     CaseResolvedV1,
+    CaseReturnedV1,
     ComplaintAssignedV1,
     ComplaintClosedV1,
     ComplaintReceivedV1,
@@ -27,6 +28,7 @@ from jiesu_common.contracts.events import (
     JurisdictionV1,
     LocationV1,
     MaskedCallerV1,
+    ReturnApprovedV1,
     ReviewCompletedV1,
 )
 
@@ -67,7 +69,8 @@ TOPICS = [
 def history(
     *, now: datetime, days: int = 56, per_day: int = 6, seed: int = 14
 ) -> Iterator[EventPayload]:
-    """About ``per_day`` complaints a day spread over places and topics, all closed."""
+    """About ``per_day`` complaints a day spread over places and topics, all closed; one in
+    ten is returned by its first unit and handled by the district government instead."""
     rng = random.Random(seed)
     for day in range(days, 0, -1):
         for n in range(per_day):
@@ -77,7 +80,7 @@ def history(
             category, leads = TOPICS[rng.randrange(len(TOPICS))]
             cid = uuid.uuid5(NS, f"{seed}:{day}:{n}")
             # Reviewed (and closed) before now: nothing of the past is left running.
-            latest = (now - received).total_seconds() / 3600 - 21
+            latest = (now - received).total_seconds() / 3600 - 23
             yield from complaint_events(
                 cid,
                 ticket_no=f"H{seed:02d}{day:03d}{n:04d}",
@@ -89,6 +92,7 @@ def history(
                 address=f"历史地址{rng.randrange(1000)}号",
                 satisfied=rng.random() < 0.8,
                 hours_to_resolve=min(rng.uniform(2, 96), latest),
+                returned_to=f"gov-d0{district[-1]}" if rng.random() < 0.1 else None,
             )
 
 
@@ -105,9 +109,10 @@ def complaint_events(
     satisfied: bool = True,
     hours_to_resolve: float = 24,
     close: bool = True,
+    returned_to: str | None = None,
 ) -> Iterator[EventPayload]:
-    """One complaint's life from filing to closing (or to assignment when not ``close``)."""
-    community, street, district, grid = place
+    """One complaint's life from filing to closing (or to assignment when not ``close``);
+    with ``returned_to``, the first unit returns it and that unit leads round 2."""
     summary = ComplaintSummaryV1(
         ticket_no=ticket_no,
         channel="phone",
@@ -121,10 +126,48 @@ def complaint_events(
     )
     yield ComplaintReceivedV1(complaint_id=cid, summary=summary)
     assigned = received + timedelta(minutes=3)
-    yield ComplaintAssignedV1(
+    round_no = 1
+    if returned_to is not None:
+        yield _assigned(cid, 1, lead, category, assigned, summary, place)
+        first: dict[str, Any] = {
+            "complaint_id": cid,
+            "case_id": uuid.uuid5(NS, f"{cid}:case:1"),
+            "unit_id": lead,
+            "round": 1,
+        }
+        yield CaseReturnedV1(
+            **first,
+            role="lead",
+            reason="非本单位职责",
+            returned_at=assigned + timedelta(minutes=30),
+        )
+        yield ReturnApprovedV1(
+            **first,
+            return_id=uuid.uuid5(NS, f"{cid}:return"),
+            decided_by="dispatcher:history",
+            decided_at=assigned + timedelta(minutes=50),
+        )
+        lead, round_no, assigned = returned_to, 2, assigned + timedelta(hours=1)
+    yield _assigned(cid, round_no, lead, category, assigned, summary, place)
+    if not close:
+        return
+    yield from _handled(cid, round_no, lead, assigned, satisfied, hours_to_resolve)
+
+
+def _assigned(
+    cid: uuid.UUID,
+    round_no: int,
+    lead: str,
+    category: str,
+    assigned: datetime,
+    summary: ComplaintSummaryV1,
+    place: tuple[str, str, str, str],
+) -> ComplaintAssignedV1:
+    community, street, district, grid = place
+    return ComplaintAssignedV1(
         complaint_id=cid,
-        assignment_id=uuid.uuid5(NS, f"{cid}:1"),
-        round=1,
+        assignment_id=uuid.uuid5(NS, f"{cid}:{round_no}"),
+        round=round_no,
         lead_unit_id=lead,
         category_code=category,
         sla_class="general",
@@ -141,13 +184,21 @@ def complaint_events(
         ),
         summary=summary,
     )
-    if not close:
-        return
+
+
+def _handled(
+    cid: uuid.UUID,
+    round_no: int,
+    lead: str,
+    assigned: datetime,
+    satisfied: bool,
+    hours_to_resolve: float,
+) -> Iterator[EventPayload]:
     case: dict[str, Any] = {
         "complaint_id": cid,
         "case_id": uuid.uuid5(NS, f"{cid}:case"),
         "unit_id": lead,
-        "round": 1,
+        "round": round_no,
         "role": "lead",
     }
     resolved = assigned + timedelta(hours=hours_to_resolve)
@@ -159,7 +210,7 @@ def complaint_events(
     yield ReviewCompletedV1(
         complaint_id=cid,
         review_id=review_id,
-        round=1,
+        round=round_no,
         lead_unit_id=lead,
         unit_ids=(lead,),
         contacted=True,
@@ -168,7 +219,9 @@ def complaint_events(
         reviewer="reviewer:history",
         completed_at=reviewed,
     )
-    yield ComplaintClosedV1(complaint_id=cid, review_id=review_id, round=1, closed_at=reviewed)
+    yield ComplaintClosedV1(
+        complaint_id=cid, review_id=review_id, round=round_no, closed_at=reviewed
+    )
 
 
 async def project(state: Any, payloads: Iterator[EventPayload], *, batch: int = 500) -> int:

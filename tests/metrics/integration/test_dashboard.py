@@ -146,6 +146,16 @@ async def test_a_burst_in_one_community_tops_the_hot_spots(metrics: httpx.AsyncC
 ALL: list[Any] = []
 
 
+def current_lead(complaint_id: str) -> str:
+    """The lead of a complaint's latest round."""
+    rounds = [
+        (e.round, e.lead_unit_id)
+        for e in ALL
+        if type(e).__name__ == "ComplaintAssignedV1" and str(e.complaint_id) == complaint_id
+    ]
+    return max(rounds)[1]
+
+
 def community_of(complaint_id: uuid.UUID) -> str | None:
     return next(
         (_community(e) for e in ALL if e.complaint_id == complaint_id and _community(e)), None
@@ -237,11 +247,38 @@ async def test_drill_down_lists_exactly_a_units_assigned_complaints(
         params |= {"limit": 7} | ({"cursor": cursor} if cursor else {})
         page = (await metrics.get("/v1/dashboard/complaints", params=params, headers=SV)).json()
         seen += [c["complaint_id"] for c in page["items"]]
-        assert all(c["lead_unit_id"] == "dept-jt" for c in page["items"])
+        assert all(c["lead_unit_id"] == current_lead(c["complaint_id"]) for c in page["items"])
         cursor = page["next"]
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) and set(seen) == expected and expected
+
+
+async def test_dispatch_quality_shows_where_approved_returns_went(
+    metrics: httpx.AsyncClient,
+) -> None:
+    period = local_month(NOW - timedelta(days=20))
+    lo = month_start(period)
+    hi = month_start(local_month(lo + timedelta(days=32)))
+    returned = {
+        e.complaint_id: e.unit_id
+        for e in ALL
+        if type(e).__name__ == "CaseReturnedV1" and lo <= e.returned_at < hi
+    }
+    flows: dict[tuple[str, str], int] = {}
+    for complaint_id, source in returned.items():
+        target = current_lead(str(complaint_id))
+        flows[(source, target)] = flows.get((source, target), 0) + 1
+    body = (
+        await metrics.get("/v1/dashboard/quality", params={"period": period}, headers=SV)
+    ).json()
+    assert {(f["source"], f["target"]): f["count"] for f in body["flows"]} == flows and flows
+    rows = {r["key"]: r for r in body["items"]}
+    for (source, _), count in flows.items():
+        assert rows[source]["returned"] >= count
+        assert rows[source]["misroute_rate"] == round(
+            rows[source]["returns_approved"] / rows[source]["assigned"], 4
+        )
 
 
 async def test_trends_add_up_to_the_filings_of_their_days(metrics: httpx.AsyncClient) -> None:
