@@ -73,6 +73,9 @@ def _check_compose_service(
     path: Path, entries: Mapping[str, Json], service: Service, report: Report
 ) -> None:
     name, migrate = service.name, f"{service.name}-migrate"
+    if service.stateless:
+        _check_stateless_compose_service(path, entries, service, report)
+        return
     for entry_name in (name, migrate):
         entry = entries.get(entry_name)
         if entry is None:
@@ -99,13 +102,34 @@ def _check_compose_service(
         report.add(path, f"services.{name}.ports must publish its port {port}")
 
 
+def _check_stateless_compose_service(
+    path: Path, entries: Mapping[str, Json], service: Service, report: Report
+) -> None:
+    """A front end: its serving container only, healthy on /readyz, its port published."""
+    name = service.name
+    entry = entries.get(name)
+    if entry is None or _compose_owner(entry) != name:
+        report.add(path, f"services.{name} missing or not running the image of {name!r}")
+        return
+    if f"{name}-migrate" in entries:
+        report.add(path, f"services.{name}-migrate: {name} has no database to migrate")
+    if entry.get("command", ["serve"]) != ["serve"]:
+        report.add(path, f"services.{name} must run the image's default command, serve")
+    health = entry.get("healthcheck") or {}
+    if health.get("disable") or "/readyz" not in " ".join(health.get("test") or []):
+        report.add(path, f"services.{name}.healthcheck must probe /readyz")
+    port = effective(service, _env_of(entry), "port")
+    if not any(str(p).endswith(f":{port}") for p in entry.get("ports") or []):
+        report.add(path, f"services.{name}.ports must publish its port {port}")
+
+
 def _check_compose_topics(
     path: Path, entries: Mapping[str, Json], services: Mapping[str, Service], report: Report
 ) -> None:
     env = _env_of(entries.get("kafka-topics") or {})
     declared = set((env.get("TOPICS") or "").split())
     compare_topics(report, f"{rel(report.root, path)} services.kafka-topics", declared, services)
-    for service in services.values():
+    for service in (s for s in services.values() if not s.stateless):
         compose_env = _env_of(entries.get(service.name) or {})
         for setting, var in (
             ("kafka.partitions", "PARTITIONS"),
@@ -124,9 +148,12 @@ def _check_compose_databases(
     path: Path, entries: Mapping[str, Json], services: Mapping[str, Service], report: Report
 ) -> None:
     listed = set((_env_of(entries.get("postgres") or {}).get("SERVICE_DATABASES") or "").split())
-    for name in sorted(listed - set(services)):
-        report.add(path, f"services.postgres SERVICE_DATABASES names no service: {name}")
-    for name in sorted(set(services) - listed):
+    owners = {name for name, s in services.items() if not s.stateless}
+    for name in sorted(listed - owners):
+        report.add(
+            path, f"services.postgres SERVICE_DATABASES names no service with a database: {name}"
+        )
+    for name in sorted(owners - listed):
         report.add(path, f"services.postgres SERVICE_DATABASES lacks {name}")
 
 

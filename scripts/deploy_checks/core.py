@@ -30,6 +30,9 @@ class Service:
     package: str
     settings: type[ServiceSettings]
     topics: frozenset[str]
+    # A front end with no database and no topics (the console): no migrations to run, no
+    # database to provision, nothing on the bus.
+    stateless: bool = False
 
     @property
     def module(self) -> str:
@@ -92,7 +95,10 @@ def _load_service(name: str, package: str) -> Service:
         for _, cls in inspect.getmembers(settings_module, inspect.isclass)
         if issubclass(cls, ServiceSettings) and cls.__module__ == settings_module.__name__
     ]
-    context = importlib.import_module(f"{module}.main").create_context(settings.model_construct())
+    main = importlib.import_module(f"{module}.main")
+    if not hasattr(main, "create_context"):  # no process context: no database, no consumers
+        return Service(name, package, settings, frozenset(), stateless=True)
+    context = main.create_context(settings.model_construct())
     topics = set(context.produces)
     for spec in context.consumers:
         topics.update(spec.topics)

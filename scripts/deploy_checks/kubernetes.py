@@ -160,7 +160,7 @@ def _check_kafka(
     where = f"{rel(report.root, report.root / 'deploy' / 'k8s')} KafkaTopics"
     compare_topics(report, where, set(names), services)
     k8s = report.root / "deploy" / "k8s"
-    for service in services.values():
+    for service in (s for s in services.values() if not s.stateless):
         env = _k8s_env(manifests, k8s / service.name)
         partitions = effective(service, env, "kafka.partitions")
         replication = effective(service, env, "kafka.replication_factor")

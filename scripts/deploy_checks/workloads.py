@@ -43,6 +43,10 @@ def check_service_manifests(
                 f"{m.kind}/{m.name}: label app.kubernetes.io/name must be jiesu-{service.name}",
             )
     for kind in REQUIRED_KINDS:
+        if service.stateless and kind in ("Job", "Cluster"):
+            if kind in by_kind:
+                report.add(directory, f"{service.name} has no database: no {kind} belongs here")
+            continue
         if kind not in by_kind:
             report.add(directory, f"no {kind} for service {service.name!r}")
     config_maps = {m.name: m.body.get("data") or {} for m in by_kind.get("ConfigMap", [])}
@@ -88,7 +92,8 @@ def _check_workload(
         own = {item["name"]: item.get("value") for item in container.get("env") or []}
         check_env(report, cwhere, own, service, services)  # the ConfigMaps are checked once
         _check_container(report, cwhere, m.kind, container, pod, service, env)
-        _check_database_url(report, cwhere, service, env, clusters)
+        if not service.stateless:
+            _check_database_url(report, cwhere, service, env, clusters)
 
 
 def container_env(

@@ -311,3 +311,27 @@ def test_a_new_service_without_deployment_files_is_reported_everywhere(new_servi
     assert_reported(found, "kustomization.yaml", "jiesu/survey")
     assert_reported(found, "KafkaTopics", "jiesu.review.v1.dlq.survey.panel is missing")
     assert_reported(found, "services.kafka-topics", "jiesu.review.v1.dlq.survey.panel is missing")
+
+
+def test_the_console_needs_no_database_but_the_same_serving_policy(tree: Path) -> None:
+    # A front end without a database: a migration Job in its directory is a mistake ...
+    shutil.copy(tree / "deploy/k8s/metrics/migrate-job.yaml", tree / "deploy/k8s/console/")
+    edit_yaml(
+        tree / "deploy/k8s/console/migrate-job.yaml",
+        lambda docs: docs[0]["metadata"]["labels"].update(
+            {"app.kubernetes.io/name": "jiesu-console"}
+        ),
+    )
+    # ... and it still needs two replicas and probes like every service.
+    edit_yaml(
+        tree / "deploy/k8s/console/deployment.yaml",
+        lambda docs: (
+            docs[0]["spec"].update(replicas=1),
+            first_container(docs).pop("livenessProbe"),
+        ),
+    )
+
+    found = problems(tree)
+    assert_reported(found, "console", "no database: no Job")
+    assert_reported(found, "Deployment/jiesu-console", "replicas must be at least 2")
+    assert_reported(found, "Deployment/jiesu-console", "livenessProbe is missing")

@@ -16,7 +16,7 @@ def free_port_base() -> int:
     for _ in range(50):
         base = random.randrange(20000, 60000, 10)
         try:
-            for offset in range(1, 6):
+            for offset in range(1, 7):
                 with socket.socket() as sock:
                     sock.bind(("127.0.0.1", base + offset))
             return base

@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from jiesu_common.db.engine import asyncpg_dsn
 from jiesu_common.devstack import SERVICES, DevStack
 
-SERVICE_NAMES = tuple(s.name for s in SERVICES)
+SERVICE_NAMES = tuple(s.name for s in SERVICES if s.database)
 
 
 @dataclass

@@ -113,6 +113,8 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
         print("\nJiesu 接诉即办 is running (embedded stack):")
         for spec in SERVICES:
             print(f"  {spec.name:<10} {stack.url_of(spec)}   (docs: {stack.url_of(spec)}/docs)")
+        console = stack.url_of(next(s for s in SERVICES if s.name == "console"))
+        print(f"  监督考核驾驶舱 {console}/dashboard   (开发登录 / sign in: {console}/login)")
         print(f"  postgres   {stack.postgres.url}")
         print(
             f"  kafka      {stack.broker.bootstrap}   (in memory; after a restart the services "

@@ -40,6 +40,7 @@ class ServiceSpec:
 
     name: str
     offset: int
+    database: bool = True  # the console has none: nothing to migrate
 
     @property
     def module(self) -> str:
@@ -58,6 +59,7 @@ SERVICES = (
     ServiceSpec("department", 3),
     ServiceSpec("review", 4),
     ServiceSpec("metrics", 5),
+    ServiceSpec("console", 6, database=False),
 )
 LOCK_NAME = "dev.lock"
 STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
@@ -126,6 +128,13 @@ def service_env(
     if spec.name == "department" and urls and "dispatch" in urls:
         # A whistle is checked against dispatch's directory of units.
         env[f"{p}DISPATCH_URL"] = urls["dispatch"]
+    if spec.name == "console":
+        # Pages from the other services' APIs; a sign-in page for development roles.
+        env.update(
+            {f"{p}UPSTREAM__{k.upper()}_URL": v for k, v in (urls or {}).items() if k != "console"}
+        )
+        env[f"{p}DEV_LOGIN"] = "true"
+        env[f"{p}COOKIE_SECURE"] = "false"
     return env
 
 
@@ -166,7 +175,7 @@ class DevStack:
         self.postgres.start()
         self.broker.start()
         self._record_pids()
-        for spec in SERVICES:
+        for spec in (s for s in SERVICES if s.database):
             env = self._env(spec)
             subprocess.run(
                 [sys.executable, "-m", spec.module, "migrate"],

@@ -378,3 +378,9 @@ async def decide_consultation(
             uow=uow,
         )
     return ConsultationRead.model_validate(item)
+
+
+# The places and their GeoJSON, for maps (jiesu_dispatch.places).
+from jiesu_dispatch.places import router as places_router  # noqa: E402
+
+router.include_router(places_router)

@@ -167,6 +167,10 @@ class Directory:
             return self._from_address(address)
         return UNLOCATED
 
+    def grid_shapes(self) -> list[tuple[Grid, BaseGeometry]]:
+        """Every grid with its polygon, by grid code (for maps)."""
+        return list(zip(self._grid_order, self._grid_tree.geometries, strict=True))
+
     def district_government(self, district_code: str) -> Unit:
         """The district government (the fallback unit) of a district; KeyError if unknown."""
         return self.units[self.districts[district_code].unit_id]

@@ -118,3 +118,9 @@ async def get_scorecard(
             weights=state.settings.weights,
         )
     return Scorecard.model_validate(card)
+
+
+# The supervisors' dashboard and hot spots (read models in jiesu_metrics.dashboard).
+from jiesu_metrics.dashboard.api import router as dashboard_router  # noqa: E402
+
+router.include_router(dashboard_router)

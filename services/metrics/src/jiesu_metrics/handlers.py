@@ -62,6 +62,10 @@ class Projector:
             channel=s.channel,
             kind=s.kind,
             received_at=s.received_at,
+            caller_ref=s.caller.caller_ref,
+            address=s.location.address,
+            lat=s.location.lat,
+            lon=s.location.lon,
         )
 
     async def complaint_ended(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
@@ -69,14 +73,27 @@ class Projector:
         assert isinstance(uow, MetricsUnitOfWork)
         # complaint.answered → answered_at, …: the fact column is named as the payload's field.
         column = f"{event.type.split('.')[2]}_at"
-        await uow.metrics.complaint_fact(payload.complaint_id, **{column: getattr(payload, column)})
+        values = {column: getattr(payload, column)}
+        if column == "merged_at":  # a duplicate counts in its master's hot spot
+            values["master_id"] = payload.master_id
+        await uow.metrics.complaint_fact(payload.complaint_id, **values)
 
     async def complaint_assigned(
         self, payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork
     ) -> None:
         """A round starts its clocks: accept for every unit, contact and resolve for the lead."""
         assert isinstance(uow, MetricsUnitOfWork)
-        await uow.metrics.complaint_fact(payload.complaint_id, current_round=payload.round)
+        j = payload.jurisdiction
+        # The first assignment's category and place stay (first value wins, in any order).
+        await uow.metrics.complaint_fact(
+            payload.complaint_id,
+            current_round=payload.round,
+            category_code=payload.category_code,
+            grid_code=j.grid_code,
+            community_code=j.community_code,
+            street_code=j.street_code,
+            district_code=j.district_code,
+        )
         await uow.metrics.add_round(
             {
                 "complaint_id": payload.complaint_id,
@@ -289,6 +306,7 @@ class Projector:
                 warned_at=after.warned_at,
                 breached_at=after.breached_at,
                 level=after.level,
+                level_at=now if after.level != row.level else row.level_at,
                 next_fire_at=domain.next_fire_at(after, self.ladder),
             )
         await uow.commit()

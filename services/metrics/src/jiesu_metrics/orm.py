@@ -6,6 +6,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -33,6 +34,29 @@ complaint_facts = Table(
     Column("merged_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("current_round", Integer, nullable=False, server_default="0"),
+    # For the dashboard and hot spots: what it is about (dispatch's category) and where
+    # (the jurisdiction of its first assignment), who called (pseudonymous) and from where.
+    Column("category_code", Text),
+    Column("grid_code", Text),
+    Column("community_code", Text),
+    Column("street_code", Text),
+    Column("district_code", Text),
+    Column("caller_ref", Text),
+    Column("address", Text),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("master_id", UUID(as_uuid=True)),  # a merged duplicate's master
+)
+Index("ix_complaint_facts_received_at", complaint_facts.c.received_at)
+Index(
+    "ix_complaint_facts_closed_at",
+    complaint_facts.c.closed_at,
+    postgresql_where=complaint_facts.c.closed_at.isnot(None),
+)
+Index(
+    "ix_complaint_facts_master_id",
+    complaint_facts.c.master_id,
+    postgresql_where=complaint_facts.c.master_id.isnot(None),
 )
 
 rounds = Table(
@@ -51,6 +75,8 @@ rounds = Table(
     PrimaryKeyConstraint("complaint_id", "round"),
 )
 Index("ix_rounds_lead_unit_id_assigned_at", rounds.c.lead_unit_id, rounds.c.assigned_at)
+# The dashboard's figures by month or day over every unit (one insert per round).
+Index("ix_rounds_assigned_at", rounds.c.assigned_at)
 
 # One clock per complaint, round, unit and kind (accept, contact, resolve). Stops may be
 # seen before the assignment that starts the clock: every column is filled independently.
@@ -72,8 +98,15 @@ clocks = Table(
     Column("breached_at", DateTime(timezone=True)),
     Column("level", Text),  # reminder | supervision | notice
     Column("next_fire_at", DateTime(timezone=True)),
+    Column("level_at", DateTime(timezone=True)),  # when the ladder reached ``level``
     PrimaryKeyConstraint("complaint_id", "round", "unit_id", "clock"),
 )
+Index(
+    "ix_clocks_breached_at",
+    clocks.c.breached_at,
+    postgresql_where=clocks.c.breached_at.isnot(None),
+)
+Index("ix_clocks_level_at", clocks.c.level_at, postgresql_where=clocks.c.level_at.isnot(None))
 Index(
     "ix_clocks_next_fire_at",
     clocks.c.next_fire_at,

@@ -1,0 +1,100 @@
+"""Who is signed in: a verified JWT from the session cookie or an identity proxy's header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from jiesu_common.auth import Principal, decode_token, mint_token
+from jiesu_common.http import Problem
+from jiesu_console.settings import ConsoleSettings
+
+COOKIE = "jiesu_console_session"
+DASHBOARD_ROLES = ("supervisor", "admin")
+ROLE_NAMES = {
+    "supervisor": "督查考核（supervisor）",
+    "admin": "系统管理员（admin）",
+    "dispatcher": "派单员（dispatcher）",
+    "operator": "话务员（operator）",
+    "reviewer": "回访员（reviewer）",
+    "unit_staff": "承办单位人员（unit_staff）",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    """The signed-in person and the token every upstream call carries."""
+
+    principal: Principal
+    token: str
+
+    @property
+    def may_see_dashboard(self) -> bool:
+        """Supervisors and admins see the whole city's dashboard."""
+        return self.principal.role in DASHBOARD_ROLES
+
+
+class SignInRequired(Exception):
+    """No valid token: the person is sent to the sign-in page."""
+
+
+class NotAllowed(Exception):
+    """Signed in, but this page is not for the person's role."""
+
+    def __init__(self, user: User) -> None:
+        super().__init__(user.principal.role)
+        self.user = user
+
+
+def settings_of(request: Request) -> ConsoleSettings:
+    """The console's settings."""
+    settings: ConsoleSettings = request.app.state.console_settings
+    return settings
+
+
+def current_user(request: Request) -> User | None:
+    """The person behind the request, or None (an expired or forged token counts as none)."""
+    settings = settings_of(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = request.cookies.get(COOKIE, "")
+    if not token:
+        return None
+    try:
+        return User(decode_token(settings.auth, token.strip()), token.strip())
+    except Problem:
+        return None
+
+
+def signed_in(request: Request) -> User:
+    """The signed-in person; otherwise off to the sign-in page."""
+    user = current_user(request)
+    if user is None:
+        raise SignInRequired
+    return user
+
+
+def supervisor(user: Annotated[User, Depends(signed_in)]) -> User:
+    """A supervisor or admin; anybody else is refused the dashboard."""
+    if not user.may_see_dashboard:
+        raise NotAllowed(user)
+    return user
+
+
+SignedIn = Annotated[User, Depends(signed_in)]
+Supervisor = Annotated[User, Depends(supervisor)]
+
+
+def dev_token(settings: ConsoleSettings, role: str, unit_id: str | None) -> str:
+    """A development token for the sign-in page (``dev_login`` only)."""
+    return mint_token(
+        settings.auth,
+        role=role,
+        unit_id=unit_id if role == "unit_staff" else None,
+        subject=f"console-dev:{role}:{unit_id}" if unit_id else f"console-dev:{role}",
+        ttl=timedelta(hours=settings.session_hours),
+    )

@@ -1,0 +1,1 @@
+"""Read models for the supervisors' dashboard (监督考核驾驶舱) and hot spots, in SQL."""
