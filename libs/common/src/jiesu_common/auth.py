@@ -25,6 +25,8 @@ class Principal:
     role: str
     unit_id: str | None = None
     app_id: str | None = None
+    # The Jiesu service calling (``intake``, ``department`` …) for role ``service``.
+    service: str | None = None
 
     @property
     def is_app(self) -> bool:
@@ -39,12 +41,15 @@ def mint_token(
     unit_id: str | None = None,
     subject: str | None = None,
     ttl: timedelta = timedelta(days=30),
+    service: str | None = None,
 ) -> str:
-    """Sign a token for a role (and unit); used by `jiesu token` and `jiesu dev`."""
+    """Sign a development token for a role (and unit, or the calling service)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role == "unit_staff" and not unit_id:
         raise ValueError("unit_staff tokens need a unit_id")
+    if (role == "service") != (service is not None):
+        raise ValueError("service tokens (and only they) name the calling service")
     now = datetime.now(UTC)
     claims: dict[str, object] = {
         "sub": subject or (f"{role}:{unit_id}" if unit_id else f"{role}:dev"),
@@ -56,6 +61,9 @@ def mint_token(
     }
     if unit_id:
         claims["unit_id"] = unit_id
+    if service:
+        claims["service"] = service
+        claims["sub"] = f"service:{service}"
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), settings.jwt_algorithm)
 
 
@@ -77,18 +85,24 @@ def decode_token(settings: AuthSettings, token: str) -> Principal:
     unit_id = claims.get("unit_id")
     if role == "unit_staff" and not unit_id:
         raise Problem.unauthorized("单位人员令牌缺少 unit_id / unit_staff token without unit_id")
-    return Principal(subject=str(claims.get("sub")), role=role, unit_id=unit_id)
+    subject = str(claims.get("sub"))
+    service = None
+    if role == "service":
+        service = claims.get("service")
+        if not isinstance(service, str) or not service:
+            raise Problem.unauthorized("服务令牌缺少服务名 / service token names no service")
+    return Principal(subject=subject, role=role, unit_id=unit_id, service=service)
 
 
-def bearer_principal(settings: AuthSettings, request: Request) -> Principal | None:
-    """The principal of an ``Authorization: Bearer`` header, or None when absent."""
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or None when absent."""
     header = request.headers.get("authorization")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token.strip():
         raise Problem.unauthorized("需要 Bearer 令牌 / expected a Bearer token")
-    return decode_token(settings, token.strip())
+    return token.strip()
 
 
 def require_roles(principal: Principal, *roles: str) -> Principal:
@@ -101,10 +115,12 @@ def require_roles(principal: Principal, *roles: str) -> Principal:
 
 
 async def staff_principal(request: Request) -> Principal:
-    """Staff by ``Authorization: Bearer`` JWT, checked with the app's auth settings; else 401."""
-    principal = bearer_principal(request.app.state.auth_settings, request)
-    if principal is None:
-        raise Problem.unauthorized("需要 Bearer 令牌 / a Bearer token is required")
+    """Staff by ``Authorization: Bearer`` token (checked once per request by the guard)."""
+    from jiesu_common.access import authenticate  # the guard builds on this module
+
+    principal = await authenticate(request)
+    if principal.is_app:
+        raise Problem.forbidden("此接口仅限工作人员 / staff only")
     return principal
 
 

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jiesu_common.docs import install_docs
 from jiesu_common.logging import correlation_id_var
 from jiesu_common.messaging.consumer import is_transient
 from jiesu_common.observability import HTTP_REQUESTS
@@ -251,6 +252,44 @@ class MeasureRequests:
             ).observe(time.perf_counter() - started)
 
 
+# An API answer is data, never a page: it may load nothing and be framed nowhere.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+class SecurityHeaders:
+    """``nosniff``, a referrer policy and a Content-Security-Policy on every answer (pure ASGI).
+
+    A header the route set itself (the docs pages' and the console's own CSP) is kept.
+    """
+
+    def __init__(
+        self, app: ASGIApp, csp: str = API_CSP, referrer_policy: str = "no-referrer"
+    ) -> None:
+        self.app = app
+        self.defaults = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", referrer_policy.encode()),
+            (b"content-security-policy", csp.encode()),
+            (b"x-frame-options", b"DENY"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI call."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {key.lower() for key, _ in headers}
+                headers.extend(kv for kv in self.defaults if kv[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == name:
@@ -267,18 +306,17 @@ def create_service_app(
     lifespan: Lifespan,
     router: APIRouter,
     problem_renderers: Mapping[str, ProblemRenderer] | None = None,
+    csp: str = API_CSP,
+    referrer_policy: str = "no-referrer",
 ) -> FastAPI:
     """The FastAPI shell every service shares: problems, health, metrics, its routes.
 
-    Refuses to build with a missing or short JWT secret: an empty HMAC key would let
-    anybody mint tokens.
+    Every answer carries ``csp`` unless its route set its own (the docs pages do).
+
+    Refuses to build in development mode with a missing or short JWT secret (an empty
+    HMAC key would let anybody mint tokens), and in production without an OIDC issuer.
     """
-    secret = auth.jwt_secret.get_secret_value()
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ValueError(
-            f"the JWT secret (…_AUTH__JWT_SECRET) must be set, at least {MIN_SECRET_LENGTH} "
-            "characters long"
-        )
+    check_auth_settings(auth)
     app = FastAPI(
         title=title,
         version="1.0.0",
@@ -287,14 +325,32 @@ def create_service_app(
         # Our own Prometheus middleware measures requests; FastAPI's OpenTelemetry hook
         # would look up the tracer provider on every request for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # Served by install_docs from the service's own assets (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     # Set on SIGTERM by the service CLI: streaming routes end so shutdown stays quick.
     app.state.draining = False
     app.state.auth_settings = auth
     install_problem_handlers(app, problem_renderers)
     install_health(app, readiness)
+    install_docs(app)
+    app.add_middleware(SecurityHeaders, csp=csp, referrer_policy=referrer_policy)
     app.include_router(router)
     return app
+
+
+def check_auth_settings(auth: AuthSettings) -> None:
+    """Raise ValueError for settings that would accept forged or no tokens."""
+    if not auth.development:
+        if not auth.oidc_issuer:
+            raise ValueError("production mode needs the OIDC issuer (…_AUTH__OIDC_ISSUER)")
+        return
+    if len(auth.jwt_secret.get_secret_value()) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"the JWT secret (…_AUTH__JWT_SECRET) must be set, at least {MIN_SECRET_LENGTH} "
+            "characters long"
+        )
 
 
 def page(items: list[Any], next_cursor: str | None) -> dict[str, Any]:

@@ -6,7 +6,9 @@ factory (``Settings()``), so tests and the CLI can pass values explicitly.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,13 +58,57 @@ class KafkaSettings(BaseModel):
     heartbeat_interval_ms: int = 3_000
 
 
-class AuthSettings(BaseModel):
-    """JWT verification (HS256, shared secret issued by the platform)."""
+# The services that call others with their own identity (the console uses the user's token).
+SERVICE_NAMES = ("intake", "dispatch", "department", "review", "metrics")
 
+
+class AuthSettings(BaseModel):
+    """Who may call: OpenID Connect access tokens in production, HS256 ones in development.
+
+    ``mode`` ``development``: tokens signed with ``jwt_secret`` (HS256, `jiesu token`,
+    `jiesu dev`) are accepted, and services call each other with such tokens naming
+    themselves. ``production``: HS256 is refused; access tokens come from ``oidc_issuer``
+    (RS256/ES256, keys from its JWKS), and each service gets its own token from the issuer
+    with the client-credentials grant (``client_id`` / ``client_secret``).
+    """
+
+    mode: Literal["development", "production"] = "development"
     jwt_secret: SecretStr = SecretStr("")
     jwt_algorithm: str = "HS256"
     jwt_issuer: str = "jiesu"
     jwt_audience: str = "jiesu"
+    # OpenID Connect: the issuer's URL (its /.well-known/openid-configuration is read).
+    oidc_issuer: str = ""
+    oidc_audience: str = "jiesu"
+    oidc_algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    # The JWKS when it is not the discovered one; its keys are cached this long, and
+    # fetched again at once for a token signed with an unknown key (a rotation).
+    oidc_jwks_url: str = ""
+    oidc_jwks_cache_s: int = 300
+    # At most one extra fetch per this many seconds for unknown keys (forged kids).
+    oidc_jwks_cooldown_s: float = 10.0
+    leeway_s: float = 30.0
+    # Where role and unit are in the token: a dotted path to a string or a list, e.g.
+    # Keycloak's ``realm_access.roles`` or ``resource_access.jiesu.roles``, or flat ``role``.
+    role_claim: str = "role"
+    unit_claim: str = "unit_id"
+    # A token is a Jiesu service's when this claim (the OAuth client) names one of
+    # ``service_clients`` (client id → service name).
+    service_claim: str = "azp"
+    service_clients: dict[str, str] = Field(
+        default_factory=lambda: {f"jiesu-{name}": name for name in SERVICE_NAMES}
+    )
+    # This service's own OAuth client, for its calls to the others (production).
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    # Built on first use by jiesu_common.identity: the key cache and this service's token.
+    _verifier: Any = PrivateAttr(default=None)
+    _credentials: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def development(self) -> bool:
+        """Whether HS256 development tokens are accepted."""
+        return self.mode == "development"
 
 
 class OutboxSettings(BaseModel):

@@ -56,6 +56,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         readiness=readiness,
         lifespan=lifespan,
         router=signin_router,
+        csp=CSP,
+        referrer_policy="same-origin",
     )
     app.include_router(views_router)
     app.state.console_settings = settings
@@ -71,10 +73,8 @@ def _install_pages(app: FastAPI) -> None:
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # The security headers (the pages' CSP included) come from create_service_app.
         response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "public, max-age=3600"
         return response

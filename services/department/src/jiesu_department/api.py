@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
@@ -41,10 +42,14 @@ from jiesu_department.schemas import (
 )
 from jiesu_department.state import DepartmentState
 
-router = APIRouter()
+router = APIRouter(
+    route_class=GuardedRoute,
+)
 STREAM_BATCH = 2000
 UNIT_ROLES = ("unit_staff",)
 READ_ROLES = ("unit_staff", "supervisor", "dispatcher", "admin")
+READ_ACCESS = access(*READ_ROLES)
+UNIT_ACCESS = access(*UNIT_ROLES)
 
 
 def get_state(request: Request) -> DepartmentState:
@@ -70,7 +75,7 @@ def _unit_of(principal: Principal, unit_id: str | None) -> str:
     return unit_id
 
 
-@router.get("/v1/cases", response_model=CasePage, tags=["cases"])
+@router.get("/v1/cases", openapi_extra=READ_ACCESS, response_model=CasePage, tags=["cases"])
 async def list_cases(
     principal: Caller,
     state: State,
@@ -99,7 +104,12 @@ async def list_cases(
     return CasePage(items=items, next=nxt)
 
 
-@router.get("/v1/cases/stream", response_class=EventSourceResponse, tags=["cases"])
+@router.get(
+    "/v1/cases/stream",
+    openapi_extra=READ_ACCESS,
+    response_class=EventSourceResponse,
+    tags=["cases"],
+)
 async def stream_cases(
     request: Request,
     principal: Caller,
@@ -154,7 +164,12 @@ def _stream_event(kind: int, row: Any) -> ServerSentEvent:
     )
 
 
-@router.get("/v1/consultations", response_model=ConsultationPage, tags=["consultations"])
+@router.get(
+    "/v1/consultations",
+    openapi_extra=READ_ACCESS,
+    response_model=ConsultationPage,
+    tags=["consultations"],
+)
 async def list_consultations(
     principal: Caller,
     state: State,
@@ -184,7 +199,9 @@ async def list_consultations(
     return ConsultationPage(items=items, next=nxt)
 
 
-@router.get("/v1/cases/{case_id}", response_model=CaseDetail, tags=["cases"])
+@router.get(
+    "/v1/cases/{case_id}", openapi_extra=READ_ACCESS, response_model=CaseDetail, tags=["cases"]
+)
 async def get_case(case_id: uuid.UUID, principal: Caller, state: State) -> CaseDetail:
     """One case with its history (404 for a case of another unit)."""
     require_roles(principal, *READ_ROLES)
@@ -212,7 +229,12 @@ async def _act(
     return case_read(row)
 
 
-@router.post("/v1/cases/{case_id}/accept", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/accept",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def accept_case(
     case_id: uuid.UUID, principal: Caller, state: State, body: AcceptCreate | None = None
 ) -> CaseRead:
@@ -220,7 +242,12 @@ async def accept_case(
     return await _act(state, principal, case_id, "accept", {})
 
 
-@router.post("/v1/cases/{case_id}/contact", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/contact",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def contact_resident(
     case_id: uuid.UUID, body: ContactCreate, principal: Caller, state: State
 ) -> CaseRead:
@@ -228,7 +255,12 @@ async def contact_resident(
     return await _act(state, principal, case_id, "contact", body.model_dump())
 
 
-@router.post("/v1/cases/{case_id}/progress", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/progress",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def record_progress(
     case_id: uuid.UUID, body: ProgressCreate, principal: Caller, state: State
 ) -> CaseRead:
@@ -236,7 +268,12 @@ async def record_progress(
     return await _act(state, principal, case_id, "progress", body.model_dump())
 
 
-@router.post("/v1/cases/{case_id}/resolve", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/resolve",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def resolve_case(
     case_id: uuid.UUID, body: ResolveCreate, principal: Caller, state: State
 ) -> CaseRead:
@@ -244,7 +281,12 @@ async def resolve_case(
     return await _act(state, principal, case_id, "resolve", body.model_dump())
 
 
-@router.post("/v1/cases/{case_id}/return", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/return",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def return_case(
     case_id: uuid.UUID, body: ReturnCreate, principal: Caller, state: State
 ) -> CaseRead:
@@ -252,7 +294,12 @@ async def return_case(
     return await _act(state, principal, case_id, "return", body.model_dump())
 
 
-@router.post("/v1/cases/{case_id}/extension-request", response_model=CaseRead, tags=["actions"])
+@router.post(
+    "/v1/cases/{case_id}/extension-request",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
 async def request_extension(
     case_id: uuid.UUID, body: ExtensionCreate, principal: Caller, state: State
 ) -> CaseRead:
@@ -261,7 +308,11 @@ async def request_extension(
 
 
 @router.post(
-    "/v1/cases/{case_id}/whistle", status_code=202, response_model=WhistleAccepted, tags=["whistle"]
+    "/v1/cases/{case_id}/whistle",
+    openapi_extra=UNIT_ACCESS,
+    status_code=202,
+    response_model=WhistleAccepted,
+    tags=["whistle"],
 )
 async def blow_whistle(
     case_id: uuid.UUID, body: WhistleCreate, principal: Caller, state: State
@@ -293,7 +344,12 @@ async def blow_whistle(
     )
 
 
-@router.post("/v1/cases/{case_id}/report-in", response_model=CaseRead, tags=["whistle"])
+@router.post(
+    "/v1/cases/{case_id}/report-in",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["whistle"],
+)
 async def report_in(
     case_id: uuid.UUID, principal: Caller, state: State, body: ReportInCreate | None = None
 ) -> CaseRead:
@@ -306,7 +362,12 @@ async def report_in(
     return case_read(row)
 
 
-@router.post("/v1/cases/{case_id}/caller", response_model=CallerRevealed, tags=["caller"])
+@router.post(
+    "/v1/cases/{case_id}/caller",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CallerRevealed,
+    tags=["caller"],
+)
 async def reveal_caller(
     case_id: uuid.UUID, principal: Caller, state: State, body: RevealCreate | None = None
 ) -> CallerRevealed:
@@ -321,6 +382,7 @@ async def reveal_caller(
     caller = await fetch_caller(
         intake_url=state.settings.intake_url,
         auth=state.settings.auth,
+        service="department",
         complaint_id=case.complaint_id,
         purpose=f"department:case:{case_id}",
         timeout_s=state.settings.intake_timeout_s,
@@ -350,7 +412,7 @@ async def reveal_caller(
     )
 
 
-@router.get("/v1/cases/{case_id}/caller-reveals", tags=["caller"])
+@router.get("/v1/cases/{case_id}/caller-reveals", openapi_extra=READ_ACCESS, tags=["caller"])
 async def list_reveals(case_id: uuid.UUID, principal: Caller, state: State) -> dict[str, Any]:
     """Who saw the resident's number for this case, and when."""
     require_roles(principal, *READ_ROLES)

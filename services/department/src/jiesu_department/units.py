@@ -11,12 +11,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import httpx
 
-from jiesu_common.auth import mint_token
 from jiesu_common.http import Problem
+from jiesu_common.identity import credentials_for
 from jiesu_common.settings import AuthSettings
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,7 @@ def dispatch_units(
     """A fetch of ``GET /v1/units`` from dispatch, with a short-lived service token."""
 
     async def fetch() -> UnitKinds:
-        token = mint_token(
-            auth, role="operator", subject="service:department", ttl=timedelta(minutes=5)
-        )
+        token = await credentials_for(auth, "department").token()
         async with httpx.AsyncClient(
             base_url=base_url, timeout=timeout_s, transport=transport
         ) as client:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 
+from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor, page
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
@@ -32,9 +33,15 @@ from jiesu_dispatch.schemas import (
 )
 from jiesu_dispatch.state import DispatchState
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 DISPATCH_ROLES = ("dispatcher", "admin")
 READ_ROLES = ("dispatcher", "admin", "supervisor", "operator")
+READ_ACCESS = access(*READ_ROLES)
+DISPATCH_ACCESS = access(*DISPATCH_ROLES)
+CONSULTATION_READ_ACCESS = access(*READ_ROLES, "unit_staff")
+UNIT_ACCESS = access("unit_staff")
+# The directory is every staff member's, and intake and department-response read it.
+DIRECTORY_ACCESS = access(*STAFF, services=("intake", "department"))
 
 
 def get_state(request: Request) -> DispatchState:
@@ -49,7 +56,7 @@ State = Annotated[DispatchState, Depends(get_state)]
 Caller = Staff
 
 
-@router.get("/v1/units", tags=["directory"])
+@router.get("/v1/units", openapi_extra=DIRECTORY_ACCESS, tags=["directory"])
 async def list_units(
     principal: Caller, state: State, kind: str | None = None, district: str | None = None
 ) -> dict[str, Any]:
@@ -62,7 +69,7 @@ async def list_units(
     return page(units, None)
 
 
-@router.get("/v1/categories", tags=["directory"])
+@router.get("/v1/categories", openapi_extra=DIRECTORY_ACCESS, tags=["directory"])
 async def list_categories(principal: Caller, state: State) -> dict[str, Any]:
     """Complaint categories: SLA class, keywords, extra questions and effective clocks."""
     dispatcher = state.dispatcher
@@ -75,7 +82,9 @@ async def list_categories(principal: Caller, state: State) -> dict[str, Any]:
     return page(items, None)
 
 
-@router.get("/v1/routing-rules", response_model=RulesRead, tags=["routing"])
+@router.get(
+    "/v1/routing-rules", openapi_extra=READ_ACCESS, response_model=RulesRead, tags=["routing"]
+)
 async def get_rules(
     principal: Caller, state: State, version: Annotated[int | None, Query(ge=1)] = None
 ) -> RulesRead:
@@ -90,7 +99,7 @@ async def get_rules(
     return RulesRead(**row._mapping)
 
 
-@router.get("/v1/routing-rules/versions", tags=["routing"])
+@router.get("/v1/routing-rules/versions", openapi_extra=READ_ACCESS, tags=["routing"])
 async def rule_versions(principal: Caller, state: State) -> dict[str, Any]:
     """Every version of the rules: who changed them, when, why."""
     require_roles(principal, *READ_ROLES)
@@ -99,7 +108,9 @@ async def rule_versions(principal: Caller, state: State) -> dict[str, Any]:
     return page([dict(r._mapping) for r in rows], None)
 
 
-@router.put("/v1/routing-rules", response_model=RulesRead, tags=["routing"])
+@router.put(
+    "/v1/routing-rules", openapi_extra=DISPATCH_ACCESS, response_model=RulesRead, tags=["routing"]
+)
 async def put_rules(
     body: RulesPut,
     principal: Caller,
@@ -131,7 +142,7 @@ def _parse_if_match(value: str | None) -> int | None:
         raise Problem(400, "bad-if-match", "If-Match 无效 / bad If-Match", value) from exc
 
 
-@router.get("/v1/dispatch-queue", tags=["queue"])
+@router.get("/v1/dispatch-queue", openapi_extra=READ_ACCESS, tags=["queue"])
 async def dispatch_queue(
     principal: Caller,
     state: State,
@@ -149,6 +160,7 @@ async def dispatch_queue(
 
 @router.post(
     "/v1/complaints/{complaint_id}/assignments",
+    openapi_extra=DISPATCH_ACCESS,
     status_code=201,
     response_model=AssignmentRead,
     tags=["queue"],
@@ -186,7 +198,7 @@ async def post_assignment(
 # --- the loop back: returns and extensions -----------------------------------------------------
 
 
-@router.get("/v1/returns", tags=["returns"])
+@router.get("/v1/returns", openapi_extra=READ_ACCESS, tags=["returns"])
 async def list_returns(
     principal: Caller,
     state: State,
@@ -206,7 +218,12 @@ async def list_returns(
     return page(items, nxt)
 
 
-@router.post("/v1/returns/{return_id}/decision", response_model=ReturnRead, tags=["returns"])
+@router.post(
+    "/v1/returns/{return_id}/decision",
+    openapi_extra=DISPATCH_ACCESS,
+    response_model=ReturnRead,
+    tags=["returns"],
+)
 async def decide_return(
     return_id: uuid.UUID, body: ReturnDecisionCreate, principal: Caller, state: State
 ) -> ReturnRead:
@@ -227,7 +244,7 @@ async def decide_return(
     return ReturnRead.model_validate(row._mapping)
 
 
-@router.get("/v1/extensions", tags=["extensions"])
+@router.get("/v1/extensions", openapi_extra=READ_ACCESS, tags=["extensions"])
 async def list_extensions(
     principal: Caller,
     state: State,
@@ -248,7 +265,10 @@ async def list_extensions(
 
 
 @router.post(
-    "/v1/extensions/{extension_id}/decision", response_model=ExtensionRead, tags=["extensions"]
+    "/v1/extensions/{extension_id}/decision",
+    openapi_extra=DISPATCH_ACCESS,
+    response_model=ExtensionRead,
+    tags=["extensions"],
 )
 async def decide_extension(
     extension_id: uuid.UUID, body: ExtensionDecisionCreate, principal: Caller, state: State
@@ -273,7 +293,11 @@ async def decide_extension(
 
 
 @router.post(
-    "/v1/consultations", status_code=201, response_model=ConsultationRead, tags=["consultations"]
+    "/v1/consultations",
+    openapi_extra=DISPATCH_ACCESS,
+    status_code=201,
+    response_model=ConsultationRead,
+    tags=["consultations"],
 )
 async def open_consultation(
     body: ConsultationCreate, principal: Caller, state: State
@@ -292,7 +316,7 @@ async def open_consultation(
     return ConsultationRead.model_validate(item)
 
 
-@router.get("/v1/consultations", tags=["consultations"])
+@router.get("/v1/consultations", openapi_extra=CONSULTATION_READ_ACCESS, tags=["consultations"])
 async def list_consultations(
     principal: Caller,
     state: State,
@@ -322,7 +346,10 @@ async def list_consultations(
 
 
 @router.get(
-    "/v1/consultations/{consultation_id}", response_model=ConsultationRead, tags=["consultations"]
+    "/v1/consultations/{consultation_id}",
+    openapi_extra=CONSULTATION_READ_ACCESS,
+    response_model=ConsultationRead,
+    tags=["consultations"],
 )
 async def get_consultation(
     consultation_id: uuid.UUID, principal: Caller, state: State
@@ -337,6 +364,7 @@ async def get_consultation(
 
 @router.post(
     "/v1/consultations/{consultation_id}/positions",
+    openapi_extra=UNIT_ACCESS,
     status_code=201,
     response_model=ConsultationRead,
     tags=["consultations"],
@@ -359,6 +387,7 @@ async def post_position(
 
 @router.post(
     "/v1/consultations/{consultation_id}/decision",
+    openapi_extra=DISPATCH_ACCESS,
     response_model=ConsultationRead,
     tags=["consultations"],
 )

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Request
 from shapely import unary_union
 from shapely.geometry import mapping
 
+from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.state import DispatchState
 
-router = APIRouter(tags=["directory"])
+router = APIRouter(route_class=GuardedRoute, tags=["directory"])
+PLACES_ACCESS = access(*STAFF)
 PlaceLevel = Literal["district", "street", "community", "grid"]
 
 
@@ -25,7 +27,7 @@ def _directory(request: Request) -> Directory:
 Dir = Annotated[Directory, Depends(_directory)]
 
 
-@router.get("/v1/places")
+@router.get("/v1/places", openapi_extra=PLACES_ACCESS)
 async def list_places(principal: Staff, directory: Dir) -> dict[str, Any]:
     """Districts, streets, communities and grids with their names and parents."""
     return {
@@ -48,7 +50,7 @@ async def list_places(principal: Staff, directory: Dir) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/places/geojson")
+@router.get("/v1/places/geojson", openapi_extra=PLACES_ACCESS)
 async def places_geojson(
     principal: Staff, directory: Dir, level: PlaceLevel = "street"
 ) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from jiesu_common.auth import Principal, bearer_principal, require_roles
+from jiesu_common.access import GuardedRoute, access, authenticate
+from jiesu_common.auth import Principal, require_roles
 from jiesu_common.http import Problem
 from jiesu_intake import api_keys, handlers
 from jiesu_intake.handlers import FileComplaint
@@ -44,8 +45,12 @@ async def refuse_nul(request: Request) -> None:
         )
 
 
-router = APIRouter(dependencies=[Depends(refuse_nul)])
+router = APIRouter(route_class=GuardedRoute, dependencies=[Depends(refuse_nul)])
 STAFF_READERS = ("operator", "dispatcher", "supervisor", "admin", "reviewer")
+# Third-party apps (by API key) file, read and withdraw their own complaints.
+FILE_ACCESS = access("operator", "admin", apps=True)
+READ_ACCESS = access(*STAFF_READERS, apps=True)
+ADMIN_ACCESS = access("admin")
 
 
 def get_state(request: Request) -> IntakeState:
@@ -57,15 +62,14 @@ def get_state(request: Request) -> IntakeState:
 State = Annotated[IntakeState, Depends(get_state)]
 
 
-async def get_principal(request: Request, state: State) -> Principal:
-    """A staff member by JWT, or a third-party app by ``X-API-Key``."""
-    principal = bearer_principal(state.settings.auth, request)
-    if principal is not None:
-        return principal
-    key = request.headers.get("x-api-key")
-    if key:
-        return await app_principal(state, key)
-    raise Problem.unauthorized("需要 Bearer 令牌或 X-API-Key / credentials required")
+async def get_principal(request: Request) -> Principal:
+    """A staff member by JWT, or a third-party app by ``X-API-Key`` (checked once per request)."""
+    return await authenticate(request, apps=True)
+
+
+async def authenticate_app(request: Request, key: str) -> Principal:
+    """The app of an ``X-API-Key`` (the guard's hook, see ``jiesu_common.access``)."""
+    return await app_principal(get_state(request), key)
 
 
 async def app_principal(state: IntakeState, key: str) -> Principal:
@@ -81,6 +85,7 @@ Caller = Annotated[Principal, Depends(get_principal)]
 
 @router.post(
     "/v1/complaints",
+    openapi_extra=FILE_ACCESS,
     status_code=201,
     response_model=ComplaintCreated,
     responses={200: {"model": ComplaintCreated, "description": "replayed idempotent request"}},
@@ -108,7 +113,12 @@ async def post_complaint(
     return filed.answer
 
 
-@router.get("/v1/complaints/{complaint_id}", response_model=ComplaintRead, tags=["complaints"])
+@router.get(
+    "/v1/complaints/{complaint_id}",
+    openapi_extra=READ_ACCESS,
+    response_model=ComplaintRead,
+    tags=["complaints"],
+)
 async def get_complaint(complaint_id: uuid.UUID, principal: Caller, state: State) -> ComplaintRead:
     """One complaint with its status and timeline."""
     _may_read(principal)
@@ -125,7 +135,9 @@ async def get_complaint(complaint_id: uuid.UUID, principal: Caller, state: State
     return read
 
 
-@router.get("/v1/complaints", response_model=ComplaintPage, tags=["complaints"])
+@router.get(
+    "/v1/complaints", openapi_extra=READ_ACCESS, response_model=ComplaintPage, tags=["complaints"]
+)
 async def list_complaints(
     principal: Caller,
     state: State,
@@ -167,7 +179,10 @@ async def list_complaints(
 
 
 @router.post(
-    "/v1/complaints/{complaint_id}/withdraw", response_model=ComplaintRead, tags=["complaints"]
+    "/v1/complaints/{complaint_id}/withdraw",
+    openapi_extra=FILE_ACCESS,
+    response_model=ComplaintRead,
+    tags=["complaints"],
 )
 async def post_withdraw(
     complaint_id: uuid.UUID, body: WithdrawRequest, principal: Caller, state: State
@@ -181,7 +196,13 @@ async def post_withdraw(
     return to_read(row)
 
 
-@router.post("/v1/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["admin"])
+@router.post(
+    "/v1/api-keys",
+    openapi_extra=ADMIN_ACCESS,
+    status_code=201,
+    response_model=ApiKeyCreated,
+    tags=["admin"],
+)
 async def post_api_key(body: ApiKeyCreate, principal: Caller, state: State) -> ApiKeyCreated:
     """Issue an API key for a third-party app (admin); the key is shown only here."""
     require_roles(principal, "admin")
@@ -192,7 +213,7 @@ async def post_api_key(body: ApiKeyCreate, principal: Caller, state: State) -> A
     return _created(issued, state)
 
 
-@router.get("/v1/api-keys", response_model=ApiKeyPage, tags=["admin"])
+@router.get("/v1/api-keys", openapi_extra=ADMIN_ACCESS, response_model=ApiKeyPage, tags=["admin"])
 async def list_api_keys(
     principal: Caller,
     state: State,
@@ -206,7 +227,11 @@ async def list_api_keys(
 
 
 @router.post(
-    "/v1/api-keys/{key_id}/rotate", status_code=201, response_model=ApiKeyCreated, tags=["admin"]
+    "/v1/api-keys/{key_id}/rotate",
+    openapi_extra=ADMIN_ACCESS,
+    status_code=201,
+    response_model=ApiKeyCreated,
+    tags=["admin"],
 )
 async def rotate_api_key(
     key_id: uuid.UUID, principal: Caller, state: State, body: ApiKeyRotate | None = None
@@ -219,7 +244,12 @@ async def rotate_api_key(
     return _created(issued, state)
 
 
-@router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["admin"])
+@router.post(
+    "/v1/api-keys/{key_id}/revoke",
+    openapi_extra=ADMIN_ACCESS,
+    response_model=ApiKeyRead,
+    tags=["admin"],
+)
 async def revoke_api_key(key_id: uuid.UUID, principal: Caller, state: State) -> ApiKeyRead:
     """Stop a key now (admin)."""
     require_roles(principal, "admin")

@@ -13,12 +13,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from jiesu_common.auth import mint_token
+from jiesu_common.identity import credentials_for
 from jiesu_common.settings import AuthSettings
 from jiesu_intake.settings import CatalogSettings
 
@@ -146,7 +145,7 @@ class DispatchCatalog:
             base_url=self._settings.dispatch_url,
             timeout=self._settings.timeout_s,
             transport=self._transport,
-            headers={"Authorization": f"Bearer {self._token()}"},
+            headers={"Authorization": f"Bearer {await self._token()}"},
         ) as client:
             categories = await client.get("/v1/categories")
             units = await client.get("/v1/units")
@@ -154,14 +153,11 @@ class DispatchCatalog:
         units.raise_for_status()
         return catalog_from_json(categories.json()["items"], units.json()["items"])
 
-    def _token(self) -> str:
+    async def _token(self) -> str:
         configured = self._settings.token.get_secret_value()
         if configured:
             return configured
-        # The platform's services share one signing key; a short-lived read-only use.
-        return mint_token(
-            self._auth, role="operator", subject="service:intake", ttl=timedelta(minutes=5)
-        )
+        return await credentials_for(self._auth, "intake").token()
 
 
 class CachedCatalog:

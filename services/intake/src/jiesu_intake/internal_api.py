@@ -9,11 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
+from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem
 from jiesu_intake.state import IntakeState
 
-router = APIRouter(prefix="/internal/v1", tags=["internal"])
+router = APIRouter(prefix="/internal/v1", tags=["internal"], route_class=GuardedRoute)
+# Only the services whose staff must call a resident back may read the number.
+CALLER_ACCESS = access(services=("department", "review"))
 log = logging.getLogger(__name__)
 
 
@@ -28,11 +31,13 @@ class CallerContact(BaseModel):
 
 
 async def service_principal(principal: Staff) -> Principal:
-    """Only another Jiesu service's token passes."""
+    """Only another Jiesu service's token passes (which ones: the route's ``access``)."""
     return require_roles(principal, "service")
 
 
-@router.get("/complaints/{complaint_id}/caller", response_model=CallerContact)
+@router.get(
+    "/complaints/{complaint_id}/caller", openapi_extra=CALLER_ACCESS, response_model=CallerContact
+)
 async def caller_contact(
     complaint_id: uuid.UUID,
     request: Request,
@@ -46,7 +51,11 @@ async def caller_contact(
         raise Problem.not_found(f"诉求 / complaint {complaint_id}")
     context = complaint_id.bytes
     # The reveal is audited by the caller; intake logs who asked as well.
-    log.info("caller revealed", extra={"complaint_id": str(complaint_id), "by": principal.subject})
+    purpose = request.headers.get("x-jiesu-purpose", "")[:200]
+    log.info(
+        "caller revealed",
+        extra={"complaint_id": str(complaint_id), "by": principal.subject, "purpose": purpose},
+    )
     return CallerContact(
         complaint_id=complaint_id,
         name=None if row.anonymous else state.vault.decrypt(row.caller_name_enc, context=context),

@@ -10,7 +10,7 @@ from jiesu_common.contracts import TOPICS
 from jiesu_common.http import create_service_app
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
-from jiesu_intake.api import router
+from jiesu_intake.api import authenticate_app, router
 from jiesu_intake.catalog import CachedCatalog, CatalogFetch, DispatchCatalog
 from jiesu_intake.consumers import consumer_specs
 from jiesu_intake.handlers import IntakeUnitOfWork
@@ -70,4 +70,5 @@ def create_app(
         settings=settings, context=context, vault=PiiVault(settings.pii), catalog=catalog
     )
     app.include_router(internal_router)
+    app.state.app_authenticator = authenticate_app
     return app

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics import domain
@@ -16,8 +17,11 @@ from jiesu_metrics.schemas import ClockRead, ComplaintSla, OverduePage, OverdueR
 from jiesu_metrics.scorecards import Period, scorecard
 from jiesu_metrics.state import MetricsState
 
-router = APIRouter()
+router = APIRouter(
+    route_class=GuardedRoute,
+)
 READ_ROLES = ("supervisor", "admin", "dispatcher", "operator", "unit_staff")
+READ_ACCESS = access(*READ_ROLES)
 
 
 def get_state(request: Request) -> MetricsState:
@@ -37,7 +41,12 @@ async def metrics_reader(principal: Staff) -> Principal:
 Caller = Annotated[Principal, Depends(metrics_reader)]
 
 
-@router.get("/v1/complaints/{complaint_id}/sla", response_model=ComplaintSla, tags=["sla"])
+@router.get(
+    "/v1/complaints/{complaint_id}/sla",
+    openapi_extra=READ_ACCESS,
+    response_model=ComplaintSla,
+    tags=["sla"],
+)
 async def complaint_sla(complaint_id: uuid.UUID, principal: Caller, state: State) -> ComplaintSla:
     """Every clock of a complaint: deadline, stop, warning, breach, escalation level."""
     async with state.uow() as uow:
@@ -65,7 +74,7 @@ async def complaint_sla(complaint_id: uuid.UUID, principal: Caller, state: State
     )
 
 
-@router.get("/v1/sla/overdue", response_model=OverduePage, tags=["sla"])
+@router.get("/v1/sla/overdue", openapi_extra=READ_ACCESS, response_model=OverduePage, tags=["sla"])
 async def overdue(
     principal: Caller,
     state: State,
@@ -102,7 +111,9 @@ async def overdue(
     return OverduePage(items=items, next=nxt)
 
 
-@router.get("/v1/scorecards", response_model=Scorecard, tags=["scorecards"])
+@router.get(
+    "/v1/scorecards", openapi_extra=READ_ACCESS, response_model=Scorecard, tags=["scorecards"]
+)
 async def get_scorecard(
     principal: Caller,
     state: State,

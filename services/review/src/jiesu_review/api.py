@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
 from jiesu_common.caller import fetch_caller
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
@@ -22,9 +23,13 @@ from jiesu_review.schemas import (
 )
 from jiesu_review.state import ReviewState
 
-router = APIRouter()
+router = APIRouter(
+    route_class=GuardedRoute,
+)
 REVIEW_ROLES = ("reviewer", "admin")
 READ_ROLES = ("reviewer", "supervisor", "admin", "operator")
+READ_ACCESS = access(*READ_ROLES)
+REVIEW_ACCESS = access(*REVIEW_ROLES)
 
 
 def get_state(request: Request) -> ReviewState:
@@ -39,7 +44,7 @@ State = Annotated[ReviewState, Depends(get_state)]
 Caller = Staff
 
 
-@router.get("/v1/reviews", response_model=ReviewPage, tags=["reviews"])
+@router.get("/v1/reviews", openapi_extra=READ_ACCESS, response_model=ReviewPage, tags=["reviews"])
 async def list_reviews(
     principal: Caller,
     state: State,
@@ -66,7 +71,12 @@ async def list_reviews(
     )
 
 
-@router.get("/v1/reviews/{review_id}", response_model=ReviewRead, tags=["reviews"])
+@router.get(
+    "/v1/reviews/{review_id}",
+    openapi_extra=READ_ACCESS,
+    response_model=ReviewRead,
+    tags=["reviews"],
+)
 async def get_review(review_id: uuid.UUID, principal: Caller, state: State) -> ReviewRead:
     """One review."""
     require_roles(principal, *READ_ROLES)
@@ -77,7 +87,12 @@ async def get_review(review_id: uuid.UUID, principal: Caller, state: State) -> R
     return ReviewRead.model_validate(row._mapping)
 
 
-@router.post("/v1/reviews/{review_id}", response_model=ReviewRead, tags=["reviews"])
+@router.post(
+    "/v1/reviews/{review_id}",
+    openapi_extra=REVIEW_ACCESS,
+    response_model=ReviewRead,
+    tags=["reviews"],
+)
 async def post_review(
     review_id: uuid.UUID, body: ReviewCreate, principal: Caller, state: State
 ) -> ReviewRead:
@@ -96,7 +111,12 @@ async def post_review(
     return ReviewRead.model_validate(row._mapping)
 
 
-@router.post("/v1/reviews/{review_id}/caller", response_model=CallerRevealed, tags=["caller"])
+@router.post(
+    "/v1/reviews/{review_id}/caller",
+    openapi_extra=REVIEW_ACCESS,
+    response_model=CallerRevealed,
+    tags=["caller"],
+)
 async def reveal_caller(
     review_id: uuid.UUID, principal: Caller, state: State, body: RevealCreate | None = None
 ) -> CallerRevealed:
@@ -114,6 +134,7 @@ async def reveal_caller(
     caller = await fetch_caller(
         intake_url=state.settings.intake_url,
         auth=state.settings.auth,
+        service="review",
         complaint_id=review.complaint_id,
         purpose=f"review:{review_id}",
         timeout_s=state.settings.intake_timeout_s,
@@ -142,7 +163,7 @@ async def reveal_caller(
     )
 
 
-@router.get("/v1/reviews/{review_id}/caller-reveals", tags=["caller"])
+@router.get("/v1/reviews/{review_id}/caller-reveals", openapi_extra=READ_ACCESS, tags=["caller"])
 async def list_reveals(review_id: uuid.UUID, principal: Caller, state: State) -> dict[str, Any]:
     """Who saw the resident's number for this callback, and when."""
     require_roles(principal, *READ_ROLES)

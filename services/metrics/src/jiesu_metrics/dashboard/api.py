@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics.dashboard import figures, hotspots, lists, rankings
@@ -36,8 +37,9 @@ from jiesu_metrics.dashboard.scope import (
 )
 from jiesu_metrics.state import MetricsState
 
-router = APIRouter(tags=["dashboard"])
+router = APIRouter(route_class=GuardedRoute, tags=["dashboard"])
 DASHBOARD_ROLES = ("supervisor", "admin")
+DASHBOARD_ACCESS = access(*DASHBOARD_ROLES)
 PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
 RATE_METRICS = tuple(rankings.DENOMINATOR)
 Level = Literal["unit", "street", "district"]
@@ -87,7 +89,7 @@ async def _fetch(state: MetricsState, work: Any) -> Any:
         return await work(uow.metrics)
 
 
-@router.get("/v1/dashboard/kpis", response_model=Kpis)
+@router.get("/v1/dashboard/kpis", openapi_extra=DASHBOARD_ACCESS, response_model=Kpis)
 async def get_kpis(principal: Supervisor, state: State, scope: Filters) -> dict[str, Any]:
     """KPI cards: filed, assigned, closed, overdue, 三率 and composite, today and this month."""
     now = datetime.now(UTC)
@@ -116,7 +118,7 @@ async def get_kpis(principal: Supervisor, state: State, scope: Filters) -> dict[
     }
 
 
-@router.get("/v1/dashboard/trends", response_model=Trends)
+@router.get("/v1/dashboard/trends", openapi_extra=DASHBOARD_ACCESS, response_model=Trends)
 async def get_trends(
     principal: Supervisor,
     state: State,
@@ -138,7 +140,7 @@ async def get_trends(
     }
 
 
-@router.get("/v1/dashboard/rankings", response_model=Ranking)
+@router.get("/v1/dashboard/rankings", openapi_extra=DASHBOARD_ACCESS, response_model=Ranking)
 async def get_rankings(
     principal: Supervisor,
     state: State,
@@ -176,7 +178,7 @@ async def get_rankings(
     }
 
 
-@router.get("/v1/dashboard/quality", response_model=Quality)
+@router.get("/v1/dashboard/quality", openapi_extra=DASHBOARD_ACCESS, response_model=Quality)
 async def get_quality(
     principal: Supervisor,
     state: State,
@@ -218,7 +220,7 @@ async def get_quality(
     }
 
 
-@router.get("/v1/dashboard/map", response_model=MapData)
+@router.get("/v1/dashboard/map", openapi_extra=DASHBOARD_ACCESS, response_model=MapData)
 async def get_map(
     principal: Supervisor,
     state: State,
@@ -253,7 +255,9 @@ async def get_map(
     }
 
 
-@router.get("/v1/dashboard/complaints", response_model=ComplaintList)
+@router.get(
+    "/v1/dashboard/complaints", openapi_extra=DASHBOARD_ACCESS, response_model=ComplaintList
+)
 async def get_complaints(
     principal: Supervisor,
     state: State,
@@ -293,7 +297,7 @@ async def get_complaints(
     }
 
 
-@router.get("/v1/sla/board", response_model=Board, tags=["sla"])
+@router.get("/v1/sla/board", openapi_extra=DASHBOARD_ACCESS, response_model=Board, tags=["sla"])
 async def get_board(
     principal: Supervisor,
     state: State,
@@ -331,7 +335,9 @@ async def get_board(
     }
 
 
-@router.get("/v1/hotspots", response_model=Hotspots, tags=["hotspots"])
+@router.get(
+    "/v1/hotspots", openapi_extra=DASHBOARD_ACCESS, response_model=Hotspots, tags=["hotspots"]
+)
 async def get_hotspots(
     principal: Supervisor,
     state: State,
@@ -369,7 +375,12 @@ async def get_hotspots(
     }
 
 
-@router.get("/v1/hotspots/series", response_model=TopicSeries, tags=["hotspots"])
+@router.get(
+    "/v1/hotspots/series",
+    openapi_extra=DASHBOARD_ACCESS,
+    response_model=TopicSeries,
+    tags=["hotspots"],
+)
 async def get_topic_series(
     principal: Supervisor,
     state: State,
@@ -415,7 +426,7 @@ def live_feed(request: Request) -> LiveFeed:
     return feed
 
 
-@router.get("/v1/live", response_class=EventSourceResponse)
+@router.get("/v1/live", openapi_extra=DASHBOARD_ACCESS, response_class=EventSourceResponse)
 async def live(
     request: Request, principal: Supervisor, feed: Annotated[LiveFeed, Depends(live_feed)]
 ) -> AsyncIterator[ServerSentEvent]:
