@@ -194,11 +194,48 @@ async def _verify(request: Request, header: str | None, key: str | None) -> Prin
     return await authenticator(request, key)
 
 
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+_PROBLEMS = {
+    400: "请求无效 / bad request (e.g. an unknown query parameter)",
+    401: "未认证 / no or bad credentials",
+    403: "无权限 / the caller may not do this",
+    404: "未找到 / absent, or not visible to this caller",
+    409: "状态冲突 / the request clashes with the current state",
+    422: "请求内容无效 / invalid parameters or body",
+    429: "过于频繁 / too many failed sign-ins or requests (see Retry-After)",
+    503: "暂不可用 / temporarily unavailable (see Retry-After)",
+}
+# Every guarded route documents its RFC 9457 answers (so clients and fuzzers know them).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": text,
+        "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}},
+        **({"headers": _RETRY_AFTER} if code in (429, 503) else {}),
+    }
+    for code, text in _PROBLEMS.items()
+}
+
+
 class GuardedRoute(APIRoute):
     """A route that checks its declared callers before its request is validated.
 
     Use as ``APIRouter(route_class=GuardedRoute)``; every route must declare ``access``.
     """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["responses"] = {**PROBLEM_RESPONSES, **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The route's handler behind the access check and the query-parameter check."""

@@ -17,6 +17,8 @@ from jiesu_metrics.schemas import ClockRead, ComplaintSla, OverduePage, OverdueR
 from jiesu_metrics.scorecards import Period, scorecard
 from jiesu_metrics.state import MetricsState
 
+# A month between 1900 and 2199 (as the dashboard's): year 0000 overflows the date maths.
+PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
 router = APIRouter(
     route_class=GuardedRoute,
 )
@@ -117,7 +119,7 @@ async def overdue(
 async def get_scorecard(
     principal: Caller,
     state: State,
-    period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])],
+    period: Annotated[str, Query(pattern=PERIOD, examples=["2026-11"])],
     level: Literal["unit", "street", "district"] = "unit",
 ) -> Scorecard:
     """The month's three rates (三率), composite, on-time, return, reopen and misroute rates."""

@@ -40,7 +40,8 @@ from jiesu_metrics.state import MetricsState
 router = APIRouter(route_class=GuardedRoute, tags=["dashboard"])
 DASHBOARD_ROLES = ("supervisor", "admin")
 DASHBOARD_ACCESS = access(*DASHBOARD_ROLES)
-PERIOD = r"^\d{4}-(0[1-9]|1[0-2])$"
+# A month between 1900 and 2199: year 0000 or 9999-12 would overflow the date arithmetic.
+PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
 RATE_METRICS = tuple(rankings.DENOMINATOR)
 Level = Literal["unit", "street", "district"]
 
