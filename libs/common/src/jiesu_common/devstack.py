@@ -141,9 +141,18 @@ def service_env(
 class DevStack:
     """The running embedded platform."""
 
-    def __init__(self, root: Path, *, port_base: int = 8000, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        port_base: int = 8000,
+        fresh: bool = False,
+        extra_env: Callable[[ServiceSpec], dict[str, str]] | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.port_base = port_base
+        # More settings per service, e.g. production identity (then no development tokens).
+        self.extra_env = extra_env
         self._lock = _hold_lock(self.root / LOCK_NAME)  # before touching anything under root
         self._pids = self.root / "dev" / "pids.json"
         self.postgres = EmbeddedPostgres(self.root / "pg")
@@ -188,7 +197,8 @@ class DevStack:
             self.start_service(spec)
         for spec in SERVICES:
             wait_ready(self.url_of(spec), timeout=90)
-        self.write_tokens()
+        if self.extra_env is None:
+            self.write_tokens()
 
     def start_service(self, spec: ServiceSpec) -> None:
         """Start (or restart) one service process."""
@@ -352,6 +362,8 @@ class DevStack:
                 urls={s.name: self.url_of(s) for s in SERVICES},
             )
         )
+        if self.extra_env is not None:
+            env.update(self.extra_env(spec))
         return env
 
     def _log(self, spec: ServiceSpec) -> Any:
