@@ -135,3 +135,18 @@ async def test_development_tokens_and_foreign_tokens_are_refused_everywhere(
             headers={"Authorization": f"Bearer {issuer.token(role='admin')}"},
         )
         assert answer.status_code == 403
+
+
+async def test_the_console_takes_the_providers_token_and_has_no_development_sign_in(
+    production_stack: DevStack, issuer: LoopbackIssuer
+) -> None:
+    console = production_stack.url_of(next(s for s in SERVICES if s.name == "console"))
+    async with httpx.AsyncClient(base_url=console, timeout=30) as client:
+        # An OpenID Connect proxy in front of the console passes the person's access token.
+        supervisor = {"Authorization": f"Bearer {issuer.token(role='supervisor')}"}
+        page = await client.get("/dashboard", headers=supervisor)
+        assert page.status_code == 200 and "监督考核" in page.text
+        assert (await client.post("/login", data={"role": "admin"})).status_code == 404
+        dev = AuthSettings(jwt_secret=SecretStr(production_stack.secrets["jwt_secret"]))
+        forged = {"Authorization": f"Bearer {mint_token(dev, role='supervisor')}"}
+        assert (await client.get("/dashboard", headers=forged)).status_code == 303

@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from jiesu_common.auth import Principal, decode_token, mint_token
+from jiesu_common.auth import Principal, mint_token
 from jiesu_common.http import Problem
+from jiesu_common.identity import verifier_for
 from jiesu_console.settings import ConsoleSettings
 
 COOKIE = "jiesu_console_session"
@@ -65,7 +66,8 @@ def current_user(request: Request) -> User | None:
     if not token:
         return None
     try:
-        return User(decode_token(settings.auth, token.strip()), token.strip())
+        # Development tokens in development mode, the provider's access tokens in production.
+        return User(verifier_for(settings.auth).verify(token.strip()), token.strip())
     except Problem:
         return None
 

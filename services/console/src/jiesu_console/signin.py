@@ -17,6 +17,12 @@ router = APIRouter(include_in_schema=False)
 DEV_ROLES = ("supervisor", "admin", "dispatcher", "operator", "reviewer")
 
 
+def dev_login_on(request: Request) -> bool:
+    """The development sign-in works only in development mode (production refuses HS256)."""
+    settings = settings_of(request)
+    return settings.dev_login and settings.auth.development
+
+
 @router.get("/", response_class=RedirectResponse)
 async def home() -> RedirectResponse:
     """The dashboard is the console's first page."""
@@ -28,7 +34,8 @@ async def login_page(request: Request) -> Response:
     """开发登录: pick a role, or a unit to act as its staff."""
     settings = settings_of(request)
     units: list[dict[str, str]] = []
-    if settings.dev_login:
+    dev_login = dev_login_on(request)
+    if dev_login:
         # Listing the units needs a token; in development the console signs its own.
         upstream: Upstream = request.app.state.upstream
         token = mint_token(settings.auth, role="admin", subject="console:login-page")
@@ -39,7 +46,7 @@ async def login_page(request: Request) -> Response:
     return render(
         request,
         "login.html",
-        dev_login=settings.dev_login,
+        dev_login=dev_login,
         roles=[(r, ROLE_NAMES[r]) for r in DEV_ROLES],
         units=units,
         user=current_user(request),
@@ -54,7 +61,7 @@ async def login(
 ) -> Response:
     """Development sign-in: a token for the chosen role or unit, kept in a session cookie."""
     settings = settings_of(request)
-    if not settings.dev_login:
+    if not dev_login_on(request):
         return Response("开发登录未启用 / development sign-in is off", status_code=404)
     if role not in (*DEV_ROLES, "unit_staff") or (role == "unit_staff" and not unit_id):
         return Response("角色无效 / unknown role", status_code=422)
