@@ -12,8 +12,10 @@
 - the declared topics are exactly those the services produce, consume and dead-letter to,
   with the partitions their settings name; Deployments have replicas, probes, resources and
   a non-root, read-only security context;
-- every service gets the one shared JWT secret (the same compose variable, the same
-  Kubernetes Secret and key), since a token minted by one service is verified by all.
+- compose (development mode) gives every service the one shared JWT secret, since a token
+  minted by one service is verified by all; Kubernetes runs the production identity: every
+  service in production mode trusting the one OpenID Connect issuer, no shared secret, and an
+  OAuth client secret of its own for each service that calls another.
 
 Run through ``scripts/check_deploy``.
 """

@@ -12,7 +12,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from deploy_checks.auth import check_shared_secret, jwt_variable
+from deploy_checks.auth import check_production_identity
 from deploy_checks.core import (
     YAML_LOADER,
     Json,
@@ -65,7 +65,7 @@ def check_kubernetes(root: Path, services: Mapping[str, Service], report: Report
         own = [m for m in manifests if m.path.parent == k8s / service.name]
         check_service_manifests(report, k8s / service.name, service, own, services)
     _check_kafka(report, manifests, services)
-    _check_jwt_secret(report, manifests, services)
+    _check_identity(report, manifests, services)
 
 
 def validate_resource(report: Report, path: Path, body: Json, crds: Mapping[Any, Json]) -> None:
@@ -198,21 +198,27 @@ def _k8s_env(manifests: list[Manifest], directory: Path) -> dict[str, str | None
     return env
 
 
-def _check_jwt_secret(
+def _check_identity(
     report: Report, manifests: list[Manifest], services: Mapping[str, Service]
 ) -> None:
-    """Every service's Deployment reads the one JWT secret (the same Secret and key)."""
+    """Production identity: one issuer, no shared secret, an OAuth client per calling service."""
     k8s = report.root / "deploy" / "k8s"
-    sources: dict[str, str | None] = {}
+    envs: dict[str, dict[str, str | None]] = {}
+    secrets: dict[str, str | None] = {}
     for service in services.values():
-        deployments = [
-            m for m in manifests if m.kind == "Deployment" and m.path.parent == k8s / service.name
-        ]
-        for m in deployments:
-            for container in pod_spec(m).get("containers") or []:
-                sources[service.name] = _secret_source(container, jwt_variable(service))
-    where = f"{rel(report.root, k8s)} Deployments"
-    check_shared_secret(report, where, services, sources)
+        directory = k8s / service.name
+        if not any(m.kind == "Deployment" and m.path.parent == directory for m in manifests):
+            continue
+        envs[service.name] = _k8s_env(manifests, directory)
+        for m in manifests:
+            if m.kind == "Deployment" and m.path.parent == directory:
+                for container in pod_spec(m).get("containers") or []:
+                    secrets[service.name] = _secret_source(
+                        container, f"{service.prefix}AUTH__CLIENT_SECRET"
+                    )
+    check_production_identity(
+        report, f"{rel(report.root, k8s)} Deployments", services, envs, secrets
+    )
 
 
 def _secret_source(container: Json, name: str) -> str | None:

@@ -213,27 +213,59 @@ def test_a_service_given_its_own_jwt_secret_in_compose_is_reported(tree: Path) -
     assert_reported(problems(tree), "different JWT secrets", "review from ${REVIEW_JWT_SECRET}")
 
 
-def test_a_service_given_its_own_jwt_secret_in_kubernetes_is_reported(tree: Path) -> None:
-    def own_secret(docs: list[dict[str, Any]]) -> None:
-        for item in first_container(docs)["env"]:
-            if item["name"] == "JIESU_DEPARTMENT_AUTH__JWT_SECRET":
-                item["valueFrom"]["secretKeyRef"]["name"] = "jiesu-department-auth"
+def test_a_shared_jwt_secret_in_kubernetes_is_reported(tree: Path) -> None:
+    def shared_secret(docs: list[dict[str, Any]]) -> None:
+        first_container(docs)["env"].append(
+            {
+                "name": "JIESU_METRICS_AUTH__JWT_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": "jiesu-auth", "key": "jwt-secret"}},
+            }
+        )
 
-    edit_yaml(tree / "deploy/k8s/department/deployment.yaml", own_secret)
+    edit_yaml(tree / "deploy/k8s/metrics/deployment.yaml", shared_secret)
 
-    assert_reported(
-        problems(tree), "Deployments", "different JWT secrets", "Secret jiesu-department-auth"
+    assert_reported(problems(tree), "metrics: JIESU_METRICS_AUTH__JWT_SECRET is set")
+
+
+def test_a_service_left_in_development_mode_in_kubernetes_is_reported(tree: Path) -> None:
+    path = tree / "deploy/k8s/dispatch/configmap.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "JIESU_DISPATCH_AUTH__MODE: production", "JIESU_DISPATCH_AUTH__MODE: development"
+        )
     )
 
+    assert_reported(problems(tree), "dispatch: JIESU_DISPATCH_AUTH__MODE must be production")
 
-def test_a_service_without_the_jwt_secret_is_reported(tree: Path) -> None:
+
+def test_two_services_sharing_one_oauth_client_secret_are_reported(tree: Path) -> None:
+    def borrow(docs: list[dict[str, Any]]) -> None:
+        for item in first_container(docs)["env"]:
+            if item["name"] == "JIESU_REVIEW_AUTH__CLIENT_SECRET":
+                item["valueFrom"]["secretKeyRef"]["name"] = "jiesu-department-oidc"
+
+    edit_yaml(tree / "deploy/k8s/review/deployment.yaml", borrow)
+
+    assert_reported(problems(tree), "department, review share one client secret")
+
+
+def test_a_calling_service_without_its_client_secret_is_reported(tree: Path) -> None:
     def drop_secret(docs: list[dict[str, Any]]) -> None:
         env = first_container(docs)["env"]
-        env[:] = [i for i in env if i["name"] != "JIESU_METRICS_AUTH__JWT_SECRET"]
+        env[:] = [i for i in env if i["name"] != "JIESU_INTAKE_AUTH__CLIENT_SECRET"]
 
-    edit_yaml(tree / "deploy/k8s/metrics/deployment.yaml", drop_secret)
+    edit_yaml(tree / "deploy/k8s/intake/deployment.yaml", drop_secret)
 
-    assert_reported(problems(tree), "metrics: JIESU_METRICS_AUTH__JWT_SECRET is not set")
+    assert_reported(problems(tree), "intake: JIESU_INTAKE_AUTH__CLIENT_SECRET must come from")
+
+
+def test_services_trusting_different_issuers_are_reported(tree: Path) -> None:
+    path = tree / "deploy/k8s/review/configmap.yaml"
+    path.write_text(
+        path.read_text().replace("sso.example.gov.cn/realms/jiesu", "other.example/realms/x")
+    )
+
+    assert_reported(problems(tree), "services trust different issuers")
 
 
 def test_the_command_line_exits_1_and_lists_the_problem(tree: Path) -> None:
