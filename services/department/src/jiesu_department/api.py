@@ -52,8 +52,9 @@ READ_ACCESS = access(*READ_ROLES)
 UNIT_ACCESS = access(*UNIT_ROLES)
 
 
-def get_state(request: Request) -> DepartmentState:
-    """The process state built at start-up."""
+async def get_state(request: Request) -> DepartmentState:
+    """The process state built at start-up (async: a plain ``def`` dependency would run in
+    a worker thread on every request)."""
     state: DepartmentState = request.app.state.department
     return state
 

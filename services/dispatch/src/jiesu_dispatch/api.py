@@ -44,8 +44,9 @@ UNIT_ACCESS = access("unit_staff")
 DIRECTORY_ACCESS = access(*STAFF, services=("intake", "department"))
 
 
-def get_state(request: Request) -> DispatchState:
-    """The process state built at start-up."""
+async def get_state(request: Request) -> DispatchState:
+    """The process state built at start-up (async: a plain ``def`` dependency would run in
+    a worker thread on every request)."""
     state: DispatchState = request.app.state.dispatch
     return state
 

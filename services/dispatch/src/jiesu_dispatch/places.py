@@ -19,7 +19,7 @@ PLACES_ACCESS = access(*STAFF)
 PlaceLevel = Literal["district", "street", "community", "grid"]
 
 
-def _directory(request: Request) -> Directory:
+async def _directory(request: Request) -> Directory:
     state: DispatchState = request.app.state.dispatch
     return state.dispatcher.directory
 

@@ -53,8 +53,9 @@ READ_ACCESS = access(*STAFF_READERS, apps=True)
 ADMIN_ACCESS = access("admin")
 
 
-def get_state(request: Request) -> IntakeState:
-    """The process state built at start-up."""
+async def get_state(request: Request) -> IntakeState:
+    """The process state built at start-up (async: a plain ``def`` dependency would run in
+    a worker thread on every request)."""
     state: IntakeState = request.app.state.intake
     return state
 
@@ -69,7 +70,7 @@ async def get_principal(request: Request) -> Principal:
 
 async def authenticate_app(request: Request, key: str) -> Principal:
     """The app of an ``X-API-Key`` (the guard's hook, see ``jiesu_common.access``)."""
-    return await app_principal(get_state(request), key)
+    return await app_principal(request.app.state.intake, key)
 
 
 async def app_principal(state: IntakeState, key: str) -> Principal:

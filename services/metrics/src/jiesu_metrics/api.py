@@ -26,8 +26,9 @@ READ_ROLES = ("supervisor", "admin", "dispatcher", "operator", "unit_staff")
 READ_ACCESS = access(*READ_ROLES)
 
 
-def get_state(request: Request) -> MetricsState:
-    """The process state built at start-up."""
+async def get_state(request: Request) -> MetricsState:
+    """The process state built at start-up (async: a plain ``def`` dependency would run in
+    a worker thread on every request)."""
     state: MetricsState = request.app.state.metrics
     return state
 

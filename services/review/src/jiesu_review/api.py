@@ -32,8 +32,9 @@ READ_ACCESS = access(*READ_ROLES)
 REVIEW_ACCESS = access(*REVIEW_ROLES)
 
 
-def get_state(request: Request) -> ReviewState:
-    """The process state built at start-up."""
+async def get_state(request: Request) -> ReviewState:
+    """The process state built at start-up (async: a plain ``def`` dependency would run in
+    a worker thread on every request)."""
     state: ReviewState = request.app.state.review
     return state
 

@@ -46,7 +46,7 @@ RATE_METRICS = tuple(rankings.DENOMINATOR)
 Level = Literal["unit", "street", "district"]
 
 
-def get_state(request: Request) -> MetricsState:
+async def get_state(request: Request) -> MetricsState:
     """The process state built at start-up."""
     state: MetricsState = request.app.state.metrics
     return state
@@ -63,7 +63,7 @@ async def supervisor(principal: Staff) -> Principal:
 Supervisor = Annotated[Principal, Depends(supervisor)]
 
 
-def scope_of(
+async def scope_of(
     district: str | None = None,
     street: str | None = None,
     unit: str | None = None,
@@ -413,11 +413,11 @@ async def get_topic_series(
     }
 
 
-def live_feed(request: Request) -> LiveFeed:
+async def live_feed(request: Request) -> LiveFeed:
     """The process's one feed reader, made on first use."""
     feed: LiveFeed | None = getattr(request.app.state, "live_feed", None)
     if feed is None:
-        state = get_state(request)
+        state: MetricsState = request.app.state.metrics
 
         async def fetch(sql: str, params: dict[str, Any]) -> list[Any]:
             async with state.uow() as uow:
