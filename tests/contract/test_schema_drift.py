@@ -228,3 +228,50 @@ def test_examples_validate_against_exported_schemas(payload: EventPayload) -> No
     validator_cls(envelope, format_checker=validator_cls.FORMAT_CHECKER).validate(
         make_event(payload).model_dump(mode="json")
     )
+
+
+# --- no thread hop per request ----------------------------------------------------------------
+
+
+def _api_routes(routes: Any) -> Any:
+    """Every APIRoute, also those of included routers and mounts (kept nested)."""
+    from fastapi.routing import APIRoute
+
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, "routes", None)  # a Mount
+        if nested is None:  # an included router, which FastAPI keeps as it was given
+            nested = getattr(getattr(route, "original_router", None), "routes", None)
+        if nested:
+            yield from _api_routes(nested)
+
+
+def _dependencies(dependant: Any) -> Any:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependencies(sub)
+
+
+def test_every_endpoint_and_dependency_of_the_services_is_async() -> None:
+    """A plain ``def`` endpoint or dependency makes FastAPI run it in its thread pool on every
+    request (a hand-off that cost intake 7 % of its CPU); the services' hot paths are async."""
+    import inspect
+
+    sync: list[str] = []
+    routes = 0
+    for name, app in exporter.service_apps().items():
+        for route in _api_routes(app.routes):
+            routes += 1
+            calls = [route.endpoint] + [d.call for d in _dependencies(route.dependant)]
+            for call in calls:
+                if call is None or inspect.iscoroutinefunction(call):
+                    continue
+                if inspect.isasyncgenfunction(call):  # a stream or a yield dependency
+                    continue
+                if not inspect.isroutine(call) and inspect.iscoroutinefunction(type(call).__call__):
+                    continue  # an instance with an async __call__ (FastAPI's security schemes)
+                sync.append(f"{name} {route.path}: {getattr(call, '__qualname__', call)}")
+
+    assert routes > 50  # the walk reached the routers' routes
+    assert sync == [], "make these async def:\n" + "\n".join(sorted(set(sync)))
