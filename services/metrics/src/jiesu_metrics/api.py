@@ -14,11 +14,9 @@ from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics import domain
 from jiesu_metrics.handlers import clock_state
 from jiesu_metrics.schemas import ClockRead, ComplaintSla, OverduePage, OverdueRead, Scorecard
-from jiesu_metrics.scorecards import Period, scorecard
+from jiesu_metrics.scorecards import PERIOD_PATTERN, Period, scorecard
 from jiesu_metrics.state import MetricsState
 
-# A month between 1900 and 2199 (as the dashboard's): year 0000 overflows the date maths.
-PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
 router = APIRouter(
     route_class=GuardedRoute,
 )
@@ -120,7 +118,7 @@ async def overdue(
 async def get_scorecard(
     principal: Caller,
     state: State,
-    period: Annotated[str, Query(pattern=PERIOD, examples=["2026-11"])],
+    period: Annotated[str, Query(pattern=PERIOD_PATTERN, examples=["2026-11"])],
     level: Literal["unit", "street", "district"] = "unit",
 ) -> Scorecard:
     """The month's three rates (三率), composite, on-time, return, reopen and misroute rates."""

@@ -25,6 +25,11 @@ _LATE = (
 )
 
 
+# A month (YYYY-MM) between 1900 and 2199, as every period parameter takes it: year 0000 or
+# 9999-12 would overflow the date arithmetic.
+PERIOD_PATTERN = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
+
+
 @dataclass(frozen=True)
 class Period:
     """A calendar month in the hotline's time zone."""

@@ -35,13 +35,12 @@ from jiesu_metrics.dashboard.scope import (
     month_bounds,
     previous_month,
 )
+from jiesu_metrics.scorecards import PERIOD_PATTERN
 from jiesu_metrics.state import MetricsState
 
 router = APIRouter(route_class=GuardedRoute, tags=["dashboard"])
 DASHBOARD_ROLES = ("supervisor", "admin")
 DASHBOARD_ACCESS = access(*DASHBOARD_ROLES)
-# A month between 1900 and 2199: year 0000 or 9999-12 would overflow the date arithmetic.
-PERIOD = r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$"
 RATE_METRICS = tuple(rankings.DENOMINATOR)
 Level = Literal["unit", "street", "district"]
 
@@ -76,7 +75,9 @@ async def scope_of(
 
 
 Filters = Annotated[Scope, Depends(scope_of)]
-Period = Annotated[str | None, Query(pattern=PERIOD, description="YYYY-MM; default this month")]
+Period = Annotated[
+    str | None, Query(pattern=PERIOD_PATTERN, description="YYYY-MM; default this month")
+]
 
 
 def month(state: MetricsState, period: str | None) -> Window:
