@@ -53,13 +53,16 @@ class TokenVerifier:
 
     async def verify_async(self, token: str) -> Principal:
         """``verify`` without blocking the event loop on a key fetch."""
-        if _algorithm(token) in HMAC_ALGORITHMS:
-            return self.verify(token)
-        return await asyncio.to_thread(self.verify, token)
+        algorithm = _algorithm(token)
+        if algorithm in HMAC_ALGORITHMS:
+            return self._verify(token, algorithm)
+        return await asyncio.to_thread(self._verify, token, algorithm)
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token (may fetch the issuer's keys)."""
-        algorithm = _algorithm(token)
+        return self._verify(token, _algorithm(token))
+
+    def _verify(self, token: str, algorithm: str) -> Principal:
         settings = self.settings
         if algorithm in HMAC_ALGORITHMS:
             if not settings.development:

@@ -93,7 +93,7 @@ def _install_pages(app: FastAPI) -> None:
         if exc.status == 401:
             return await sign_in(request, exc)
         if exc.status == 403:
-            user = current_user(request)
+            user = await current_user(request)
             if user is not None:
                 return render(request, "forbidden.html", status=403, user=user)
         return render(request, "fragments/error.html", status=502, error=exc)

@@ -56,8 +56,12 @@ def settings_of(request: Request) -> ConsoleSettings:
     return settings
 
 
-def current_user(request: Request) -> User | None:
-    """The person behind the request, or None (an expired or forged token counts as none)."""
+async def current_user(request: Request) -> User | None:
+    """The person behind the request, or None (an expired or forged token counts as none).
+
+    Async: a provider's token may need its keys fetched, which must not block the event loop
+    (``verify_async`` does that in a thread; development tokens are checked inline).
+    """
     settings = settings_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -67,20 +71,21 @@ def current_user(request: Request) -> User | None:
         return None
     try:
         # Development tokens in development mode, the provider's access tokens in production.
-        return User(verifier_for(settings.auth).verify(token.strip()), token.strip())
+        principal = await verifier_for(settings.auth).verify_async(token.strip())
+        return User(principal, token.strip())
     except Problem:
         return None
 
 
-def signed_in(request: Request) -> User:
+async def signed_in(request: Request) -> User:
     """The signed-in person; otherwise off to the sign-in page."""
-    user = current_user(request)
+    user = await current_user(request)
     if user is None:
         raise SignInRequired
     return user
 
 
-def supervisor(user: Annotated[User, Depends(signed_in)]) -> User:
+async def supervisor(user: Annotated[User, Depends(signed_in)]) -> User:
     """A supervisor or admin; anybody else is refused the dashboard."""
     if not user.may_see_dashboard:
         raise NotAllowed(user)

@@ -49,7 +49,7 @@ async def login_page(request: Request) -> Response:
         dev_login=dev_login,
         roles=[(r, ROLE_NAMES[r]) for r in DEV_ROLES],
         units=units,
-        user=current_user(request),
+        user=await current_user(request),
     )
 
 
