@@ -151,7 +151,7 @@ class DevStack:
     ) -> None:
         self.root = root.resolve()
         self.port_base = port_base
-        # More settings per service, e.g. production identity (then no development tokens).
+        # More settings per service, e.g. the production identity.
         self.extra_env = extra_env
         self._lock = _hold_lock(self.root / LOCK_NAME)  # before touching anything under root
         self._pids = self.root / "dev" / "pids.json"
@@ -197,7 +197,7 @@ class DevStack:
             self.start_service(spec)
         for spec in SERVICES:
             wait_ready(self.url_of(spec), timeout=90)
-        if self.extra_env is None:
+        if self.takes_development_tokens():
             self.write_tokens()
 
     def start_service(self, spec: ServiceSpec) -> None:
@@ -322,6 +322,12 @@ class DevStack:
         tmp = self._pids.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))
         tmp.replace(self._pids)
+
+    def takes_development_tokens(self) -> bool:
+        """Whether the services run in development mode (``extra_env`` may set production)."""
+        dispatch = next(s for s in SERVICES if s.name == "dispatch")  # write_tokens asks it
+        mode = self._env(dispatch).get(f"{dispatch.env_prefix}AUTH__MODE", "development")
+        return mode.lower() == "development"
 
     def write_tokens(self) -> dict[str, Any]:
         """``.jiesu/dev/tokens.json``: one token per staff role and one per seeded unit."""
