@@ -207,15 +207,18 @@ def _check_identity(
     secrets: dict[str, str | None] = {}
     for service in services.values():
         directory = k8s / service.name
-        if not any(m.kind == "Deployment" and m.path.parent == directory for m in manifests):
+        containers = [
+            c
+            for m in manifests
+            if m.kind == "Deployment" and m.path.parent == directory
+            for c in pod_spec(m).get("containers") or []
+        ]
+        if not containers:
             continue
         envs[service.name] = _k8s_env(manifests, directory)
-        for m in manifests:
-            if m.kind == "Deployment" and m.path.parent == directory:
-                for container in pod_spec(m).get("containers") or []:
-                    secrets[service.name] = _secret_source(
-                        container, f"{service.prefix}AUTH__CLIENT_SECRET"
-                    )
+        secrets[service.name] = _secret_source(
+            containers[-1], f"{service.prefix}AUTH__CLIENT_SECRET"
+        )
     check_production_identity(
         report, f"{rel(report.root, k8s)} Deployments", services, envs, secrets
     )
