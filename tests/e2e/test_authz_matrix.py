@@ -96,15 +96,8 @@ async def test_every_route_refuses_or_admits_every_caller_as_declared(
     stack: DevStack, tokens: dict[str, Any]
 ) -> None:
     p = Platform(stack, tokens)
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "权限矩阵：解放路人行道地砖松动",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13344445555"},
-            "location": {"grid_code": "G01010101"},
-        }
+    filed = await p.file_road_damage(
+        "权限矩阵：解放路人行道地砖松动", phone="13344445555", grid="G01010101"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
     ids = {"complaint_id": filed["complaint_id"], "case_id": case["case_id"]}

@@ -124,15 +124,8 @@ async def test_a_consultation_due_while_dispatch_is_down_falls_back_once_on_rest
     stack: DevStack, tokens: dict[str, Any]
 ) -> None:
     p = Platform(stack, tokens)
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "兜底测试：杏林路人行道塌了个坑",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13522223333"},
-            "location": {"grid_code": "G01010101"},
-        }
+    filed = await p.file_road_damage(
+        "兜底测试：杏林路人行道塌了个坑", phone="13522223333", grid="G01010101"
     )
     cid = filed["complaint_id"]
     await p.case_of(cid, "dept-jt", round_no=1)

@@ -74,15 +74,8 @@ async def test_five_steps_with_oidc_tokens_and_service_identities(
     production_stack: DevStack, issuer: LoopbackIssuer
 ) -> None:
     p = Platform(production_stack, oidc_tokens(issuer))
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "生产模式：建设路人行道塌陷一个大坑",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13355556666", "name": "王五"},
-            "location": {"grid_code": "G01010101"},
-        }
+    filed = await p.file_road_damage(
+        "生产模式：建设路人行道塌陷一个大坑", phone="13355556666", grid="G01010101", name="王五"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
     # department-response asks intake for the number with its own client-credentials token.

@@ -26,15 +26,8 @@ async def test_another_units_case_is_invisible_and_untouchable(
     owner_stream.start()
     other_stream.start()
     await asyncio.sleep(1.0)
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "隔离测试：解放路路面塌陷一个大坑",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13311112222"},
-            "location": {"grid_code": "G01010101"},
-        }
+    filed = await p.file_road_damage(
+        "隔离测试：解放路路面塌陷一个大坑", phone="13311112222", grid="G01010101"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
     path = f"/v1/cases/{case['case_id']}"
@@ -80,15 +73,8 @@ async def test_the_owner_sees_the_phone_number_only_through_an_audited_reveal(
     stack: DevStack, tokens: dict[str, Any]
 ) -> None:
     p = Platform(stack, tokens)
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "审计测试：和平路井盖缺失很危险",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13344445555", "name": "李四"},
-            "location": {"grid_code": "G01010102"},
-        }
+    filed = await p.file_road_damage(
+        "审计测试：和平路井盖缺失很危险", phone="13344445555", grid="G01010102", name="李四"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
     path = f"/v1/cases/{case['case_id']}"
@@ -114,15 +100,8 @@ async def test_a_reviewer_sees_the_number_only_while_the_callback_is_pending(
     stack: DevStack, tokens: dict[str, Any]
 ) -> None:
     p = Platform(stack, tokens)
-    filed = await p.file(
-        {
-            "channel": "phone",
-            "kind": "complaint",
-            "content": "回访测试：民主路人行道地砖松动",
-            "category_code": "ROAD-DAMAGE",
-            "caller": {"phone": "13366667777"},
-            "location": {"grid_code": "G01010103"},
-        }
+    filed = await p.file_road_damage(
+        "回访测试：民主路人行道地砖松动", phone="13366667777", grid="G01010103"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
     await p.handle(case, "已重新铺设地砖")

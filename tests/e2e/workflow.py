@@ -104,6 +104,22 @@ class Platform:
         assert answer.status_code in (200, 201), answer.text
         return dict(answer.json())
 
+    async def file_road_damage(
+        self, content: str, *, phone: str, grid: str, name: str | None = None
+    ) -> dict[str, Any]:
+        """A phoned-in road-damage complaint in a grid (routed to the transport bureau)."""
+        caller = {"phone": phone} if name is None else {"phone": phone, "name": name}
+        return await self.file(
+            {
+                "channel": "phone",
+                "kind": "complaint",
+                "content": content,
+                "category_code": "ROAD-DAMAGE",
+                "caller": caller,
+                "location": {"grid_code": grid},
+            }
+        )
+
     async def complaint(self, complaint_id: str) -> dict[str, Any]:
         answer = await self.call("GET", "intake", f"/v1/complaints/{complaint_id}", "operator")
         assert answer.status_code == 200, answer.text
