@@ -53,13 +53,32 @@ def check_compose(root: Path, services: Mapping[str, Service], report: Report) -
 
 
 def _compose_owner(entry: Json) -> str | None:
-    build = entry.get("build")
-    dockerfile = build.get("dockerfile", "") if isinstance(build, dict) else ""
-    if match := re.fullmatch(r"services/([^/]+)/Dockerfile", dockerfile):
-        return match.group(1)
+    if service := _build_args(entry).get("SERVICE"):
+        return service
     if match := re.match(r"jiesu/([^:/]+)", str(entry.get("image", ""))):
         return match.group(1)
     return None
+
+
+def _build_args(entry: Json) -> dict[str, str]:
+    build = entry.get("build")
+    args = (build.get("args") or {}) if isinstance(build, dict) else {}
+    if isinstance(args, list):
+        return {k: v for k, _, v in (str(item).partition("=") for item in args)}
+    return {str(k): str(v) for k, v in args.items()}
+
+
+def _check_build(path: Path, name: str, entry: Json, service: Service, report: Report) -> None:
+    """Built from the one shared Dockerfile, with the service's name and its port."""
+    build = entry.get("build")
+    if build is None:
+        return
+    if not isinstance(build, dict) or build.get("dockerfile") != "Dockerfile":
+        report.add(path, f"services.{name}.build must use the shared Dockerfile (Dockerfile)")
+        return
+    port = str(effective(service, _env_of(entry), "port"))
+    if _build_args(entry).get("PORT") != port:
+        report.add(path, f"services.{name}.build.args.PORT must be {port}, the port it serves on")
 
 
 def _env_of(entry: Json) -> dict[str, str | None]:
@@ -82,6 +101,8 @@ def _check_compose_service(
             report.add(path, f"services.{entry_name} missing for service {service.name!r}")
         elif _compose_owner(entry) != service.name:
             report.add(path, f"services.{entry_name} must run the image of {service.name!r}")
+        else:
+            _check_build(path, entry_name, entry, service, report)
     if name not in entries or migrate not in entries:
         return
     if entries[migrate].get("command") != ["migrate"]:
@@ -111,6 +132,7 @@ def _check_stateless_compose_service(
     if entry is None or _compose_owner(entry) != name:
         report.add(path, f"services.{name} missing or not running the image of {name!r}")
         return
+    _check_build(path, name, entry, service, report)
     if f"{name}-migrate" in entries:
         report.add(path, f"services.{name}-migrate: {name} has no database to migrate")
     if entry.get("command", ["serve"]) != ["serve"]:

@@ -1,4 +1,4 @@
-"""The services' Dockerfiles: one per service, following the shared pattern."""
+"""The one Dockerfile every service's image is built from (``--build-arg SERVICE=<name>``)."""
 
 from __future__ import annotations
 
@@ -7,43 +7,51 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from deploy_checks.core import Report, Service
-from deploy_checks.settings_env import check_env
+
+# What the shared recipe must say so that any service's image comes out right.
+EXPECTED = {
+    "ARG SERVICE": "takes the service's name as a build argument",
+    "COPY services/${SERVICE} services/${SERVICE}": "copies the service's sources",
+    "uv sync --frozen --no-dev --package jiesu-${SERVICE}": "installs the service's package",
+    "JIESU_SERVICE=${SERVICE}": "names the service for the entrypoint",
+    'ENTRYPOINT ["python", "-m", "jiesu_common.container"]': "runs the named service",
+    "EXPOSE ${PORT}": "exposes the port given at build time",
+    '"jiesu_common.container", "healthcheck"': "has a HEALTHCHECK through the service's own port",
+}
 
 
 def check_dockerfiles(root: Path, services: Mapping[str, Service], report: Report) -> None:
-    """One Dockerfile per service, following the shared pattern; none for a non-service."""
-    for dockerfile in sorted((root / "services").glob("*/Dockerfile")):
-        if dockerfile.parent.name not in services:
-            report.add(dockerfile, "names a service that does not exist (no pyproject.toml)")
+    """The shared Dockerfile follows the pattern; no service keeps a Dockerfile of its own."""
+    path = root / "Dockerfile"
+    if not path.is_file():
+        report.add(path, "missing: the one Dockerfile every service's image is built from")
+    else:
+        _check_shared_dockerfile(path, report)
+    for stray in sorted((root / "services").glob("*/Dockerfile")):
+        report.add(stray, "a service has no Dockerfile of its own: build it from ./Dockerfile")
     for service in services.values():
-        path = root / "services" / service.name / "Dockerfile"
-        if not path.is_file():
-            report.add(path, f"missing: every service needs a Dockerfile ({service.name})")
-            continue
-        _check_dockerfile(path, service, services, report)
+        if service.package != f"jiesu-{service.name}":
+            report.add(
+                root / "services" / service.name / "pyproject.toml",
+                f"package must be named jiesu-{service.name} for the shared Dockerfile",
+            )
 
 
-def _check_dockerfile(
-    path: Path, service: Service, services: Mapping[str, Service], report: Report
-) -> None:
+def _check_shared_dockerfile(path: Path, report: Report) -> None:
     text = re.sub(r"\\\n", " ", path.read_text())
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    port = service.default("port")
-    expected = {
-        f"uv sync --frozen --no-dev --package {service.package}": "installs its package",
-        f'ENTRYPOINT ["python", "-m", "{service.module}"]': "runs its module",
-        f"EXPOSE {port}": "exposes its port",
-        f"{service.prefix}HOST=0.0.0.0": "listens beyond loopback",
-        "HEALTHCHECK ": "has a HEALTHCHECK",
-    }
-    for needle, what in expected.items():
+    for needle, what in EXPECTED.items():
         if needle not in text:
             report.add(path, f"must contain {needle!r} ({what})")
     users = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
     if not users or not re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]):
         report.add(path, "must end on a numeric non-root USER (runAsNonRoot can check it)")
-    env: dict[str, str | None] = {}
-    for ln in lines:
-        if ln.startswith("ENV "):
-            env.update(dict(pair.split("=", 1) for pair in ln[4:].split() if "=" in pair))
-    check_env(report, path, env, service, services)
+    settings_vars = sorted(
+        key
+        for ln in lines
+        if ln.startswith("ENV ")
+        for key, _, _ in (pair.partition("=") for pair in ln[4:].split())
+        if key.startswith("JIESU_") and key != "JIESU_SERVICE"
+    )
+    if settings_vars:
+        report.add(path, f"sets {', '.join(settings_vars)}: one image serves every service")

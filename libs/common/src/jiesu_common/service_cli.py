@@ -1,4 +1,4 @@
-"""The command line every service shares: ``serve``, ``worker``, ``migrate``."""
+"""The command line every service shares: ``serve``, ``worker``, ``migrate``, ``healthcheck``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from jiesu_common.container import probe_health
 from jiesu_common.db.engine import ensure_database
 from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.logging import configure_logging
@@ -41,9 +42,12 @@ def run_service_cli(
     serve.add_argument("--port", type=int)
     sub.add_parser("worker", help="consumers and outbox relay only, no HTTP")
     sub.add_parser("migrate", help="create the database if needed, migrate to head, seed")
+    sub.add_parser("healthcheck", help="exit 0 when this host's `serve` answers /healthz")
     args = parser.parse_args(argv)
 
     settings = settings_factory()
+    if args.command == "healthcheck":
+        return probe_health(settings.host, settings.port)
     configure_logging(name, settings.log_level)
     if args.command == "migrate":
         _migrate(settings, migrations_dir, after_migrate)

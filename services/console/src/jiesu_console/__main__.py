@@ -1,4 +1,4 @@
-"""``python -m jiesu_console serve`` (the console has no database: no ``migrate``, no ``worker``)."""
+"""``python -m jiesu_console serve|healthcheck`` (no database: no ``migrate``, no ``worker``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 import uvicorn
 
+from jiesu_common.container import probe_health
 from jiesu_common.logging import configure_logging
 from jiesu_console.main import create_app
 from jiesu_console.settings import ConsoleSettings
@@ -19,8 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="the web pages for people")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    sub.add_parser("healthcheck", help="exit 0 when this host's `serve` answers /healthz")
     args = parser.parse_args(argv)
     settings = ConsoleSettings()
+    if args.command == "healthcheck":
+        return probe_health(settings.host, settings.port)
     configure_logging("console", settings.log_level)
     app = create_app(settings)
     config = uvicorn.Config(
