@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -13,7 +13,8 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
-from jiesu_common.caller import fetch_caller
+from jiesu_common.caller import RevealCreate
+from jiesu_common.caller import reveal_caller as reveal_caller_once
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_department import collaboration, handlers
 from jiesu_department.domain import Action
@@ -34,7 +35,6 @@ from jiesu_department.schemas import (
     ReportInCreate,
     ResolveCreate,
     ReturnCreate,
-    RevealCreate,
     RevealRead,
     WhistleAccepted,
     WhistleCreate,
@@ -379,38 +379,33 @@ async def reveal_caller(
         case = await handlers.own_case(case_id, principal, uow)
     if case.status in ("returned", "withdrawn"):
         raise Problem.not_found(f"承办任务 / case {case_id}")
-    # Asked outside any transaction: no connection waits on intake.
-    caller = await fetch_caller(
+
+    async def record(revealed_at: datetime) -> None:
+        async with state.uow() as uow:
+            await uow.cases.add_reveal(
+                {
+                    "id": uuid.uuid4(),
+                    "case_id": case.case_id,
+                    "complaint_id": case.complaint_id,
+                    "unit_id": case.unit_id,
+                    "revealed_by": principal.subject,
+                    "reason": reason,
+                    "revealed_at": revealed_at,
+                }
+            )
+            await uow.commit()
+
+    contact = await reveal_caller_once(
         intake_url=state.settings.intake_url,
         auth=state.settings.auth,
         service="department",
         complaint_id=case.complaint_id,
         purpose=f"department:case:{case_id}",
+        revealed_by=principal.subject,
+        record=record,
         timeout_s=state.settings.intake_timeout_s,
     )
-    now = datetime.now(UTC)
-    async with state.uow() as uow:
-        await uow.cases.add_reveal(
-            {
-                "id": uuid.uuid4(),
-                "case_id": case.case_id,
-                "complaint_id": case.complaint_id,
-                "unit_id": case.unit_id,
-                "revealed_by": principal.subject,
-                "reason": reason,
-                "revealed_at": now,
-            }
-        )
-        await uow.commit()
-    return CallerRevealed(
-        case_id=case_id,
-        name=caller.get("name"),
-        phone=caller.get("phone"),
-        anonymous=bool(caller.get("anonymous")),
-        confidential=bool(caller.get("confidential")),
-        revealed_by=principal.subject,
-        revealed_at=now,
-    )
+    return CallerRevealed(case_id=case_id, **contact)
 
 
 @router.get("/v1/cases/{case_id}/caller-reveals", openapi_extra=READ_ACCESS, tags=["caller"])

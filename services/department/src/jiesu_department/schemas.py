@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from jiesu_common import caller
+
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 CaseStatus = Literal["assigned", "accepted", "in_progress", "resolved", "returned", "withdrawn"]
 
@@ -89,14 +91,6 @@ class ReportInCreate(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class RevealCreate(BaseModel):
-    """Why the phone number is needed (kept in the audit)."""
-
-    model_config = _STRICT
-
-    reason: str | None = Field(default=None, max_length=500)
-
-
 class CaseRead(BaseModel):
     """A case as its unit sees it."""
 
@@ -155,25 +149,16 @@ class CasePage(BaseModel):
     next: str | None
 
 
-class CallerRevealed(BaseModel):
+class CallerRevealed(caller.CallerContact):
     """The resident's contact details, for the unit to call; every reveal is audited."""
 
     case_id: uuid.UUID
-    name: str | None
-    phone: str | None
-    anonymous: bool
-    confidential: bool
-    revealed_by: str
-    revealed_at: datetime
 
 
-class RevealRead(BaseModel):
+class RevealRead(caller.RevealAudit):
     """One audited reveal."""
 
     unit_id: str
-    revealed_by: str
-    reason: str | None
-    revealed_at: datetime
 
 
 def case_read(row: Any) -> CaseRead:

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
-from jiesu_common.caller import fetch_caller
+from jiesu_common.caller import RevealCreate
+from jiesu_common.caller import reveal_caller as reveal_caller_once
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_review.handlers import complete_review
 from jiesu_review.schemas import (
     CallerRevealed,
-    RevealCreate,
     RevealRead,
     ReviewCreate,
     ReviewPage,
@@ -131,37 +131,32 @@ async def reveal_caller(
         raise Problem.conflict(
             "review-not-pending", "回访已结束，不再查看号码 / the callback is over"
         )
-    # Asked outside any transaction: no connection waits on intake.
-    caller = await fetch_caller(
+
+    async def record(revealed_at: datetime) -> None:
+        async with state.uow() as uow:
+            await uow.reviews.add_reveal(
+                {
+                    "id": uuid.uuid4(),
+                    "review_id": review_id,
+                    "complaint_id": review.complaint_id,
+                    "revealed_by": principal.subject,
+                    "reason": body.reason if body else None,
+                    "revealed_at": revealed_at,
+                }
+            )
+            await uow.commit()
+
+    contact = await reveal_caller_once(
         intake_url=state.settings.intake_url,
         auth=state.settings.auth,
         service="review",
         complaint_id=review.complaint_id,
         purpose=f"review:{review_id}",
+        revealed_by=principal.subject,
+        record=record,
         timeout_s=state.settings.intake_timeout_s,
     )
-    now = datetime.now(UTC)
-    async with state.uow() as uow:
-        await uow.reviews.add_reveal(
-            {
-                "id": uuid.uuid4(),
-                "review_id": review_id,
-                "complaint_id": review.complaint_id,
-                "revealed_by": principal.subject,
-                "reason": body.reason if body else None,
-                "revealed_at": now,
-            }
-        )
-        await uow.commit()
-    return CallerRevealed(
-        review_id=review_id,
-        name=caller.get("name"),
-        phone=caller.get("phone"),
-        anonymous=bool(caller.get("anonymous")),
-        confidential=bool(caller.get("confidential")),
-        revealed_by=principal.subject,
-        revealed_at=now,
-    )
+    return CallerRevealed(review_id=review_id, **contact)
 
 
 @router.get("/v1/reviews/{review_id}/caller-reveals", openapi_extra=READ_ACCESS, tags=["caller"])

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jiesu_common import caller
+
 Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 
 
@@ -52,29 +54,11 @@ class ReviewPage(BaseModel):
     next: str | None
 
 
-class RevealCreate(BaseModel):
-    """Why the number is needed (kept in the audit)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    reason: str | None = Field(default=None, max_length=500)
-
-
-class CallerRevealed(BaseModel):
+class CallerRevealed(caller.CallerContact):
     """The resident's contact details for the callback; every reveal is audited."""
 
     review_id: uuid.UUID
-    name: str | None
-    phone: str | None
-    anonymous: bool
-    confidential: bool
-    revealed_by: str
-    revealed_at: datetime
 
 
-class RevealRead(BaseModel):
+class RevealRead(caller.RevealAudit):
     """One audited reveal."""
-
-    revealed_by: str
-    reason: str | None
-    revealed_at: datetime
