@@ -21,7 +21,18 @@ from jiesu_bench.reconcile import dead_letters, reconcile
 from jiesu_bench.stats import summarize, sustained_rate
 from jiesu_bench.target import Target
 from jiesu_bench.workload import FALLBACK_CATEGORIES, Arrival, category_mix, plans
-from jiesu_dispatch.seed import load_seed
+
+
+async def city_grids(client: httpx.AsyncClient, dispatch_url: str, token: str) -> list[str]:
+    """The grid codes of the city the platform runs, from dispatch's public directory."""
+    response = await client.get(
+        f"{dispatch_url}/v1/places", headers={"Authorization": f"Bearer {token}"}
+    )
+    response.raise_for_status()
+    grids = [grid["code"] for grid in response.json()["grids"]]
+    if not grids:
+        raise RuntimeError("dispatch's directory has no grids to file complaints in")
+    return grids
 
 
 @dataclass
@@ -77,7 +88,7 @@ class Run:
         self.target, self.config = target, config
         self.ledger = Ledger()
         self.observer = EventObserver(target.bootstrap)
-        self._grids = [f["properties"]["grid_code"] for f in load_seed()["grids"]["features"]]
+        self._grids: list[str] = []  # the city's grids, from dispatch's directory at the start
         self._tag = f"b{int(time.time()) % 10**6}"
         self._index = 0
         self._probe_every = 1.0
@@ -107,6 +118,9 @@ class Run:
             keepalive_expiry=2.0,
         )
         async with httpx.AsyncClient(timeout=30, limits=limits_http) as client:
+            self._grids = await city_grids(
+                client, self.target.urls["dispatch"], self.target.tokens["dispatcher"]
+            )
             units = Units(
                 client, self.target.urls["department"], self.target.tokens["units"], self.ledger
             )
