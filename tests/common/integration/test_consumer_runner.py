@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -148,6 +148,51 @@ async def test_offsets_are_committed_so_a_restarted_group_does_not_reapply(
 
     await _run_until(runner(), late)
     assert await _count(messaging_engine, "SELECT count(*) FROM effects") == 21
+
+
+async def test_a_polls_partitions_share_one_transaction_and_offsets_are_committed_on_stop(
+    messaging_engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+    kafka_bootstrap: str,
+) -> None:
+    async with messaging_engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE effects (event_id uuid, note text, tx bigint)"))
+    topic = unique_topic("together")
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    # Commits held back far longer than the run: only stopping can have committed them.
+    settings = kafka_settings.model_copy(update={"partitions": 4, "commit_interval_ms": 600_000})
+    await ensure_topics(settings, [topic])
+    for n in range(40):
+        await producer.send(topic, _event(f"t{n}").to_bytes(), key=str(n).encode())
+    await producer.flush()
+
+    async def record_with_txid(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        await uow.session.execute(
+            text("INSERT INTO effects VALUES (:id, :note, txid_current())"),
+            {"id": event.id, "note": payload.detail},
+        )
+
+    runner = _runner(
+        messaging_engine, settings, producer, group=group, topic=topic, handler=record_with_txid
+    )
+
+    async def all_applied() -> bool:
+        return await _count(messaging_engine, "SELECT count(*) FROM effects") == 40
+
+    await _run_until(runner, all_applied)
+
+    assert await _count(messaging_engine, "SELECT count(DISTINCT event_id) FROM effects") == 40
+    # Four partitions' events in fewer transactions than partitions: polls were applied whole.
+    assert await _count(messaging_engine, "SELECT count(DISTINCT tx) FROM effects") < 4
+    reader = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group)
+    await reader.start()
+    try:
+        committed = [await reader.committed(TopicPartition(topic, p)) for p in range(4)]
+    finally:
+        await reader.stop()
+    assert sum(offset or 0 for offset in committed) == 40
 
 
 async def test_inbox_sweep_forgets_only_ids_past_retention(

@@ -38,6 +38,10 @@ class KafkaSettings(BaseModel):
     # Events of one partition handled in one transaction (1: a transaction per event).
     transaction_max_records: int = 50
     fetch_max_wait_ms: int = 50
+    # Handled offsets are committed to the broker at most this often (and on a rebalance
+    # and on stop): one request a second instead of one per poll. A crash re-reads at most
+    # this interval's events, which the inbox drops.
+    commit_interval_ms: int = 1000
     # After ``fetch_idle_after_s`` without a record a consumer asks the broker to hold its
     # fetches this long instead: an idle platform then costs next to nothing, and the first
     # event after a quiet spell waits at most that long. Tansu answers a held fetch only when

@@ -95,7 +95,13 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Nothing to flush: offsets are committed after every partition batch."""
+        """Commit what was handled on the partitions going away, so the next owner skips it."""
+        runner, consumer = self._runner, self._runner._consumer
+        flush = {tp: off for tp, off in runner._pending.items() if tp in revoked}
+        for tp in revoked:
+            runner._pending.pop(tp, None)
+        if consumer is not None and flush:
+            await runner._commit(consumer, flush)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         """Check the broker's identity; note how far the log reached."""
@@ -165,6 +171,9 @@ class ConsumerRunner:
         self.caught_up = asyncio.Event()
         self._catch_up_to: dict[TopicPartition, int] | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        # Offsets handled (in the database) but not yet committed to the broker; they are
+        # committed at most every ``commit_interval_ms``, on a rebalance and on stop.
+        self._pending: dict[TopicPartition, int] = {}
 
     @property
     def stopping(self) -> bool:
@@ -172,7 +181,11 @@ class ConsumerRunner:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Consume until ``stop``; commits offsets only after the database commit."""
+        """Consume until ``stop``; commits offsets only after the database commit.
+
+        Offsets are committed at most every ``commit_interval_ms``: after a crash the events
+        of that last interval are read again, and the inbox drops them.
+        """
         if self._guard is not None:
             # Joining an absent broker only fills the log with the client's retries.
             await self._guard.wait_verified()
@@ -191,7 +204,8 @@ class ConsumerRunner:
         self._consumer = consumer
         consumer.subscribe(self._topics, listener=_JoinListener(self))
         await consumer.start()
-        last_record = time.monotonic()
+        last_record = last_commit = time.monotonic()
+        interval = self._settings.commit_interval_ms / 1000
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(
@@ -201,16 +215,39 @@ class ConsumerRunner:
                 if batches:
                     last_record = now
                 self._pace_fetches(consumer, idle=now - last_record)
-                done: dict[TopicPartition, int] = {}
-                for tp, records in batches.items():
-                    if (offset := await self._handle_partition(consumer, tp, records)) is not None:
-                        done[tp] = offset
-                if done:
-                    await self._commit(consumer, done)  # one request for the whole poll
+                for tp, offset in (await self._handle_poll(consumer, batches)).items():
+                    self._pending[tp] = max(offset, self._pending.get(tp, offset))
+                if self._pending and (now - last_commit >= interval or self._stopping.is_set()):
+                    await self._commit(consumer, dict(self._pending))  # one request for all
+                    last_commit = now
                 if not self.caught_up.is_set():
                     await self._check_caught_up(consumer)
         finally:
+            if self._pending:
+                await self._commit(consumer, dict(self._pending))
             await consumer.stop()
+
+    async def _handle_poll(
+        self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
+    ) -> dict[TopicPartition, int]:
+        """Handle a poll's records; the offsets now done per partition.
+
+        A poll's wanted events of several partitions go into one transaction when they fit
+        in one (each partition's events keep their order); otherwise, or if that fails,
+        partition by partition.
+        """
+        wanted = [r for records in batches.values() for r in records if self._wanted(r)]
+        if (
+            len(batches) > 1
+            and len(wanted) <= max(1, self._settings.transaction_max_records)
+            and await self._handle_together(wanted)
+        ):
+            return {tp: int(records[-1].offset) + 1 for tp, records in batches.items()}
+        done: dict[TopicPartition, int] = {}
+        for tp, records in batches.items():
+            if (offset := await self._handle_partition(consumer, tp, records)) is not None:
+                done[tp] = offset
+        return done
 
     def _pace_fetches(self, consumer: AIOKafkaConsumer, *, idle: float) -> None:
         """Short broker waits while events flow, long ones once the topics are quiet."""
@@ -322,6 +359,10 @@ class ConsumerRunner:
             # A rebalance took the partition away: the next owner re-reads from the last
             # committed offset and the inbox makes the repeat harmless.
             log.warning("offset commit skipped after rebalance: %r", exc)
+            return
+        for tp, offset in offsets.items():
+            if self._pending.get(tp, offset) <= offset:
+                self._pending.pop(tp, None)
 
     async def handle_record(self, record: ConsumerRecord) -> None:
         """Handle one record end to end (public for tests of the retry/DLQ rules)."""
