@@ -60,10 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jiesu container: {exc}", file=sys.stderr)
         return 2
     sys.argv = [module, *args]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    # The service's own __main__ exits with its code (SystemExit passes straight through).
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
     return 0
 
 
