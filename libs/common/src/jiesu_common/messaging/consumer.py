@@ -217,7 +217,7 @@ class ConsumerRunner:
                 self._pace_fetches(consumer, idle=now - last_record)
                 for tp, offset in (await self._handle_poll(consumer, batches)).items():
                     self._pending[tp] = max(offset, self._pending.get(tp, offset))
-                if self._pending and (now - last_commit >= interval or self._stopping.is_set()):
+                if self._pending and now - last_commit >= interval:  # and on stop, below
                     await self._commit(consumer, dict(self._pending))  # one request for all
                     last_commit = now
                 if not self.caught_up.is_set():
