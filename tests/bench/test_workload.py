@@ -153,3 +153,12 @@ def test_targets_are_judged_on_the_measured_figures() -> None:
     assert verdict["CPU-ms per closed complaint"] is True
     assert verdict["all five steps sustained (/s)"] is False
     assert verdict["intake API p99 at 50/s, five steps (ms)"] is False
+
+
+def test_observed_times_are_the_events_own() -> None:
+    from jiesu_bench.observe import event_time
+
+    event = {"time": "2026-12-02T01:00:00.250000+00:00"}
+    assert event_time(event, received=9e9) == 1796173200.25
+    assert event_time({"time": "not a time"}, received=12.5) == 12.5
+    assert event_time({}, received=7.0) == 7.0

@@ -55,7 +55,9 @@ class Config:
     raw_seconds: float = 3.0
     drain_s: float = 120.0
     max_in_flight: int = 2000
-    queue_probe_rate: float = 20.0  # complaints per second polled in the unit's queue
+    # Complaints per second polled in their unit's queue: a sample (each polled every
+    # 20 ms until listed), small enough that the probe is no real part of department's load.
+    queue_probe_rate: float = 5.0
     connections: int = 200
     seed: int = 12345
     chaos: ChaosPlan | None = None

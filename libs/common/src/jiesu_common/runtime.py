@@ -45,6 +45,9 @@ class ConsumerSpec:
     group_id: str
     topics: Sequence[str]
     handlers: Mapping[str, Handler]
+    # False for a projection nobody waits on within a second (a status view, scorecards,
+    # pending reviews): it asks the broker to hold its fetches longer while events flow.
+    on_critical_path: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class ServiceContext:
                     producer=self.producer,
                     client_id=f"{name}-{spec.group_id}",
                     guard=self.guard,
+                    on_critical_path=spec.on_critical_path,
                 )
                 self.runners.append(runner)
                 self.guard.on_verified.append(runner.refresh)

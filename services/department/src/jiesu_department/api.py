@@ -154,14 +154,13 @@ async def stream_cases(
 
 
 def _stream_event(kind: int, row: Any) -> ServerSentEvent:
+    # The model itself, not a dict: FastAPI then writes it with pydantic's own JSON
+    # encoder instead of ``jsonable_encoder`` + ``json.dumps`` (measured: most of the
+    # stream's CPU under load).
     if kind == 0:
-        return ServerSentEvent(
-            event="case", id=str(row.xid), data=case_read(row).model_dump(mode="json")
-        )
+        return ServerSentEvent(event="case", id=str(row.xid), data=case_read(row))
     return ServerSentEvent(
-        event="consultation",
-        id=str(row.xid),
-        data=ConsultationItem.model_validate(row._mapping).model_dump(mode="json"),
+        event="consultation", id=str(row.xid), data=ConsultationItem.model_validate(row._mapping)
     )
 
 

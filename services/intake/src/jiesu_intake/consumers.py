@@ -32,4 +32,8 @@ def consumer_specs() -> list[ConsumerSpec]:
         t: apply_lifecycle_event for t in TIMELINE_TYPES if t not in _OWN
     }
     topics = [TOPICS[name] for name in ("dispatch", "department", "review", "sla")]
-    return [ConsumerSpec(group_id="intake.status-view", topics=topics, handlers=handlers)]
+    return [
+        ConsumerSpec(
+            group_id="intake.status-view", topics=topics, handlers=handlers, on_critical_path=False
+        )
+    ]

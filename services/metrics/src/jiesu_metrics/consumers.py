@@ -36,6 +36,9 @@ def consumer_specs(projector: Projector) -> list[ConsumerSpec]:
     topics = [TOPICS[name] for name in ("intake", "dispatch", "department", "review")]
     return [
         ConsumerSpec(
-            group_id="metrics.projections", topics=topics, handlers=handler_table(projector)
+            group_id="metrics.projections",
+            topics=topics,
+            handlers=handler_table(projector),
+            on_critical_path=False,
         )
     ]

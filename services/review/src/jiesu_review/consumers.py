@@ -17,4 +17,8 @@ def consumer_specs(reviews: Reviews) -> list[ConsumerSpec]:
         "jiesu.complaint.assigned.v1": reviews.note_assignment,
     }
     topics = [TOPICS["intake"], TOPICS["dispatch"], TOPICS["department"]]
-    return [ConsumerSpec(group_id="review.callbacks", topics=topics, handlers=table)]
+    return [
+        ConsumerSpec(
+            group_id="review.callbacks", topics=topics, handlers=table, on_critical_path=False
+        )
+    ]

@@ -153,8 +153,12 @@ class ConsumerRunner:
         producer: AIOKafkaProducer,
         client_id: str,
         guard: BrokerGuard | None = None,
+        on_critical_path: bool = True,
     ) -> None:
         self._settings = settings
+        self._busy_wait_ms = (
+            settings.fetch_max_wait_ms if on_critical_path else settings.fetch_max_wait_relaxed_ms
+        )
         self._guard = guard
         # The broker cluster this group last read from (a change means it kept nothing).
         self.cluster_id: str | None = None
@@ -196,7 +200,7 @@ class ConsumerRunner:
             client_id=self._client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=self._settings.fetch_max_wait_ms,
+            fetch_max_wait_ms=self._busy_wait_ms,
             session_timeout_ms=self._settings.session_timeout_ms,
             heartbeat_interval_ms=self._settings.heartbeat_interval_ms,
             max_poll_interval_ms=600_000,
@@ -253,7 +257,7 @@ class ConsumerRunner:
         """Short broker waits while events flow, long ones once the topics are quiet."""
         settings = self._settings
         busy = idle < settings.fetch_idle_after_s
-        wait = settings.fetch_max_wait_ms if busy else settings.fetch_max_wait_idle_ms
+        wait = self._busy_wait_ms if busy else settings.fetch_max_wait_idle_ms
         consumer._fetcher._fetch_max_wait_ms = wait  # read by every fetch request it builds
 
     async def stop(self) -> None:

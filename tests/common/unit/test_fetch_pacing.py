@@ -1,0 +1,81 @@
+"""How long a consumer asks the broker to hold its fetches: busy, relaxed, idle."""
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from jiesu_common.messaging.consumer import ConsumerRunner
+from jiesu_common.settings import KafkaSettings
+
+
+def _runner(settings: KafkaSettings, *, on_critical_path: bool) -> ConsumerRunner:
+    return ConsumerRunner(
+        settings=settings,
+        group_id="g",
+        topics=["t"],
+        handlers={},
+        uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+        producer=None,  # type: ignore[arg-type]
+        client_id="c",
+        on_critical_path=on_critical_path,
+    )
+
+
+def _wait_after(runner: ConsumerRunner, idle: float) -> Any:
+    # Only the fetcher's wait is read and written (aiokafka has no public setter).
+    consumer = SimpleNamespace(_fetcher=SimpleNamespace(_fetch_max_wait_ms=None))
+    runner._pace_fetches(consumer, idle=idle)  # type: ignore[arg-type]
+    return consumer._fetcher._fetch_max_wait_ms
+
+
+@pytest.mark.parametrize(
+    ("critical", "idle", "expected"),
+    [
+        (True, 0.0, 40),  # events flowing, a resident's complaint waits on this group
+        (False, 0.0, 300),  # events flowing, a projection nobody waits on
+        (True, 4.9, 40),
+        (False, 6.0, 2000),  # quiet: both hold fetches long
+        (True, 6.0, 2000),
+    ],
+)
+def test_fetch_wait_follows_the_path_and_the_quiet(
+    critical: bool, idle: float, expected: int
+) -> None:
+    settings = KafkaSettings(
+        fetch_max_wait_ms=40,
+        fetch_max_wait_relaxed_ms=300,
+        fetch_max_wait_idle_ms=2000,
+        fetch_idle_after_s=5.0,
+    )
+    assert _wait_after(_runner(settings, on_critical_path=critical), idle) == expected
+
+
+def test_only_dispatch_and_department_consume_on_the_critical_path() -> None:
+    from jiesu_department.consumers import consumer_specs as department
+    from jiesu_dispatch.consumers import consumer_specs as dispatch
+    from jiesu_intake.consumers import consumer_specs as intake
+    from jiesu_metrics.consumers import consumer_specs as metrics
+    from jiesu_review.consumers import consumer_specs as review
+
+    specs = [
+        *intake(),
+        *dispatch(_AnyAttr()),
+        *department(),
+        *review(_AnyAttr()),
+        *metrics(_AnyAttr()),
+    ]
+    assert {s.group_id: s.on_critical_path for s in specs} == {
+        "intake.status-view": False,
+        "dispatch.router": True,
+        "department.cases": True,
+        "review.callbacks": False,
+        "metrics.projections": False,
+    }
+
+
+class _AnyAttr:
+    """Stands in for a handler object: every attribute is a callable."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
