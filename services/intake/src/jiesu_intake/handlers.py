@@ -73,9 +73,13 @@ async def file_complaint(
     scope = cmd.principal.app_id or cmd.principal.subject
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
+    ticket_no: str | None = None
     if cmd.idempotency_key:
         request_hash = _request_hash(cmd.body)
-        if not await uow.idempotency.claim(scope, cmd.idempotency_key, request_hash):
+        ticket_no = await uow.idempotency.claim_with_ticket(
+            scope, cmd.idempotency_key, request_hash, day=day
+        )
+        if ticket_no is None:
             return await _replay(uow, scope, cmd.idempotency_key, request_hash)
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
@@ -88,25 +92,34 @@ async def file_complaint(
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
         row["duplicate_of"] = match.master_id
-    # Numbered in the insert itself (a sequence per day: no lock held to the commit, so
-    # filings never queue behind one counter); a filing that fails leaves a gap. The
-    # complaint, its first timeline entry and (at commit) its event go in one transaction.
+    # Numbered by a sequence per day (no lock held to the commit, so filings never queue
+    # behind one counter), with the idempotency claim or in the insert itself; a filing
+    # that fails leaves a gap. The complaint, its first timeline entry, the answer kept
+    # under the key and (at commit) its event go in one transaction.
     event_id = uuid.uuid4()
     event_type, detail = _own_event_kind(row, match, cmd.body.answer)
-    row["ticket_no"] = await uow.complaints.add_with_first_event(
-        row, day=day, event_id=event_id, event_type=event_type, detail=detail
-    )
-    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
+    if ticket_no is None:
+        ticket_no = await uow.complaints.add_with_first_event(
+            row, day=day, event_id=event_id, event_type=event_type, detail=detail
+        )
+    row["ticket_no"] = ticket_no
     answer = ComplaintCreated(
         complaint_id=complaint_id,
-        ticket_no=row["ticket_no"],
+        ticket_no=ticket_no,
         status=row["status"],
         duplicate_of=row.get("duplicate_of"),
     )
     if cmd.idempotency_key:
-        await uow.idempotency.store(
-            scope, cmd.idempotency_key, complaint_id, answer.model_dump(mode="json")
+        await uow.complaints.add_numbered_with_answer(
+            row,
+            event_id=event_id,
+            event_type=event_type,
+            detail=detail,
+            scope=scope,
+            key=cmd.idempotency_key,
+            answer=answer.model_dump(mode="json"),
         )
+    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
     await uow.commit()
     with log_context(complaint_id=str(complaint_id)):
         log.info(

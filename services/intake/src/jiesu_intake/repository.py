@@ -47,6 +47,27 @@ def _insert_with_first_event(columns: str, placeholders: str, n: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_numbered_with_answer(columns: str, placeholders: str, n: int) -> str:
+    # A complaint whose number came with its idempotency claim: the complaint, its first
+    # timeline entry and the answer kept under the key, one trip.
+    return (
+        f"WITH c AS (INSERT INTO complaints ({columns}) VALUES ({placeholders}) "
+        "RETURNING id, created_at), "
+        "t AS (INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, "
+        f"detail) SELECT id, ${n + 1}, ${n + 2}, created_at, NULL, ${n + 3} FROM c) "
+        f"UPDATE idempotency_keys SET complaint_id = c.id, response = ${n + 6} FROM c "
+        f"WHERE scope = ${n + 4} AND key = ${n + 5}"
+    )
+
+
+# The key claimed and, only when this request is its first, a ticket number drawn.
+_CLAIM_WITH_TICKET = (
+    "WITH k AS (INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3) "
+    "ON CONFLICT DO NOTHING RETURNING key) SELECT next_ticket_no($4) FROM k"
+)
+
+
 _LOCK_STATUS = "SELECT id, status, status_round FROM complaints WHERE id = $1 FOR UPDATE"
 _TIMELINE = (
     "INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, detail) "
@@ -89,6 +110,26 @@ class ComplaintRepository(FastRepository):
         sql = _insert_with_first_event(columns, placeholders, len(args))
         conn = await self.conn()
         return str(await conn.fetchval(sql, *args, day, event_id, event_type, to_json(detail)))
+
+    async def add_numbered_with_answer(
+        self,
+        row: dict[str, Any],
+        *,
+        event_id: uuid.UUID,
+        event_type: str,
+        detail: dict[str, Any],
+        scope: str,
+        key: str,
+        answer: dict[str, Any],
+    ) -> None:
+        """Insert a complaint already numbered (``row["ticket_no"]``) with its first timeline
+        entry, and keep ``answer`` under its idempotency key, in one statement."""
+        columns, placeholders, args = values_of(orm.complaints, row)
+        sql = _insert_numbered_with_answer(columns, placeholders, len(args))
+        conn = await self.conn()
+        await conn.execute(
+            sql, *args, event_id, event_type, to_json(detail), scope, key, to_json(answer)
+        )
 
     async def get(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One complaint row, or None."""
@@ -252,6 +293,16 @@ class IdempotencyRepository(FastRepository):
             request_hash,
         )
         return claimed is not None
+
+    async def claim_with_ticket(
+        self, scope: str, key: str, request_hash: str, *, day: date
+    ) -> str | None:
+        """Like ``claim``, and the first request also draws its day's next ticket number;
+        None when the key was taken before."""
+        ticket = await (await self.conn()).fetchval(
+            _CLAIM_WITH_TICKET, scope, key, request_hash, day
+        )
+        return None if ticket is None else str(ticket)
 
     async def get(self, scope: str, key: str) -> Any | None:
         """The stored record of a key."""
