@@ -87,7 +87,10 @@ class OutboxRelay:
             if self._guard is not None:
                 await self._guard.wait_verified()
             try:
-                while not self._stopping and await self.publish_batch():
+                # Again at once only after a full batch: after a short one the outbox was
+                # empty when claimed, and a row committed since has set the wake-up (locally)
+                # or waits for the poll (another process). No empty transaction per wake-up.
+                while not self._stopping and await self._more_after_batch():
                     pass
                 backoff = 0.1
             except Exception as exc:
@@ -124,11 +127,20 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
+        return (await self._batch())[0]
+
+    async def _more_after_batch(self) -> bool:
+        """One batch; True when it published a full claim, so more rows may be waiting."""
+        published, claimed = await self._batch()
+        return published > 0 and claimed >= self._batch_size
+
+    async def _batch(self) -> tuple[int, int]:
+        """One batch: how many rows it published and how many it claimed."""
         async with raw_connection(self._engine) as conn, conn.transaction():
             claimed = await conn.fetch(CLAIM_PENDING, self._batch_size)
             rows = _in_order(claimed)
             if not rows:
-                return 0
+                return 0, len(claimed)
             known = dict(self.acks)
             futures = [
                 await self._producer.send(
@@ -158,7 +170,7 @@ class OutboxRelay:
         for key, nxt in advanced.items():
             self.acks[key] = max(self.acks.get(key, 0), nxt)
         OUTBOX_PUBLISHED.inc(len(rows))
-        return len(rows)
+        return len(rows), len(claimed)
 
 
 def _in_order(claimed: list[Any]) -> list[_Row]:
