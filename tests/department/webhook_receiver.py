@@ -26,10 +26,12 @@ class Received:
 
 @dataclass
 class Receiver:
-    """``answers``: statuses for the first requests (then 200); ``hold_first``: the first
-    request waits until ``release`` before it is answered."""
+    """``answers``: statuses for the first requests (then 200); ``fail_times``: each
+    ``webhook-id`` is answered 500 that many times, then 200 (other events' deliveries do
+    not use up the failures); ``hold_first``: the first request waits until ``release``."""
 
     answers: list[int] = field(default_factory=list)
+    fail_times: int = 0
     hold_first: bool = False
     received: list[Received] = field(default_factory=list)
     holding: threading.Event = field(default_factory=threading.Event)
@@ -54,6 +56,12 @@ class Receiver:
                     receiver._release.wait(60)
                 index = len(receiver.received)
                 status = receiver.answers[index] if index < len(receiver.answers) else 200
+                seen = sum(
+                    r.headers.get("webhook-id") == self.headers.get("webhook-id")
+                    for r in receiver.received
+                )
+                if seen < receiver.fail_times:
+                    status = 500
                 receiver.received.append(Received(dict(self.headers.items()), body, status))
                 self.send_response(status)
                 self.send_header("content-length", "0")
@@ -66,6 +74,10 @@ class Receiver:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    def of(self, webhook_id: str) -> list[Received]:
+        """The requests of one delivery."""
+        return [r for r in self.received if r.headers.get("webhook-id") == webhook_id]
 
     def release(self) -> None:
         """Answer the held request."""
