@@ -25,7 +25,7 @@ class SubscriptionCreate(BaseModel):
         description="https URL receiving POSTs (http only to loopback in development)",
     )
     event_types: list[EventType] = Field(min_length=1, max_length=32)
-    description: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200, pattern=r"^[^\x00]*$")
     unit_id: str | None = Field(
         default=None, max_length=100, description="admins only: the unit subscribing"
     )
