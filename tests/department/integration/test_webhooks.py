@@ -370,3 +370,26 @@ async def test_private_targets_are_refused_outside_development(
                 rows = await conn.execute(text("SELECT count(*) FROM webhook_subscriptions"))
                 assert rows.scalar_one() == 0
         await app.state.department.context.engine.dispose()
+
+
+async def test_each_case_action_goes_out_as_its_own_event_type_to_those_who_asked(
+    department: httpx.AsyncClient, receiver: Receiver, start_worker: WorkerFactory
+) -> None:
+    await start_worker()
+    sub = await subscribe(department, receiver.url, types=["case.accepted", "case.contacted"])
+    complaint_id = await assign(department)  # case.assigned: not asked for
+    listed = await department.get(
+        "/v1/cases", params={"complaint_id": str(complaint_id)}, headers=bearer(OWNER)
+    )
+    [case] = listed.json()["items"]
+    for action, body in (("accept", {}), ("contact", {"method": "phone"})):
+        answer = await department.post(
+            f"/v1/cases/{case['case_id']}/{action}", json=body, headers=bearer(OWNER)
+        )
+        assert answer.status_code == 200, answer.text
+    await until(lambda: len(receiver.received) == 2)
+    events = [r.verified(sub["secret"]) for r in receiver.received]
+    assert sorted(e["type"] for e in events) == ["case.accepted", "case.contacted"]
+    assert {e["data"]["case_id"] for e in events} == {case["case_id"]}
+    await asyncio.sleep(0.5)
+    assert len(receiver.received) == 2

@@ -206,6 +206,9 @@ class DeliveryWorker:
             error = str(refused)
         except (httpx.HTTPError, OSError, TimeoutError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500] if str(exc) else type(exc).__name__
+        except Exception as exc:  # counted as a failed attempt, never an endless re-claim
+            log.warning("webhook attempt failed unexpectedly", exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"[:500]
         return queue.Outcome(at, status, error, int((time.monotonic() - started) * 1000))
 
     async def _post(self, target: Target, claimed: queue.Claimed, at: datetime) -> int:
