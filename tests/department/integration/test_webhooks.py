@@ -404,3 +404,25 @@ async def test_each_case_action_goes_out_as_its_own_event_type_to_those_who_aske
     assert {e["data"]["case_id"] for e in events} == {case["case_id"]}
     await asyncio.sleep(0.5)
     assert len(receiver.received) == 2
+
+
+async def test_unsubscribing_while_a_delivery_is_in_flight_sends_nothing_more(
+    department: httpx.AsyncClient, start_worker: WorkerFactory
+) -> None:
+    slow = Receiver(hold_first=True).start()
+    try:
+        await start_worker()
+        sub = await subscribe(department, slow.url)
+        await assign(department)
+        await asyncio.to_thread(slow.holding.wait, 5)
+        path = f"/v1/subscriptions/{sub['subscription_id']}"
+        assert (await department.delete(path, headers=bearer(OWNER))).status_code == 204
+        slow.answers = [500]  # the held attempt fails: there is nothing left to retry
+        slow.release()
+        await until(lambda: len(slow.received) == 1)
+        await asyncio.sleep(1.0)
+        assert len(slow.received) == 1
+        assert await count(department, "webhook_deliveries") == 0
+        assert await count(department, "webhook_attempts") == 0
+    finally:
+        slow.stop()

@@ -53,9 +53,11 @@ FROM webhook_deliveries d
 JOIN webhook_subscriptions s ON s.subscription_id = d.subscription_id
 WHERE d.status = 'pending' AND s.status = 'active'
 """
+# Not for a delivery unsubscribed while it was in flight (it is gone with its log).
 _ATTEMPT = (
     "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms) "
-    "VALUES ($1, $2, $3, $4, $5, $6)"
+    "SELECT $1, $2, $3, $4, $5, $6 "
+    "WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE delivery_id = $1)"
 )
 # Only while the claim is still this attempt's: a redelivery or a re-claim after the
 # lease ran out owns the row now.
