@@ -28,7 +28,7 @@ PEOPLE = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
 SERVICE_CALLERS = ("department", "review", "metrics")
 API_SERVICES = [s for s in SERVICES if s.name != "console"]
 # Paths whose resource belongs to one unit: another unit's staff must not learn it exists.
-UNIT_SCOPED = ("{case_id}", "/v1/complaints/{complaint_id}/sla")
+UNIT_SCOPED = ("{case_id}", "/v1/complaints/{complaint_id}/sla", "{subscription_id}")
 # Valid bodies for the unit-scoped actions, so that the ownership check is what answers.
 BODIES: dict[str, dict[str, Any]] = {
     "contact": {"method": "phone"},
@@ -37,6 +37,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "return": {"reason": "不是我们的"},
     "extension-request": {"until": "2099-01-01T00:00:00+08:00", "reason": "需要时间"},
     "whistle": {"unit_ids": [OTHER], "ask": "请报到", "report_by": "2099-01-01T00:00:00+08:00"},
+    # Loopback http (development) to a port nobody listens on, for an event seldom sent.
+    "subscriptions": {"url": "http://127.0.0.1:9/hook", "event_types": ["case.reported_in"]},
 }
 
 
@@ -69,7 +71,7 @@ def expected(policy: dict[str, Any], caller: str, path: str) -> str:
 
 def concrete(path: str, ids: dict[str, str]) -> str:
     """The path with its parameters filled: real ids where the matrix has them."""
-    for name in ("complaint_id", "case_id"):
+    for name in ("complaint_id", "case_id", "subscription_id"):
         path = path.replace("{" + name + "}", ids[name])
     while "{" in path:
         start, end = path.index("{"), path.index("}")
@@ -100,7 +102,15 @@ async def test_every_route_refuses_or_admits_every_caller_as_declared(
         "权限矩阵：解放路人行道地砖松动", phone="13344445555", grid="G01010101"
     )
     case = await p.case_of(filed["complaint_id"], OWNER, round_no=1)
-    ids = {"complaint_id": filed["complaint_id"], "case_id": case["case_id"]}
+    subscribed = await p.call(
+        "POST", "department", "/v1/subscriptions", f"unit:{OWNER}", body=BODIES["subscriptions"]
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    ids = {
+        "complaint_id": filed["complaint_id"],
+        "case_id": case["case_id"],
+        "subscription_id": subscribed.json()["subscription_id"],
+    }
     who = callers(stack, tokens)
     rows: list[dict[str, Any]] = []
     wrong: list[str] = []

@@ -143,3 +143,32 @@ async def test_the_console_takes_the_providers_token_and_has_no_development_sign
         dev = AuthSettings(jwt_secret=SecretStr(production_stack.secrets["jwt_secret"]))
         forged = {"Authorization": f"Bearer {mint_token(dev, role='supervisor')}"}
         assert (await client.get("/dashboard", headers=forged)).status_code == 303
+
+
+async def test_webhook_targets_on_private_addresses_are_refused_in_production(
+    production_stack: DevStack, issuer: LoopbackIssuer
+) -> None:
+    p = Platform(production_stack, oidc_tokens(issuer))
+    for target in (
+        "https://10.1.2.3/hook",
+        "https://172.16.0.9/hook",
+        "https://192.168.0.10/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://127.0.0.1:8443/hook",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://localhost/hook",
+        "http://127.0.0.1:9000/hook",  # plain http: development only
+    ):
+        answer = await p.call(
+            "POST",
+            "department",
+            "/v1/subscriptions",
+            f"unit:{OWNER}",
+            body={"url": target, "event_types": ["case.assigned"]},
+        )
+        assert answer.status_code == 422, (target, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["type"].endswith("/webhook-target-refused"), answer.json()
+    listed = await p.call("GET", "department", "/v1/subscriptions", f"unit:{OWNER}")
+    assert listed.status_code == 200 and listed.json()["items"] == []

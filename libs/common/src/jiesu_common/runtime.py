@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
@@ -65,6 +66,19 @@ class PeriodicTask:
     after_catch_up: bool = True
 
 
+class Daemon(Protocol):
+    """A long-running job of the service's own (a delivery worker, say): started with the
+    background tasks, and asked to ``stop`` cleanly before the pool closes."""
+
+    name: str
+
+    async def run(self) -> None:
+        """Work until stopped."""
+
+    async def stop(self) -> None:
+        """Finish or hand back what is in flight; ``run`` then returns."""
+
+
 @dataclass
 class ServiceContext:
     """Everything a running service holds; one per process."""
@@ -77,6 +91,8 @@ class ServiceContext:
     # Runs after the schema check and before consumers start (e.g. loading reference data).
     on_start: Callable[[ServiceContext], Awaitable[None]] | None = None
     periodic: Sequence[PeriodicTask] = ()
+    # Added by the service's factory once the engine exists; run in serve and worker alike.
+    daemons: list[Daemon] = field(default_factory=list)
     engine: AsyncEngine = field(init=False)
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
     producer: AIOKafkaProducer | None = field(init=False, default=None)
@@ -134,6 +150,8 @@ class ServiceContext:
             self.guard.relay = self.relay
             self._spawn(self.relay.run, "outbox-relay")
         self._spawn(self._sweep, "retention-sweeper")
+        for daemon in self.daemons:
+            self._spawn(daemon.run, daemon.name)
         if self.settings.run_consumers:
             for spec in self.consumers:
                 runner = ConsumerRunner(
@@ -171,7 +189,10 @@ class ServiceContext:
             await asyncio.sleep(task.interval_s)
 
     async def stop(self) -> None:
-        """Stop consumers, drain the outbox, stop the producer, close the pool."""
+        """Stop daemons and consumers, drain the outbox, stop the producer, close the pool."""
+        for daemon in self.daemons:
+            with contextlib.suppress(Exception):
+                await daemon.stop()
         for runner in self.runners:
             await runner.stop()
         if self.guard is not None:

@@ -29,22 +29,30 @@ from jiesu_common.http import Problem
 from jiesu_department import domain
 from jiesu_department.feed import cases_changed
 from jiesu_department.repository import CaseRepository
+from jiesu_department.webhooks.repository import WebhookRepository, wake_workers
 
 log = logging.getLogger(__name__)
 
 
 class DepartmentUnitOfWork(UnitOfWork):
-    """A unit of work with the case repository; commit wakes the touched units' streams."""
+    """A unit of work with the case and webhook repositories; commit queues the webhooks of
+    the case changes in the same transaction, then wakes the touched units' streams."""
 
     async def __aenter__(self) -> DepartmentUnitOfWork:
         await super().__aenter__()
         self.cases = CaseRepository(self.session, self.connection)
+        self.webhooks = WebhookRepository(self.session, self.connection)
         return self
 
     async def commit(self) -> None:
-        """Write outbox rows and commit, then wake the streams of the units touched."""
+        """Queue webhooks, write outbox rows and commit, then wake the streams of the units
+        touched and this process's delivery worker."""
         touched = self.cases.take_touched()
+        changes = self.cases.take_changes()
+        queued = await self.webhooks.queue_for_changes(changes, touched) if changes else 0
         await super().commit()
+        if queued:
+            wake_workers()
         if touched and not cases_changed():
             # No feed in this process (a worker): tell the replicas' streams directly.
             try:

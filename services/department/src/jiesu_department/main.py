@@ -17,19 +17,31 @@ from jiesu_department.handlers import DepartmentUnitOfWork
 from jiesu_department.settings import DepartmentSettings
 from jiesu_department.state import DepartmentState
 from jiesu_department.units import CachedUnits, dispatch_units
+from jiesu_department.webhooks import api as webhooks_api
+from jiesu_department.webhooks.worker import DeliveryWorker
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def create_context(settings: ServiceSettings) -> ServiceContext:
-    """Engine, producer, relay and consumers of one department-response process."""
-    return ServiceContext(
+    """Engine, producer, relay, consumers and webhook delivery of one department process."""
+    context = ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,
         produces=[TOPICS["department"]],
         consumers=consumer_specs(),
         uow_class=DepartmentUnitOfWork,
     )
+    assert isinstance(settings, DepartmentSettings)
+    if settings.webhooks.enabled:
+        context.daemons.append(
+            DeliveryWorker(
+                engine=context.engine,
+                settings=settings.webhooks,
+                development=settings.auth.development,
+            )
+        )
+    return context
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -50,6 +62,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         router=router,
     )
+    app.include_router(webhooks_api.router)
     units = CachedUnits(
         dispatch_units(settings.dispatch_url, settings.auth, settings.dispatch_timeout_s),
         ttl_s=settings.units_ttl_s,

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
@@ -124,3 +126,79 @@ consultations = Table(
 Index("ix_consultations_unit_id_xid", consultations.c.unit_id, consultations.c.xid)
 Index("ix_consultations_xid", consultations.c.xid)
 Index("ix_consultations_complaint_id", consultations.c.complaint_id)
+
+# --- webhooks: units' subscriptions and the durable delivery queue ------------------------
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("subscription_id", UUID(as_uuid=True), primary_key=True),
+    Column("unit_id", Text, nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSONB, nullable=False),
+    Column("description", Text),
+    # The signing secret (``whsec_…``): shown to the unit once, kept to sign deliveries.
+    Column("secret", Text, nullable=False),
+    Column("status", Text, nullable=False),  # active | disabled
+    Column("consecutive_dead", Integer, nullable=False, server_default="0"),
+    Column("disabled_at", DateTime(timezone=True)),
+    Column("disabled_reason", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# One row per event per subscription, written in the transaction of the case change it
+# announces; the delivery worker claims due rows (``FOR UPDATE SKIP LOCKED``) with a lease.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("delivery_id", UUID(as_uuid=True), primary_key=True),
+    Column("webhook_id", Text, nullable=False, unique=True),
+    Column(
+        "subscription_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhook_subscriptions.subscription_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("unit_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("case_id", UUID(as_uuid=True)),
+    Column("body", Text, nullable=False),  # the exact bytes sent and signed, every attempt
+    Column("status", Text, nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("last_attempt_at", DateTime(timezone=True)),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.due_at,
+    postgresql_where=text("status = 'pending'"),
+)
+Index(
+    "ix_webhook_deliveries_subscription_id_created_at",
+    webhook_deliveries.c.subscription_id,
+    webhook_deliveries.c.created_at,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "delivery_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhook_deliveries.delivery_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempt", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)

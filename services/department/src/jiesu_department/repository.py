@@ -23,6 +23,7 @@ from jiesu_common.db.sql import (
     values_of,
 )
 from jiesu_department import orm
+from jiesu_department.webhooks import rules
 
 CHANGES_CHANNEL = "case_changed"
 _XID: ColumnElement[int] = literal_column(orm.XACT_ID)
@@ -71,6 +72,8 @@ class CaseRepository(FastRepository):
     ) -> None:
         super().__init__(session, connection)
         self._touched_units: set[str] = set()
+        # (case, action or None) of every write, in order: what webhooks announce.
+        self._changes: list[tuple[uuid.UUID, str | None]] = []
 
     async def open_case(
         self,
@@ -88,6 +91,7 @@ class CaseRepository(FastRepository):
         if opened is None:
             return False
         self._touched_units.add(row["unit_id"])
+        self._changes.append((row["case_id"], action))
         return True
 
     async def get(self, case_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
@@ -118,6 +122,7 @@ class CaseRepository(FastRepository):
             args += [action, by, at, to_json(detail)]
         row = await (await self.conn()).fetchrow(_change(tuple(values), log is not None), *args)
         self._touched_units.add(unit_id)
+        self._changes.append((case_id, None if log is None else log[0]))
         return row_or_none(row)
 
     async def log_action(
@@ -125,6 +130,7 @@ class CaseRepository(FastRepository):
     ) -> None:
         """Append to the case's history."""
         await (await self.conn()).execute(_LOG, case_id, action, by, at, to_json(detail))
+        self._changes.append((case_id, action))
 
     async def history(self, case_id: uuid.UUID) -> list[Any]:
         """The case's actions, oldest first."""
@@ -229,6 +235,20 @@ class CaseRepository(FastRepository):
             query = query.where(tuple_(c.opened_at, c.consultation_id) > tuple_(*after))
         query = query.order_by(c.opened_at, c.consultation_id).limit(limit + 1)
         return list((await self.session.execute(query)).all())
+
+    def take_changes(self) -> list[tuple[uuid.UUID, str]]:
+        """Each changed case with the webhook event types of what happened to it, in order
+        (and forget them): a change logged under no action is ``case.updated``."""
+        actions: dict[uuid.UUID, list[str | None]] = {}
+        for case_id, action in self._changes:
+            actions.setdefault(case_id, []).append(action)
+        self._changes.clear()
+        changes = []
+        for case_id, done in actions.items():
+            named: list[str | None] = [a for a in done if a is not None] or [None]
+            for event_type in dict.fromkeys(rules.event_type_of(a) for a in named):
+                changes.append((case_id, event_type))
+        return changes
 
     def take_touched(self) -> list[str]:
         """The units whose cases this unit of work changed (and forget them)."""

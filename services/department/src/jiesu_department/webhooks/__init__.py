@@ -1,0 +1,1 @@
+"""Webhooks for units: subscriptions, the durable delivery queue and its delivery worker."""
