@@ -131,6 +131,9 @@ def service_env(
         # A whistle is checked against dispatch's directory of units; the escalation
         # ladder's messages go to the units' contacts kept there.
         env[f"{p}DISPATCH_URL"] = urls["dispatch"]
+    if spec.name == "review" and urls and "review" in urls:
+        # Residents' self-review links point at callback-review's own page.
+        env[f"{p}SELF_REVIEW__BASE_URL"] = urls["review"]
     if spec.name in ("metrics", "review") and notify_file is not None:
         # Development: messages (escalations, residents' links) go to one file.
         env[f"{p}NOTIFY__ADAPTER"] = "file"

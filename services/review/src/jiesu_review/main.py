@@ -8,11 +8,14 @@ from fastapi import FastAPI
 
 from jiesu_common.contracts import TOPICS
 from jiesu_common.http import create_service_app
+from jiesu_common.notify import notifier_from
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_review.api import router
 from jiesu_review.consumers import consumer_specs
 from jiesu_review.handlers import Reviews, ReviewUnitOfWork
+from jiesu_review.links import RateLimit
+from jiesu_review.resident import router as resident_router
 from jiesu_review.settings import ReviewSettings
 from jiesu_review.state import ReviewState
 
@@ -44,5 +47,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=context.lifespan(),
         router=router,
     )
-    app.state.review = ReviewState(settings=settings, context=context)
+    app.include_router(resident_router)
+    limits = settings.self_review
+    app.state.review = ReviewState(
+        settings=settings,
+        context=context,
+        notifier=notifier_from(settings.notify),
+        per_link=RateLimit(limits.per_link, limits.window_s),
+        per_address=RateLimit(limits.per_address, limits.window_s),
+    )
     return app
