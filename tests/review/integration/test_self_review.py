@@ -1,6 +1,6 @@
 """Self-review links against a real PostgreSQL, with intake's caller route served on loopback:
 issuing (and its record), one answer per link even when two race, the answer's events, the
-rate limits, and links that cannot be issued."""
+rate limits, links that cannot be issued, and the platform issuing links by itself."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.settings import AuthSettings
 from jiesu_common.testing.plugin import DatabaseFactory
 from jiesu_review.main import MIGRATIONS, create_app
+from jiesu_review.self_review import issue_due_links
 from jiesu_review.settings import ReviewSettings
 from tests.metrics.scenario import assigned
 
@@ -253,3 +254,47 @@ async def test_no_link_for_a_resident_without_a_number_or_for_people_who_may_not
     assert not (tmp_path / "sms.jsonl").exists()
     links = await review.get(f"/v1/reviews/{rid}/self-review-links", headers=bearer("reviewer"))
     assert links.json()["items"] == []
+
+
+async def test_the_platform_issues_one_link_per_due_review_within_its_hours(
+    review: httpx.AsyncClient, intake: _Intake, tmp_path: Path
+) -> None:
+    state = review.app.state.review  # type: ignore[attr-defined]
+    config = state.settings.self_review.model_copy(update={"auto_issue": True})
+    settings = state.settings.model_copy(update={"self_review": config})
+    cid, rid = await _resolved(review)
+    silent_cid, silent_rid = await _resolved(review)
+    intake.anonymous.add(silent_cid)
+    due = datetime.fromisoformat(
+        (await review.get(f"/v1/reviews/{rid}", headers=bearer("reviewer"))).json()["due_at"]
+    )
+
+    async def run(at: datetime) -> int:
+        return await issue_due_links(
+            state.context, settings=settings, notifier=state.notifier, now=at
+        )
+
+    assert await run(due - timedelta(hours=1)) == 0  # not due yet
+    assert await run(due + timedelta(hours=1)) == 0  # 01:00 in Shanghai: nobody is texted
+    assert not (tmp_path / "sms.jsonl").exists()
+    morning = due + timedelta(hours=10)
+    # Two replicas at once: one link, one SMS.
+    assert sorted(await asyncio.gather(run(morning), run(morning))) == [0, 1]
+    assert await run(morning + timedelta(minutes=1)) == 0
+    [sms] = [json.loads(line) for line in (tmp_path / "sms.jsonl").read_text().splitlines()]
+    assert sms["data"]["review_id"] == rid and sms["to"] == "137****2222"
+
+    issued = await review.get(f"/v1/reviews/{rid}/self-review-links", headers=bearer("reviewer"))
+    [link] = issued.json()["items"]
+    assert link["issued_by"] == "platform" and link["revoked_at"] is None
+    silent = await review.get(
+        f"/v1/reviews/{silent_rid}/self-review-links", headers=bearer("reviewer")
+    )
+    [never] = silent.json()["items"]  # no number: the link exists only as revoked
+    assert never["revoked_at"] is not None
+
+    page = await review.get(sms["data"]["url"].removeprefix("https://12345.example"))
+    assert page.status_code == 200
+    done = await review.post(sms["data"]["url"].removeprefix("https://12345.example"), data=ANSWERS)
+    assert done.status_code == 200
+    assert ("jiesu.complaint.closed.v1", None) in await _outbox(review, cid)

@@ -38,11 +38,19 @@ def upgrade() -> None:
     op.create_index(
         op.f('ix_self_review_links_review_id'), 'self_review_links', ['review_id'], unique=False
     )
+    op.create_index(
+        'uq_self_review_links_platform',
+        'self_review_links',
+        ['review_id'],
+        unique=True,
+        postgresql_where=sa.text("issued_by = 'platform'"),
+    )
     create_notifications_table(op)
 
 
 def downgrade() -> None:
     drop_notifications_table(op)
+    op.drop_index('uq_self_review_links_platform', table_name='self_review_links')
     op.drop_index(op.f('ix_self_review_links_review_id'), table_name='self_review_links')
     op.drop_table('self_review_links')
     op.drop_column('reviews', 'self_reported')

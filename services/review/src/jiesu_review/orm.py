@@ -98,5 +98,13 @@ self_review_links = Table(
     Column("revoked_at", DateTime(timezone=True)),  # a newer link for the same review
 )
 
+# The platform issues one link of its own per review (replicas race; one wins).
+Index(
+    "uq_self_review_links_platform",
+    self_review_links.c.review_id,
+    unique=True,
+    postgresql_where=self_review_links.c.issued_by == "platform",
+)
+
 # Every message sent to a resident (the link's SMS): masked recipient, kind, when, outcome.
 notifications = add_notifications_table(metadata)

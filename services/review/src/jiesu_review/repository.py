@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import exists, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jiesu_common.db.sql import FastRepository, values_of
@@ -141,6 +141,36 @@ class ReviewRepository(FastRepository):
             .values(revoked_at=row["issued_at"])
         )
         await self.session.execute(insert(t).values(**row))
+
+    async def add_platform_link(self, row: dict[str, Any]) -> bool:
+        """The platform's own link of a review, once (False: another replica issued it)."""
+        t = orm.self_review_links
+        result = await self.session.execute(
+            pg_insert(t)
+            .values(**row)
+            .on_conflict_do_nothing(
+                index_elements=[t.c.review_id], index_where=t.c.issued_by == "platform"
+            )
+            .returning(t.c.link_id)
+        )
+        return result.first() is not None
+
+    async def due_without_link(self, now: datetime, limit: int) -> list[Any]:
+        """Pending reviews already due that have no link yet, oldest due first."""
+        t, links = orm.reviews, orm.self_review_links
+        query = (
+            select(t)
+            .where(t.c.status == "pending", t.c.due_at <= now)
+            .where(~exists().where(links.c.review_id == t.c.review_id))
+            .order_by(t.c.due_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def revoke_link(self, link_id: uuid.UUID, now: datetime) -> None:
+        """A link that must never work (it could not be sent)."""
+        t = orm.self_review_links
+        await self.session.execute(update(t).where(t.c.link_id == link_id).values(revoked_at=now))
 
     async def link(self, link_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One link, optionally row-locked."""

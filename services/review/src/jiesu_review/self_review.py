@@ -26,6 +26,7 @@ from jiesu_review.settings import ReviewSettings
 
 log = logging.getLogger(__name__)
 RESIDENT = "resident:self-review"
+PLATFORM = "platform"  # links the platform issued by itself when reviews fell due
 _LONG_DIGITS = re.compile(r"\d{7,}")
 _KINDS = {
     "inquiry": "咨询",
@@ -85,23 +86,117 @@ async def issue_link(
         raise Problem.not_found(f"回访 / review {review_id}")
     if review.status != "pending":
         raise Problem.conflict("review-not-pending", "回访已结束 / the callback is over")
+    phone = await _phone_of(review, settings)
+    if not phone:
+        raise Problem.conflict(
+            "no-phone", "诉求人未留电话，无法发送自评链接 / the resident left no phone number"
+        )
+    link_row = _new_link(review, issued_by, settings)
+    async with uow_factory() as uow:
+        await uow.reviews.add_link(link_row)
+        await uow.commit()
+    sent = await _send_link(
+        review,
+        link_row,
+        phone,
+        secret=secret,
+        settings=settings,
+        notifier=notifier,
+        uow_factory=uow_factory,
+    )
+    return {**link_row, "used_at": None, "revoked_at": None, "sent": sent}
+
+
+async def issue_due_links(
+    context: Any, *, settings: ReviewSettings, notifier: Notifier, now: datetime | None = None
+) -> int:
+    """The platform's own links (``self_review.auto_issue``): one per review that has fallen
+    due without any link, sent only within the configured hours; how many were sent."""
+    config = settings.self_review
+    now = now or datetime.now(UTC)
+    hour = now.astimezone(zone(settings.timezone)).hour
+    if not config.auto_issue or not config.send_from_hour <= hour < config.send_until_hour:
+        return 0
+    try:
+        secret = link_secret(settings)
+    except Problem:
+        log.warning("self-review links are not configured: none issued")
+        return 0
+    planned = []
+    async with context.uow() as uow:
+        for review in await uow.reviews.due_without_link(now, config.auto_issue_batch):
+            link_row = _new_link(review, PLATFORM, settings, now=now)
+            # One platform link per review (a unique index): of two replicas, one sends.
+            if await uow.reviews.add_platform_link(link_row):
+                planned.append((review, link_row))
+        await uow.commit()
+    sent = 0
+    for review, link_row in planned:
+        try:
+            phone = await _phone_of(review, settings)
+        except Problem as problem:
+            phone, reason = None, problem.type.rsplit("/", 1)[-1]
+        else:
+            reason = "no-phone"
+        if not phone:  # nobody to send it to: the link never works; reviewers call instead
+            async with context.uow() as uow:
+                await uow.reviews.revoke_link(link_row["link_id"], datetime.now(UTC))
+                await uow.commit()
+            log.info("self-review link not issued", extra={"reason": reason})
+            continue
+        outcome = await _send_link(
+            review,
+            link_row,
+            phone,
+            secret=secret,
+            settings=settings,
+            notifier=notifier,
+            uow_factory=context.uow,
+        )
+        sent += outcome["status"] == "sent"
+    return sent
+
+
+async def _phone_of(review: Any, settings: ReviewSettings) -> str | None:
     caller = await fetch_caller(
         intake_url=settings.intake_url,
         auth=settings.auth,
         service="review",
         complaint_id=review.complaint_id,
-        purpose=f"self-review:{review_id}",
+        purpose=f"self-review:{review.review_id}",
         timeout_s=settings.intake_timeout_s,
     )
     phone = caller.get("phone")
-    if not phone:
-        raise Problem.conflict(
-            "no-phone", "诉求人未留电话，无法发送自评链接 / the resident left no phone number"
-        )
-    now = datetime.now(UTC)
-    link_id = uuid.uuid4()
-    expires_at = now + timedelta(hours=settings.self_review.ttl_hours)
-    url = f"{settings.self_review.base_url.rstrip('/')}/r/{links.sign(link_id, expires_at, secret)}"
+    return str(phone) if phone else None
+
+
+def _new_link(
+    review: Any, issued_by: str, settings: ReviewSettings, *, now: datetime | None = None
+) -> dict[str, Any]:
+    now = now or datetime.now(UTC)
+    return {
+        "link_id": uuid.uuid4(),
+        "review_id": review.review_id,
+        "complaint_id": review.complaint_id,
+        "issued_by": issued_by,
+        "issued_at": now,
+        "expires_at": now + timedelta(hours=settings.self_review.ttl_hours),
+    }
+
+
+async def _send_link(
+    review: Any,
+    link_row: dict[str, Any],
+    phone: str,
+    *,
+    secret: bytes,
+    settings: ReviewSettings,
+    notifier: Notifier,
+    uow_factory: Any,
+) -> dict[str, Any]:
+    """Record the message, send it, record the outcome; what the caller may see of it."""
+    token = links.sign(link_row["link_id"], link_row["expires_at"], secret)
+    url = f"{settings.self_review.base_url.rstrip('/')}/r/{token}"
     ticket = review.ticket_no or ""
     message = Message(
         kind="review.self_link",
@@ -111,28 +206,23 @@ async def issue_link(
             f"【12345】您反映的诉求（工单 {ticket}）已办理答复，请点击链接评价："
             f"{url} 链接 {int(settings.self_review.ttl_hours)} 小时内有效，仅可使用一次。"
         ),
-        data={"review_id": str(review_id), "link_id": str(link_id), "url": url},
+        data={
+            "review_id": str(review.review_id),
+            "link_id": str(link_row["link_id"]),
+            "url": url,
+        },
     )
     notification_id = uuid.uuid4()
     recorded = record_of(message, channel=notifier.channel)
-    link_row = {
-        "link_id": link_id,
-        "review_id": review_id,
-        "complaint_id": review.complaint_id,
-        "issued_by": issued_by,
-        "issued_at": now,
-        "expires_at": expires_at,
-    }
     async with uow_factory() as uow:
-        await uow.reviews.add_link(link_row)
         await uow.reviews.add_notification(
             {
                 "notification_id": notification_id,
                 "complaint_id": review.complaint_id,
-                "about": {"review_id": str(review_id), "link_id": str(link_id)},
+                "about": {"review_id": str(review.review_id), "link_id": str(link_row["link_id"])},
                 "status": "pending",
                 "attempts": 1,
-                "created_at": now,
+                "created_at": datetime.now(UTC),
                 **{k: v for k, v in recorded.items() if k != "channel"},
             }
         )
@@ -153,15 +243,10 @@ async def issue_link(
         await uow.reviews.record_notification(notification_id, **outcome)
         await uow.commit()
     return {
-        **link_row,
-        "used_at": None,
-        "revoked_at": None,
-        "sent": {
-            "status": outcome["status"],
-            "channel": outcome["channel"],
-            "recipient": recorded["recipient"],
-            "error": outcome.get("last_error"),
-        },
+        "status": outcome["status"],
+        "channel": outcome["channel"],
+        "recipient": recorded["recipient"],
+        "error": outcome.get("last_error"),
     }
 
 

@@ -24,6 +24,13 @@ class SelfReviewSettings(BaseModel):
     per_link: int = Field(default=10, ge=1)
     per_address: int = Field(default=30, ge=1)
     window_s: float = Field(default=600.0, gt=0)
+    # The platform issues a link by itself for each review that falls due (off by default:
+    # reviewers issue them), only between these hours of the hotline's day, in batches.
+    auto_issue: bool = False
+    send_from_hour: int = Field(default=9, ge=0, le=24)
+    send_until_hour: int = Field(default=20, ge=0, le=24)
+    auto_issue_interval_s: float = Field(default=60.0, gt=0)
+    auto_issue_batch: int = Field(default=50, ge=1)
 
 
 class ReviewSettings(ServiceSettings):
