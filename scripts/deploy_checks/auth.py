@@ -57,7 +57,7 @@ def check_shared_secret(
 # Services that call another service with their own identity (client-credentials grant):
 # intake reads dispatch's categories, department reads dispatch's directory and intake's
 # caller reveal, callback-review intake's caller reveal.
-CALLING_SERVICES = ("intake", "department", "review")
+CALLING_SERVICES = ("intake", "department", "review", "metrics")
 
 
 def check_production_identity(

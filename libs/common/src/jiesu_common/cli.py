@@ -122,6 +122,7 @@ def run_dev(root: Path, *, fresh: bool, port_base: int) -> int:
         )
         print(f"  tokens     {stack.root / 'dev' / 'tokens.json'}")
         print(f"  logs       {stack.root / 'logs'}")
+        print(f"  messages   {stack.notifications_file}   (短信/邮件 development notifier)")
         print("Ctrl-C 停止 / stops everything.", flush=True)
         stack.start_supervisor()
         while True:

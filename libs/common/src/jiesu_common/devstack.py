@@ -101,8 +101,10 @@ def service_env(
     secrets: dict[str, str],
     port: int,
     urls: dict[str, str] | None = None,
+    notify_file: str | None = None,
 ) -> dict[str, str]:
-    """The environment one service process gets (``urls``: the other services' base URLs)."""
+    """The environment one service process gets (``urls``: the other services' base URLs;
+    ``notify_file``: where the development notifier writes)."""
     p = spec.env_prefix
     env = {
         f"{p}DATABASE__URL": db_url,
@@ -125,9 +127,17 @@ def service_env(
     if spec.name in ("department", "review") and urls and "intake" in urls:
         # Units and reviewers fetch a resident's phone number from intake, audited.
         env[f"{p}INTAKE_URL"] = urls["intake"]
-    if spec.name == "department" and urls and "dispatch" in urls:
-        # A whistle is checked against dispatch's directory of units.
+    if spec.name in ("department", "metrics") and urls and "dispatch" in urls:
+        # A whistle is checked against dispatch's directory of units; the escalation
+        # ladder's messages go to the units' contacts kept there.
         env[f"{p}DISPATCH_URL"] = urls["dispatch"]
+    if spec.name == "review" and urls and "review" in urls:
+        # Residents' self-review links point at callback-review's own page.
+        env[f"{p}SELF_REVIEW__BASE_URL"] = urls["review"]
+    if spec.name in ("metrics", "review") and notify_file is not None:
+        # Development: messages (escalations, residents' links) go to one file.
+        env[f"{p}NOTIFY__ADAPTER"] = "file"
+        env[f"{p}NOTIFY__FILE_PATH"] = notify_file
     if spec.name == "console":
         # Pages from the other services' APIs; a sign-in page for development roles.
         env.update(
@@ -172,6 +182,11 @@ class DevStack:
         self._supervisor: threading.Thread | None = None
         self._supervising = threading.Event()
         self._lock = threading.RLock()
+
+    @property
+    def notifications_file(self) -> Path:
+        """Where the development notifier writes every message (one JSON line each)."""
+        return self.root / "notifications.jsonl"
 
     def url_of(self, spec: ServiceSpec) -> str:
         """Base URL of a service."""
@@ -366,6 +381,7 @@ class DevStack:
                 secrets=self.secrets,
                 port=self.port_base + spec.offset,
                 urls={s.name: self.url_of(s) for s in SERVICES},
+                notify_file=str(self.notifications_file),
             )
         )
         if self.extra_env is not None:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor, page
+from jiesu_common.notify import mask_email, mask_phone
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
     AssignmentCreate,
@@ -29,6 +30,9 @@ from jiesu_dispatch.schemas import (
     ReturnRead,
     RulesPut,
     RulesRead,
+    UnitContactRead,
+    UnitContactsPut,
+    UnitContactsRead,
     UnitRead,
 )
 from jiesu_dispatch.state import DispatchState
@@ -42,6 +46,10 @@ CONSULTATION_READ_ACCESS = access(*READ_ROLES, "unit_staff")
 UNIT_ACCESS = access("unit_staff")
 # The directory is every staff member's, and intake and department-response read it.
 DIRECTORY_ACCESS = access(*STAFF, services=("intake", "department"))
+# Units' contacts: metrics sends the escalation ladder's notices (numbers in clear); admins
+# and supervisors read them masked; admins change them.
+CONTACTS_READ_ACCESS = access("admin", "supervisor", services=("metrics",))
+CONTACTS_WRITE_ACCESS = access("admin")
 
 
 async def get_state(request: Request) -> DispatchState:
@@ -68,6 +76,57 @@ async def list_units(
         if (kind is None or u.kind == kind) and (district is None or u.district == district)
     ]
     return page(units, None)
+
+
+@router.get(
+    "/v1/units/{unit_id}/contacts",
+    openapi_extra=CONTACTS_READ_ACCESS,
+    response_model=UnitContactsRead,
+    tags=["directory"],
+)
+async def get_unit_contacts(unit_id: str, principal: Caller, state: State) -> UnitContactsRead:
+    """Whom to tell about a unit's cases; numbers and addresses in clear only to services."""
+    if unit_id not in state.dispatcher.directory.units:
+        raise Problem.not_found(f"承办单位 / unit {unit_id}")
+    async with state.uow() as uow:
+        rows = await uow.dispatch.unit_contacts(unit_id)
+    internal = principal.service is not None
+    contacts = [
+        UnitContactRead(
+            role=r.role,
+            name=r.name,
+            phone=r.phone if internal else mask_phone(r.phone),
+            email=r.email if internal else mask_email(r.email),
+            updated_at=r.updated_at,
+        )
+        for r in rows
+    ]
+    return UnitContactsRead(unit_id=unit_id, contacts=contacts)
+
+
+@router.put(
+    "/v1/units/{unit_id}/contacts",
+    openapi_extra=CONTACTS_WRITE_ACCESS,
+    response_model=UnitContactsRead,
+    tags=["directory"],
+)
+async def put_unit_contacts(
+    unit_id: str, body: UnitContactsPut, principal: Caller, state: State
+) -> UnitContactsRead:
+    """Replace a unit's contacts (one per role); the answer shows them masked."""
+    if unit_id not in state.dispatcher.directory.units:
+        raise Problem.not_found(f"承办单位 / unit {unit_id}")
+    roles = [c.role for c in body.contacts]
+    if len(set(roles)) != len(roles):
+        raise Problem.invalid("每个角色只能有一位联系人 / one contact per role")
+    rows = [
+        {**c.model_dump(), "unit_id": unit_id, "updated_by": principal.subject}
+        for c in body.contacts
+    ]
+    async with state.uow() as uow:
+        await uow.dispatch.replace_unit_contacts(unit_id, rows)
+        await uow.commit()
+    return await get_unit_contacts(unit_id, principal, state)
 
 
 @router.get("/v1/categories", openapi_extra=DIRECTORY_ACCESS, tags=["directory"])

@@ -18,7 +18,7 @@ from jiesu_dispatch.consumers import consumer_specs
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.routing import rules_from_seed
-from jiesu_dispatch.seed import load_seed
+from jiesu_dispatch.seed import load_seed, load_unit_contacts
 from jiesu_dispatch.settings import DispatchSettings
 from jiesu_dispatch.state import DispatchState
 
@@ -26,7 +26,8 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 async def seed(settings: ServiceSettings) -> None:
-    """Load the packaged directory (once per version) and the first rules version."""
+    """Load the packaged directory (once per version), the first rules version and the
+    demo units' contacts (those not there yet)."""
     engine = create_engine(settings.database)
     try:
         async with DispatchUnitOfWork(session_factory(engine)) as uow:
@@ -48,6 +49,9 @@ async def seed(settings: ServiceSettings) -> None:
                     note="seed " + str(data["version"]),
                     created_by="seed",
                 )
+            await uow.dispatch.seed_unit_contacts(
+                [{**c, "updated_by": "seed"} for c in load_unit_contacts()]
+            )
             await uow.commit()
     finally:
         await engine.dispose()

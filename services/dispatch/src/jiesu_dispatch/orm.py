@@ -188,3 +188,17 @@ whistles = Table(
     Column("requested_by", Text),
     Column("blown_at", DateTime(timezone=True), nullable=False),
 )
+
+# Whom to tell about a unit's cases (duty contact, head, district supervisor): the
+# escalation ladder's recipients. Numbers and addresses leave dispatch only to services.
+unit_contacts = Table(
+    "unit_contacts",
+    metadata,
+    Column("unit_id", Text, primary_key=True),
+    Column("role", Text, primary_key=True),  # duty | head | district_supervisor
+    Column("name", Text, nullable=False),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -209,6 +209,29 @@ class DispatchRepository(FastRepository):
         )
         return frozenset((await self.session.execute(query)).scalars())
 
+    async def unit_contacts(self, unit_id: str) -> list[Any]:
+        """A unit's contacts (duty, head, district supervisor)."""
+        t = orm.unit_contacts
+        query = select(t).where(t.c.unit_id == unit_id).order_by(t.c.role)
+        return list((await self.session.execute(query)).all())
+
+    async def seed_unit_contacts(self, rows: list[dict[str, Any]]) -> None:
+        """Add the contacts of units that have none yet (edited contacts are never touched)."""
+        t = orm.unit_contacts
+        known = set((await self.session.execute(select(t.c.unit_id).distinct())).scalars())
+        rows = [r for r in rows if r["unit_id"] not in known]
+        if rows:
+            await self.session.execute(
+                pg_insert(orm.unit_contacts).values(rows).on_conflict_do_nothing()
+            )
+
+    async def replace_unit_contacts(self, unit_id: str, rows: list[dict[str, Any]]) -> None:
+        """A unit's contacts, all at once."""
+        t = orm.unit_contacts
+        await self.session.execute(delete(t).where(t.c.unit_id == unit_id))
+        if rows:
+            await self.session.execute(insert(t).values(rows))
+
 
 class ConsultationRepository:
     """Consultations, their positions, and whistles."""

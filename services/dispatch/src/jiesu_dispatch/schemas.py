@@ -21,6 +21,45 @@ class UnitRead(BaseModel):
     street: str | None
 
 
+ContactRole = Literal["duty", "head", "district_supervisor"]
+
+
+class UnitContactIn(BaseModel):
+    """One of a unit's contacts: its duty contact (值班), head (负责人) or district supervisor."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    role: ContactRole
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{4,19}$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$", max_length=200)
+
+
+class UnitContactsPut(BaseModel):
+    """All of a unit's contacts (one per role)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[UnitContactIn] = Field(max_length=3)
+
+
+class UnitContactRead(BaseModel):
+    """A contact; phone and e-mail in clear only for the platform's services, masked for people."""
+
+    role: ContactRole
+    name: str
+    phone: str | None
+    email: str | None
+    updated_at: datetime
+
+
+class UnitContactsRead(BaseModel):
+    """A unit's contacts."""
+
+    unit_id: str
+    contacts: list[UnitContactRead]
+
+
 class AttributeValueRead(BaseModel):
     """One choice of a list question."""
 

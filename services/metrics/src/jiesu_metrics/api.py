@@ -13,7 +13,15 @@ from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics import domain
 from jiesu_metrics.handlers import clock_state
-from jiesu_metrics.schemas import ClockRead, ComplaintSla, OverduePage, OverdueRead, Scorecard
+from jiesu_metrics.schemas import (
+    ClockRead,
+    ComplaintSla,
+    NotificationPage,
+    NotificationRead,
+    OverduePage,
+    OverdueRead,
+    Scorecard,
+)
 from jiesu_metrics.scorecards import PERIOD_PATTERN, Period, scorecard
 from jiesu_metrics.state import MetricsState
 
@@ -136,3 +144,28 @@ async def get_scorecard(
 from jiesu_metrics.dashboard.api import router as dashboard_router  # noqa: E402
 
 router.include_router(dashboard_router)
+
+
+NOTIFICATION_ROLES = ("supervisor", "admin")
+
+
+@router.get(
+    "/v1/notifications",
+    openapi_extra=access(*NOTIFICATION_ROLES),
+    response_model=NotificationPage,
+    tags=["sla"],
+)
+async def list_notifications(
+    principal: Staff,
+    state: State,
+    complaint_id: uuid.UUID | None = None,
+    status: Literal["pending", "sent", "failed", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> NotificationPage:
+    """The escalation ladder's messages: who was told (masked), what, when and the outcome."""
+    require_roles(principal, *NOTIFICATION_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.metrics.notifications(
+            complaint_id=complaint_id, status=status, limit=limit
+        )
+    return NotificationPage(items=[NotificationRead.model_validate(r._mapping) for r in rows])

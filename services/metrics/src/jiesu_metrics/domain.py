@@ -112,3 +112,36 @@ def outcome(state: ClockState, now: datetime) -> str:
     if state.stopped_at is not None:
         return "met" if state.stopped_at <= deadline else "late"
     return "breached" if state.breached_at is not None or now >= deadline else "running"
+
+
+# --- the ladder's messages ------------------------------------------------------------
+
+NOTIFICATION_NAMESPACE = uuid.UUID("3b8e2f0a-6c1d-4e57-9f3a-2d4c5b6a7e81")
+LEVEL_LABELS = {"reminder": "催办", "supervision": "督办", "notice": "通报"}
+CLOCK_LABELS = {"accept": "签收", "contact": "首次联系", "resolve": "办结", "report_in": "报到"}
+
+
+def notification_id_for(
+    complaint_id: uuid.UUID, round_no: int, unit_id: str, level: str, recipient_role: str
+) -> uuid.UUID:
+    """One message per complaint, round, unit, rung and recipient, however often the rung is
+    raised: a unit whose accept and contact clocks both breach is reminded once."""
+    key = f"{complaint_id}:{round_no}:{unit_id}:{level}:{recipient_role}"
+    return uuid.uuid5(NOTIFICATION_NAMESPACE, key)
+
+
+def escalation_text(
+    level: str, *, ticket_no: str | None, unit_id: str, clock: str, deadline: str
+) -> tuple[str, str]:
+    """The subject and text of a rung's message (Chinese, SMS-sized)."""
+    label = LEVEL_LABELS.get(level, level)
+    what = CLOCK_LABELS.get(clock, clock)
+    ticket = ticket_no or "（编号待定）"
+    subject = f"【12345{label}】工单 {ticket}"
+    if level == "reminder":
+        body = f"{subject}：{unit_id} 的{what}时限已于 {deadline} 到期，请尽快办理。"
+    elif level == "supervision":
+        body = f"{subject}：{unit_id} 的{what}已超时一个工作日仍未办理，请督促落实。"
+    else:
+        body = f"{subject}：{unit_id} 的{what}超时五个工作日仍未办理，予以通报。"
+    return subject, body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +51,8 @@ class Projector:
     """Turns events into facts and clocks; the same state whatever order topics arrive in."""
 
     ladder: domain.Ladder
+    # Level → the unit's contact roles told at that rung (empty: no messages).
+    notice_recipients: dict[str, list[str]] = field(default_factory=dict)
 
     async def complaint_received(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
         """A complaint exists."""
@@ -88,6 +90,7 @@ class Projector:
         await uow.metrics.complaint_fact(
             payload.complaint_id,
             current_round=payload.round,
+            ticket_no=payload.summary.ticket_no,  # the ladder's messages name it
             category_code=payload.category_code,
             grid_code=j.grid_code,
             community_code=j.community_code,
@@ -295,11 +298,13 @@ class Projector:
         if not due:
             return 0  # nothing to write: leaving the unit of work rolls the read back
         emitted = 0
+        notices: list[dict[str, Any]] = []
         for row in due:
             firings, after = domain.fire(clock_state(row), now, self.ladder)
             for firing in firings:
                 uow.publish(_event(firing, row, after, now))
                 SLA_FIRED.labels(firing).inc()
+                notices += self._notices(firing, row, after, now)
             emitted += len(firings)
             await uow.metrics.set_clock(
                 row.clock_id,
@@ -309,8 +314,39 @@ class Projector:
                 level_at=now if after.level != row.level else row.level_at,
                 next_fire_at=domain.next_fire_at(after, self.ladder),
             )
+        # Owed in the transaction that raises the rung: once, whatever restarts follow.
+        await uow.metrics.add_notifications(notices)
         await uow.commit()
         return emitted
+
+    def _notices(
+        self, firing: str, row: Any, after: domain.ClockState, now: datetime
+    ) -> list[dict[str, Any]]:
+        """The pending messages a rung owes, one per recipient role."""
+        deadline = after.effective_deadline
+        about = {
+            "clock_id": str(row.clock_id),
+            "unit_id": row.unit_id,
+            "round": row.round,
+            "clock": row.clock,
+            "level": firing,
+            "deadline": deadline.isoformat() if deadline else None,
+        }
+        return [
+            {
+                "notification_id": domain.notification_id_for(
+                    row.complaint_id, row.round, row.unit_id, firing, role
+                ),
+                "kind": f"escalation.{firing}",
+                "complaint_id": row.complaint_id,
+                "about": about,
+                "recipient_role": role,
+                "status": "pending",
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for role in self.notice_recipients.get(firing, ())
+        ]
 
 
 def clock_state(row: Any) -> domain.ClockState:

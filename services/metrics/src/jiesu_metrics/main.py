@@ -15,6 +15,7 @@ from jiesu_metrics.api import router
 from jiesu_metrics.consumers import consumer_specs
 from jiesu_metrics.domain import Ladder
 from jiesu_metrics.handlers import MetricsUnitOfWork, Projector
+from jiesu_metrics.notices import EscalationNotices
 from jiesu_metrics.settings import MetricsSettings
 from jiesu_metrics.state import MetricsState
 
@@ -29,7 +30,10 @@ def new_projector(settings: MetricsSettings) -> Projector:
             warning_fraction=settings.warning_fraction,
             supervision_after=settings.supervision_after_working_days,
             notice_after=settings.notice_after_working_days,
-        )
+        ),
+        notice_recipients=(
+            settings.escalation_notices.recipients if settings.escalation_notices.enabled else {}
+        ),
     )
 
 
@@ -47,13 +51,24 @@ def create_context(settings: ServiceSettings, projector: Projector | None = None
             assert isinstance(uow, MetricsUnitOfWork)
             return await projector.tick(uow, limit=settings.tick_batch)
 
+    periodic = [PeriodicTask("sla-ticker", settings.tick_interval_s, tick)]
+    if settings.escalation_notices.enabled:
+        notices = EscalationNotices(settings)
+        periodic.append(
+            PeriodicTask(
+                "escalation-notices",
+                settings.escalation_notices.interval_s,
+                notices.deliver_due,
+                after_catch_up=False,  # what is owed was decided already
+            )
+        )
     return ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,
         produces=[TOPICS["sla"]],
         consumers=consumer_specs(projector),
         uow_class=MetricsUnitOfWork,
-        periodic=[PeriodicTask("sla-ticker", settings.tick_interval_s, tick)],
+        periodic=periodic,
     )
 
 

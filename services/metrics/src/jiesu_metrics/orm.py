@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from jiesu_common.db import new_metadata
 from jiesu_common.messaging.tables import add_messaging_tables
+from jiesu_common.notify_store import add_notifications_table
 
 metadata = new_metadata()
 outbox, inbox = add_messaging_tables(metadata)
@@ -168,3 +169,7 @@ whistles = Table(
     Column("blown_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_whistle_facts_blown_at", whistles.c.blown_at)
+
+# The escalation ladder's messages (催办 → the duty contact, 督办 → head and district
+# supervisor, 通报 → the supervisors): written pending with the escalation, then delivered.
+notifications = add_notifications_table(metadata)

@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, select, text, tuple_
+from sqlalchemy import Table, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jiesu_common.db.sql import FastRepository, Row, json_args, set_clause, values_of
 from jiesu_metrics import orm
@@ -105,6 +106,50 @@ class MetricsRepository(FastRepository):
         """Update a clock's ladder state."""
         sql = f"UPDATE clocks SET {set_clause(tuple(values), 2)} WHERE clock_id = $1"
         await (await self.conn()).execute(sql, clock_id, *values.values())
+
+    # --- the ladder's messages --------------------------------------------------------------
+
+    async def add_notifications(self, rows: list[dict[str, Any]]) -> None:
+        """Owe messages (once each: their ids are derived from clock, rung and recipient)."""
+        if rows:
+            await self.session.execute(
+                pg_insert(orm.notifications).values(rows).on_conflict_do_nothing()
+            )
+
+    async def claim_notifications(
+        self, now: datetime, limit: int, *, lease_until: datetime
+    ) -> list[Any]:
+        """Messages due at ``now``, leased until ``lease_until`` (another replica skips them,
+        and a process that dies holding them leaves them to be tried again)."""
+        sql = text(
+            "UPDATE notifications SET next_attempt_at = :lease, attempts = attempts + 1 "
+            "WHERE notification_id IN (SELECT notification_id FROM notifications "
+            "WHERE next_attempt_at <= :now AND status IN ('pending', 'failed') "
+            "ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
+            "RETURNING notifications.*, (SELECT f.ticket_no FROM complaint_facts f "
+            "WHERE f.complaint_id = notifications.complaint_id) AS ticket_no"
+        )
+        params = {"now": now, "lease": lease_until, "limit": limit}
+        return list((await self.session.execute(sql, params)).all())
+
+    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
+        """A message's outcome."""
+        t = orm.notifications
+        await self.session.execute(
+            update(t).where(t.c.notification_id == notification_id).values(**values)
+        )
+
+    async def notifications(
+        self, *, complaint_id: uuid.UUID | None, status: str | None, limit: int
+    ) -> list[Any]:
+        """Messages sent or owed, newest first."""
+        t = orm.notifications
+        query = select(t).order_by(t.c.created_at.desc(), t.c.notification_id).limit(limit)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        return list((await self.session.execute(query)).all())
 
     async def merge_return(self, case_id: uuid.UUID, **values: Any) -> None:
         """Merge what is known of a return (the return and its decision come on two topics)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -114,3 +114,29 @@ class Scorecard(BaseModel):
     level: Literal["unit", "street", "district"]
     items: list[ScorecardRow]
     platform: PlatformRow
+
+
+class NotificationRead(BaseModel):
+    """A message of the escalation ladder: for whom (masked), what, when, and how it went."""
+
+    notification_id: uuid.UUID
+    kind: str
+    complaint_id: uuid.UUID | None
+    about: dict[str, Any]
+    recipient_role: str | None
+    recipient: str | None
+    recipient_name: str | None
+    channel: str | None
+    status: Literal["pending", "sent", "failed", "dead"]
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+class NotificationPage(BaseModel):
+    """Messages, newest first."""
+
+    items: list[NotificationRead]
+    next: str | None = None

@@ -20,7 +20,10 @@ from jiesu_review.schemas import (
     ReviewCreate,
     ReviewPage,
     ReviewRead,
+    SelfReviewLinkIssued,
+    SelfReviewLinkRead,
 )
+from jiesu_review.self_review import issue_link
 from jiesu_review.state import ReviewState
 
 router = APIRouter(
@@ -167,5 +170,51 @@ async def list_reveals(review_id: uuid.UUID, principal: Caller, state: State) ->
         rows = await uow.reviews.reveals(review_id)
     return {
         "items": [RevealRead.model_validate(r._mapping).model_dump(mode="json") for r in rows],
+        "next": None,
+    }
+
+
+@router.post(
+    "/v1/reviews/{review_id}/self-review-links",
+    openapi_extra=REVIEW_ACCESS,
+    response_model=SelfReviewLinkIssued,
+    status_code=201,
+    tags=["self-review"],
+)
+async def issue_self_review_link(
+    review_id: uuid.UUID, principal: Caller, state: State
+) -> SelfReviewLinkIssued:
+    """Send the resident a signed, expiring, single-use link to review by themselves (SMS).
+
+    The link is never shown here, only sent; an earlier unused link of the review stops
+    working. The send is recorded with the number masked.
+    """
+    require_roles(principal, *REVIEW_ROLES)
+    issued = await issue_link(
+        review_id=review_id,
+        issued_by=principal.subject,
+        settings=state.settings,
+        notifier=state.notifier,
+        uow_factory=state.uow,
+    )
+    return SelfReviewLinkIssued.model_validate(issued)
+
+
+@router.get(
+    "/v1/reviews/{review_id}/self-review-links",
+    openapi_extra=READ_ACCESS,
+    tags=["self-review"],
+)
+async def list_self_review_links(
+    review_id: uuid.UUID, principal: Caller, state: State
+) -> dict[str, Any]:
+    """A review's self-review links: issued, used, revoked."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.reviews.links(review_id)
+    return {
+        "items": [
+            SelfReviewLinkRead.model_validate(r._mapping).model_dump(mode="json") for r in rows
+        ],
         "next": None,
     }

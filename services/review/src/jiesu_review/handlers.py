@@ -149,8 +149,12 @@ async def complete_review(
     comment: str | None,
     reviewer: str,
     uow: ReviewUnitOfWork,
+    self_reported: bool = False,
 ) -> Any:
-    """Record the callback; close the complaint, or reopen it when unsolved or dissatisfied."""
+    """Record the callback; close the complaint, or reopen it when unsolved or dissatisfied.
+
+    ``self_reported``: the resident answered through a self-review link.
+    """
     review = await uow.reviews.get(review_id, for_update=True)
     if review is None:
         raise Problem.not_found(f"回访 / review {review_id}")
@@ -170,6 +174,7 @@ async def complete_review(
         reviewer=reviewer,
         completed_at=now,
         outcome=outcome,
+        self_reported=self_reported,
     )
     uow.publish(
         ReviewCompletedV1(
@@ -184,6 +189,7 @@ async def complete_review(
             comment=comment,
             reviewer=reviewer,
             completed_at=now,
+            self_reported=self_reported,
         )
     )
     if outcome == "closed":

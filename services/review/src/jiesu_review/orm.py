@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from jiesu_common.db import new_metadata
 from jiesu_common.messaging.tables import add_messaging_tables
+from jiesu_common.notify_store import add_notifications_table
 
 metadata = new_metadata()
 outbox, inbox = add_messaging_tables(metadata)
@@ -65,6 +66,8 @@ reviews = Table(
     Column("reviewer", Text),
     Column("completed_at", DateTime(timezone=True)),
     Column("outcome", Text),  # closed | reopened
+    # Answered by the resident through a self-review link, not on an operator's call.
+    Column("self_reported", Boolean, nullable=False, server_default="false"),
     UniqueConstraint("complaint_id", "round"),
 )
 Index("ix_reviews_status_due_at", reviews.c.status, reviews.c.due_at)
@@ -80,3 +83,28 @@ caller_reveals = Table(
     Column("reason", Text),
     Column("revealed_at", DateTime(timezone=True), nullable=False),
 )
+
+# A resident's self-review link: signed and expiring (the token), single use (this row).
+self_review_links = Table(
+    "self_review_links",
+    metadata,
+    Column("link_id", UUID(as_uuid=True), primary_key=True),
+    Column("review_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("issued_by", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),  # a newer link for the same review
+)
+
+# The platform issues one link of its own per review (replicas race; one wins).
+Index(
+    "uq_self_review_links_platform",
+    self_review_links.c.review_id,
+    unique=True,
+    postgresql_where=self_review_links.c.issued_by == "platform",
+)
+
+# Every message sent to a resident (the link's SMS): masked recipient, kind, when, outcome.
+notifications = add_notifications_table(metadata)

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import exists, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jiesu_common.db.sql import FastRepository, values_of
@@ -127,4 +127,83 @@ class ReviewRepository(FastRepository):
         """The reveal audit of a review."""
         t = orm.caller_reveals
         query = select(t).where(t.c.review_id == review_id).order_by(t.c.revealed_at)
+        return list((await self.session.execute(query)).all())
+
+    # --- self-review links ------------------------------------------------------------
+
+    async def add_link(self, row: dict[str, Any]) -> None:
+        """Issue a link; the review's earlier unused links stop working."""
+        t = orm.self_review_links
+        await self.session.execute(
+            update(t)
+            .where(t.c.review_id == row["review_id"], t.c.used_at.is_(None))
+            .where(t.c.revoked_at.is_(None))
+            .values(revoked_at=row["issued_at"])
+        )
+        await self.session.execute(insert(t).values(**row))
+
+    async def add_platform_link(self, row: dict[str, Any]) -> bool:
+        """The platform's own link of a review, once (False: another replica issued it)."""
+        t = orm.self_review_links
+        result = await self.session.execute(
+            pg_insert(t)
+            .values(**row)
+            .on_conflict_do_nothing(
+                index_elements=[t.c.review_id], index_where=t.c.issued_by == "platform"
+            )
+            .returning(t.c.link_id)
+        )
+        return result.first() is not None
+
+    async def due_without_link(self, now: datetime, limit: int) -> list[Any]:
+        """Pending reviews already due that have no link yet, oldest due first."""
+        t, links = orm.reviews, orm.self_review_links
+        query = (
+            select(t)
+            .where(t.c.status == "pending", t.c.due_at <= now)
+            .where(~exists().where(links.c.review_id == t.c.review_id))
+            .order_by(t.c.due_at)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def revoke_link(self, link_id: uuid.UUID, now: datetime) -> None:
+        """A link that must never work (it could not be sent)."""
+        t = orm.self_review_links
+        await self.session.execute(update(t).where(t.c.link_id == link_id).values(revoked_at=now))
+
+    async def link(self, link_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
+        """One link, optionally row-locked."""
+        t = orm.self_review_links
+        query = select(t).where(t.c.link_id == link_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def use_link(self, link_id: uuid.UUID, now: datetime) -> None:
+        """Mark a link used (in the transaction that records the answer)."""
+        t = orm.self_review_links
+        await self.session.execute(update(t).where(t.c.link_id == link_id).values(used_at=now))
+
+    async def links(self, review_id: uuid.UUID) -> list[Any]:
+        """A review's links, oldest first."""
+        t = orm.self_review_links
+        query = select(t).where(t.c.review_id == review_id).order_by(t.c.issued_at)
+        return list((await self.session.execute(query)).all())
+
+    async def add_notification(self, row: dict[str, Any]) -> None:
+        """Record a message about to be sent."""
+        await self.session.execute(insert(orm.notifications).values(**row))
+
+    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
+        """A message's outcome."""
+        t = orm.notifications
+        await self.session.execute(
+            update(t).where(t.c.notification_id == notification_id).values(**values)
+        )
+
+    async def notifications(self, complaint_id: uuid.UUID) -> list[Any]:
+        """The messages sent about a complaint, oldest first."""
+        t = orm.notifications
+        query = select(t).where(t.c.complaint_id == complaint_id).order_by(t.c.created_at)
         return list((await self.session.execute(query)).all())

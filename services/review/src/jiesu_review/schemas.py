@@ -45,6 +45,7 @@ class ReviewRead(BaseModel):
     reviewer: str | None
     completed_at: datetime | None
     outcome: Literal["closed", "reopened"] | None
+    self_reported: bool = False
 
 
 class ReviewPage(BaseModel):
@@ -62,3 +63,30 @@ class CallerRevealed(caller.CallerContact):
 
 class RevealRead(caller.RevealAudit):
     """One audited reveal."""
+
+
+class LinkSent(BaseModel):
+    """How the link's SMS went (the recipient masked)."""
+
+    status: Literal["sent", "failed"]
+    channel: str | None
+    recipient: str | None
+    error: str | None
+
+
+class SelfReviewLinkRead(BaseModel):
+    """A self-review link (never its token: only the resident's SMS carries it)."""
+
+    link_id: uuid.UUID
+    review_id: uuid.UUID
+    issued_by: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class SelfReviewLinkIssued(SelfReviewLinkRead):
+    """A link just issued, and its SMS."""
+
+    sent: LinkSent

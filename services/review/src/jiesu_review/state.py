@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from jiesu_common.notify import Notifier
 from jiesu_common.runtime import ServiceContext
 from jiesu_review.handlers import ReviewUnitOfWork
+from jiesu_review.links import RateLimit
 from jiesu_review.settings import ReviewSettings
 
 
@@ -15,6 +17,10 @@ class ReviewState:
 
     settings: ReviewSettings
     context: ServiceContext
+    notifier: Notifier
+    # Residents' page: requests per link token and per client address.
+    per_link: RateLimit = field(default_factory=lambda: RateLimit(10, 600.0))
+    per_address: RateLimit = field(default_factory=lambda: RateLimit(30, 600.0))
 
     def uow(self) -> ReviewUnitOfWork:
         """A unit of work with the review repository."""

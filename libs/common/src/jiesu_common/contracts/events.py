@@ -420,6 +420,8 @@ class ReviewCompletedV1(_Review):
     comment: str | None = None
     reviewer: str
     completed_at: datetime
+    # The resident answered through a self-review link instead of an operator's callback.
+    self_reported: bool = False
 
 
 class ComplaintClosedV1(_Review):

@@ -5,6 +5,7 @@ from importlib.resources import files
 from typing import Any
 
 SEED_FILE = "demo_city.json"
+CONTACTS_FILE = "unit_contacts.json"
 
 
 def load_seed() -> dict[str, Any]:
@@ -12,3 +13,10 @@ def load_seed() -> dict[str, Any]:
     text = files(__name__).joinpath(SEED_FILE).read_text(encoding="utf-8")
     seed: dict[str, Any] = json.loads(text)
     return seed
+
+
+def load_unit_contacts() -> list[dict[str, Any]]:
+    """The demo units' contacts (duty, head, district supervisor; numbers are fictitious)."""
+    text = files(__name__).joinpath(CONTACTS_FILE).read_text(encoding="utf-8")
+    contacts: list[dict[str, Any]] = json.loads(text)["contacts"]
+    return contacts
