@@ -1,6 +1,7 @@
 """The console's pages forbid inline scripts and framing; the browser runs them under that."""
 
 import re
+import uuid
 
 import httpx
 from playwright.async_api import Page
@@ -29,3 +30,18 @@ async def test_dashboard_runs_under_its_csp_without_violations(
     await sign_in(page, console_url, "supervisor")
     await page.wait_for_load_state("networkidle")
     assert violations == []
+
+
+def test_a_form_post_from_another_site_is_refused(console_url: str) -> None:
+    with httpx.Client(base_url=console_url, timeout=10) as client:
+        signed_in = client.post("/login", data={"role": "unit_staff", "unit_id": "dept-jt"})
+        assert signed_in.status_code == 303 and client.cookies
+        case = f"/unit/cases/{uuid.uuid4()}/accept"
+        forged = client.post(case, headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        assert "跨站请求已拒绝" in forged.text
+        no_origin = client.post(case, headers={"Sec-Fetch-Site": "cross-site"})
+        assert no_origin.status_code == 403
+        # From the console's own page the same post goes through to department (no such case).
+        own = client.post(case, headers={"Origin": console_url})
+        assert own.status_code == 404

@@ -29,6 +29,7 @@ from jiesu_dispatch.schemas import (
     ReturnRead,
     RulesPut,
     RulesRead,
+    SuggestionsRead,
     UnitRead,
 )
 from jiesu_dispatch.state import DispatchState
@@ -157,6 +158,21 @@ async def dispatch_queue(
     items = [QueueItem(**r._mapping).model_dump(mode="json") for r in rows[:limit]]
     nxt = rows[limit - 1].queued_at.isoformat() if len(rows) > limit else None
     return page(items, nxt)
+
+
+@router.get(
+    "/v1/complaints/{complaint_id}/suggestions",
+    openapi_extra=READ_ACCESS,
+    response_model=SuggestionsRead,
+    tags=["queue"],
+)
+async def suggestions(complaint_id: uuid.UUID, principal: Caller, state: State) -> SuggestionsRead:
+    """The classifier's top categories with their confidence and, for each, the routing
+    rule that would apply to this complaint (or why none does): the dispatcher's hints."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        found = await state.dispatcher.suggest(complaint_id, uow=uow)
+    return SuggestionsRead.model_validate(found)
 
 
 @router.post(

@@ -134,6 +134,29 @@ class QueueItem(BaseModel):
     jurisdiction: dict[str, Any]
 
 
+class SuggestionRead(BaseModel):
+    """One category the classifier proposes, and where the routing rules would send it."""
+
+    category_code: str
+    confidence: float = Field(description="share of the classifier's total score (0–1)")
+    outcome: Literal["route", "consultation", "queue"]
+    lead_unit_id: str | None
+    co_unit_ids: list[str]
+    rule: dict[str, Any] | None = Field(description="the rule that applies: category, scope, lead")
+    reason: str | None = Field(
+        description="why nothing routes (queue) or who contest (consultation)"
+    )
+
+
+class SuggestionsRead(BaseModel):
+    """What a dispatcher sees beside a queued complaint: the classifier's best guesses."""
+
+    complaint_id: uuid.UUID
+    classifier_confidence: float
+    min_confidence: float
+    suggestions: list[SuggestionRead]
+
+
 class ReturnDecisionCreate(BaseModel):
     """The centre's decision on a return; approving may name the new lead unit."""
 
