@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.async_api import Browser, Page, expect
 
+from jiesu_common.calendar import zone
 from tests.console.browser import (
     desk_page,
     not_reloaded,
@@ -26,6 +28,7 @@ from tests.console.conftest import ARTIFACTS
 from tests.e2e.workflow import Platform
 
 pytestmark = [__import__("pytest").mark.e2e]
+TZ = zone("Asia/Shanghai")
 NEW_UNIT = "gov-d01"  # 清河区人民政府, where the dispatcher sends the returned complaint
 
 
@@ -272,4 +275,72 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     final = await platform.complaint(cid)
     assert final["round"] == 3
     for page in (desk, other, jt, gov, rv):
+        await page.context.close()
+
+
+async def test_a_street_office_blows_the_whistle_and_the_department_reports_in(
+    browser: Browser, platform: Platform, console_url: str
+) -> None:
+    mark = uuid.uuid4().hex[:6]
+    filed = await platform.file(
+        {
+            "channel": "phone",
+            "kind": "complaint",
+            "content": f"泉水路垃圾堆放点占道发臭（{mark}）",
+            "category_code": "CITY-GARBAGE",
+            "caller": {"phone": f"135{uuid.uuid4().int % 10**8:08d}"},
+            "location": {"grid_code": "G01010201"},
+        }
+    )
+    cid = filed["complaint_id"]
+    street_case = await platform.case_of(cid, "street-s0101", round_no=1)
+    street = await desk_page(browser)
+    await sign_in_as_unit(street, console_url, "street-s0101")
+    await street.goto(f"{console_url}/unit/cases/{street_case['case_id']}")
+    await street.locator("#form-whistle button").click()  # nobody summoned, no deadline
+    await expect(street.locator("#form-whistle [data-error-for=unit_ids]")).to_be_visible()
+    await expect(street.locator("#form-whistle [data-error-for=report_by]")).to_be_visible()
+    none = await api(platform, "dispatch", "/v1/whistles", "dispatcher", complaint_id=cid)
+    assert none["items"] == []
+    report_by = (datetime.now(UTC) + timedelta(hours=2)).astimezone(TZ)
+    await street.select_option("#form-whistle select[name=unit_ids]", ["dept-sj-d01"])
+    await street.fill("#form-whistle input[name=report_by]", report_by.strftime("%Y-%m-%dT%H:%M"))
+    await street.fill("#form-whistle input[name=ask]", "请到现场联合处置")
+    await street.press("#form-whistle input[name=ask]", "Enter")
+    await expect(street.locator("#timeline")).to_contain_text("吹哨")
+
+    async def blown() -> Any:
+        found = await api(platform, "dispatch", "/v1/whistles", "dispatcher", complaint_id=cid)
+        return found["items"]
+
+    [whistle] = await platform.until(blown, what="the whistle in dispatch")
+    assert whistle["summoned_unit_ids"] == ["dept-sj-d01"]
+    # The time typed in the hotline's zone reached the API as that moment.
+    assert datetime.fromisoformat(whistle["report_by"]) == report_by.replace(
+        second=0, microsecond=0
+    )
+
+    async def summoned() -> Any:
+        found = await api(platform, "department", "/v1/cases", "unit:dept-sj-d01", complaint_id=cid)
+        return found["items"]
+
+    [summons] = await platform.until(summoned, what="the summons case")
+    sj = await desk_page(browser)
+    await sign_in_as_unit(sj, console_url, "dept-sj-d01")
+    row = sj.locator(f"tr[data-case-id='{summons['case_id']}']")
+    await expect(row).to_contain_text("吹哨报到")
+    await row.locator("a.case-link").click()
+    await expect(sj.locator("#sec-case")).to_contain_text("请到现场联合处置")
+    await sj.locator("#form-report-in button").click()
+    await expect(sj.locator("#timeline")).to_contain_text("报到")
+    await expect(sj.locator("#form-report-in")).to_have_count(0)
+    shown = await api(platform, "department", f"/v1/cases/{summons['case_id']}", "unit:dept-sj-d01")
+    assert shown["reported_at"] is not None
+
+    desk = await desk_page(browser)
+    await sign_in(desk, console_url, "dispatcher")
+    listed = desk.locator(f"#table-whistles tr[data-complaint-id='{cid}']")
+    await expect(listed).to_contain_text("请到现场联合处置")
+    await expect(listed).to_contain_text("已报到", timeout=40_000)
+    for page in (street, sj, desk):
         await page.context.close()

@@ -38,6 +38,32 @@ async def desk(request: Request, user: Dispatcher) -> Response:
     return render(request, "desks/dispatch.html", user=user)
 
 
+@router.get("/dispatch/list/whistles", response_class=HTMLResponse)
+async def whistles(request: Request, user: Dispatcher, api: Api, names: Names) -> Response:
+    """The latest whistles, each summoned department's report-in clock beside it (metrics)."""
+    found, directory = await asyncio.gather(
+        api.get("dispatch", "/v1/whistles", user.token, {"limit": 20}), names.get(user.token)
+    )
+    clocks = await asyncio.gather(
+        *(
+            api.get("metrics", f"/v1/complaints/{w['complaint_id']}/sla", user.token)
+            for w in found["items"]
+        ),
+        return_exceptions=True,
+    )
+    items = []
+    for whistle, sla in zip(found["items"], clocks, strict=True):
+        states = {}
+        if isinstance(sla, dict):
+            states = {
+                c["unit_id"]: c["state"]
+                for c in sla["clocks"]
+                if c["clock"] == "report_in" and c["round"] == whistle["round"]
+            }
+        items.append({**whistle, "report_states": states})
+    return render(request, "desks/dispatch_whistles.html", items=items, names=directory)
+
+
 @router.get("/dispatch/list/{name}", response_class=HTMLResponse)
 async def one_list(
     request: Request, name: str, user: Dispatcher, api: Api, names: Names

@@ -48,8 +48,9 @@ class FormState:
         for item in exc.problem.get("errors") or []:
             loc = [str(x) for x in item.get("loc", []) if x not in ("body",)]
             key = loc[0] if loc else "_"
-            text = MESSAGES.get(str(item.get("type", "")), "内容无效")
-            self.errors[key] = f"{text}（{item.get('msg', '')}）"
+            kind = str(item.get("type", ""))
+            # Known kinds in Chinese only; anything else keeps the API's own words.
+            self.errors[key] = MESSAGES.get(kind) or f"内容无效（{item.get('msg', '')}）"
         detail = str(exc.problem.get("detail") or "")
         for word, key in (hints or {}).items():
             if not self.errors and exc.status == 422 and word in detail:

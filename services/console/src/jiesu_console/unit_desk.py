@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from jiesu_console import fmt
-from jiesu_console.forms import FormState, local_time, text
+from jiesu_console.forms import FormState, local_time, text, units
 from jiesu_console.session import UnitStaff, User
 from jiesu_console.upstream import Upstream, UpstreamError
 from jiesu_console.views import Api, Names, Settings, render
@@ -24,7 +24,16 @@ router = APIRouter(include_in_schema=False)
 OPEN = ("assigned", "accepted", "in_progress")
 WARN_SHARE = 0.8
 # The form of each action: the API's path and how the typed fields become its body.
-ACTIONS = ("accept", "contact", "progress", "resolve", "return", "extension-request", "report-in")
+ACTIONS = (
+    "accept",
+    "contact",
+    "progress",
+    "resolve",
+    "return",
+    "extension-request",
+    "report-in",
+    "whistle",
+)
 
 
 def next_clock(case: dict[str, Any]) -> tuple[str, str] | None:
@@ -135,7 +144,7 @@ async def case_page(
     return await _case_page(request, user, api, await names.get(user.token), case_id)
 
 
-def action_body(action: str, form: Any, tz: str) -> dict[str, Any]:
+def action_body(action: str, form: Any, tz: str, names: dict[str, str]) -> dict[str, Any]:
     """The API body of an action from the typed fields (empty optional fields left out)."""
     fields: dict[str, Any]
     if action == "contact":
@@ -153,9 +162,19 @@ def action_body(action: str, form: Any, tz: str) -> dict[str, Any]:
         }
     elif action == "report-in":
         fields = {"note": text(form, "note")}
+    elif action == "whistle":
+        fields = {
+            "unit_ids": units(form, "unit_ids", names),
+            "ask": text(form, "ask") or "",
+            "report_by": local_time(text(form, "report_by"), tz),
+        }
     else:
         fields = {}
-    required = {"method", "note", "reply", "reason", "until"} if action != "report-in" else set()
+    required = (
+        {"method", "note", "reply", "reason", "until", "report_by"}
+        if action != "report-in"
+        else set()
+    )
     return {k: v for k, v in fields.items() if v is not None or k in required}
 
 
@@ -198,7 +217,7 @@ async def act(
     if action not in ACTIONS:
         return Response(status_code=404)
     typed = await request.form()
-    body = action_body(action, typed, settings.timezone)
+    body = action_body(action, typed, settings.timezone, directory["units"])
     try:
         await api.post("department", f"/v1/cases/{case_id}/{action}", user.token, body)
     except UpstreamError as exc:
@@ -208,7 +227,7 @@ async def act(
         return await _case_page(
             request, user, api, directory, case_id, status=exc.status, form=form
         )
-    return RedirectResponse(f"/unit/cases/{case_id}#done-{action}", status_code=303)
+    return RedirectResponse(f"/unit/cases/{case_id}?done={action}", status_code=303)
 
 
 @router.get("/unit/stream")

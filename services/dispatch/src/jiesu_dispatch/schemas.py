@@ -286,3 +286,18 @@ class ConsultationRead(BaseModel):
     latest_positions: dict[str, PositionKind] = Field(
         default_factory=dict, description="each participant's latest position"
     )
+
+
+class WhistleRead(BaseModel):
+    """A whistle (吹哨) a street office blew: who is summoned, for what, by when."""
+
+    whistle_id: uuid.UUID
+    complaint_id: uuid.UUID
+    case_id: uuid.UUID
+    round: int
+    street_unit_id: str
+    summoned_unit_ids: list[str]
+    ask: str
+    report_by: datetime
+    requested_by: str | None
+    blown_at: datetime
