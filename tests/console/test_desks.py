@@ -70,7 +70,8 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
         {
             "channel": "phone",
             "kind": "complaint",
-            "content": f"请尽快联系我，门口那段路的事情（{mark}），谢谢",
+            # Road or noise? The classifier is not sure enough: a dispatcher decides.
+            "content": f"门口路面塌陷，夜里还有噪音（{mark}），请尽快处理",
             "caller": {"name": "张三", "phone": phone},
             "location": {"address": "杏林路18号"},
         }
@@ -87,7 +88,11 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await row.locator("a").click()
     await expect(desk.locator("#sec-complaint")).to_contain_text(mark)
     await expect(desk.locator("#sec-complaint")).to_contain_text("杏林路18号")
-    await expect(desk.locator("#table-suggestions")).to_be_visible()
+    hints = desk.locator("#table-suggestions tbody tr")
+    await expect(hints.first).to_have_attribute("data-category", "ROAD-DAMAGE")
+    await expect(hints.first).to_contain_text("67%")
+    await expect(hints.first).to_contain_text("临江市交通委员会")  # the rule that would apply
+    await expect(hints.nth(1)).to_have_attribute("data-category", "ENV-NOISE")
     await no_raw_phone(desk, phone)
     # An empty lead: the API's refusal beside the field, nothing assigned.
     await desk.locator("#form-assign button[type=submit]").click()
@@ -96,7 +101,10 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     )
     assert await complaint_status(platform, cid) == "queued"
     await desk.fill("#form-assign input[name=lead_unit_id]", "临江市交通委员会（dept-jt）")
-    await desk.select_option("#form-assign select[name=category_code]", "ROAD-DAMAGE")
+    # The first suggestion is already the chosen category.
+    await expect(desk.locator("#form-assign select[name=category_code]")).to_have_value(
+        "ROAD-DAMAGE"
+    )
     await desk.fill("#form-assign input[name=note]", "来电人补充了地址")
     await shot(desk, "desk-dispatch-assign")
     await desk.press("#form-assign input[name=note]", "Enter")
@@ -248,6 +256,7 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await shot(gov, "desk-unit")
     await again.locator("a.case-link").click()
     await expect(gov.locator("#case-round")).to_contain_text("第3轮")
+    await gov.evaluate("window.scrollTo(0, 0)")
     await shot(gov, "desk-unit-case")
     await gov.locator("#form-accept button").click()
     await expect(gov.locator("#case-status")).to_have_text("已签收")
@@ -343,4 +352,93 @@ async def test_a_street_office_blows_the_whistle_and_the_department_reports_in(
     await expect(listed).to_contain_text("请到现场联合处置")
     await expect(listed).to_contain_text("已报到", timeout=40_000)
     for page in (street, sj, desk):
+        await page.context.close()
+
+
+async def test_a_consultation_is_decided_and_an_extension_granted_at_the_desks(
+    browser: Browser, platform: Platform, console_url: str
+) -> None:
+    # Restaurant smoke in 柳荫街道: two rules claim it, so routing convenes both units.
+    mark = uuid.uuid4().hex[:6]
+    filed = await platform.file(
+        {
+            "channel": "phone",
+            "kind": "complaint",
+            "category_code": "ENV-SMOKE",
+            "content": f"杏林路一家烧烤店油烟直排，熏得整栋楼没法开窗（{mark}）",
+            "caller": {"phone": f"137{uuid.uuid4().int % 10**8:08d}"},
+            "location": {"address": "杏林路20号"},
+        }
+    )
+    cid = filed["complaint_id"]
+
+    async def convened() -> Any:
+        found = await api(platform, "dispatch", "/v1/consultations", "dispatcher", complaint_id=cid)
+        return found["items"]
+
+    [consultation] = await platform.until(convened, what="the consultation")
+    con_id = consultation["consultation_id"]
+    for unit, position, reason in (
+        ("dept-cg-d01", "co_handle", "可配合查处占道经营"),
+        ("dept-hj", "lead", "油烟排放由我局监测执法"),
+    ):
+        said = await platform.call(
+            "POST",
+            "dispatch",
+            f"/v1/consultations/{con_id}/positions",
+            f"unit:{unit}",
+            body={"position": position, "reason": reason},
+        )
+        assert said.status_code == 201, said.text
+
+    desk = await desk_page(browser)
+    await sign_in(desk, console_url, "dispatcher")
+    row = desk.locator(f"#table-consultations tr[data-consultation-id='{con_id}']")
+    await expect(row).to_contain_text("愿主办")
+    await expect(row).to_contain_text("愿协办")
+    await row.locator("a").click()
+    await expect(desk.locator("#table-positions")).to_contain_text("油烟排放由我局监测执法")
+    await desk.locator("#form-consultations button[type=submit]").click()  # no lead
+    await expect(desk.locator("#form-consultations [data-error-for=lead_unit_id]")).to_be_visible()
+    still = await api(platform, "dispatch", f"/v1/consultations/{con_id}", "dispatcher")
+    assert still["status"] == "open"
+    await desk.fill("#form-consultations input[name=lead_unit_id]", "dept-hj")
+    await desk.select_option("#form-consultations select[name=co_unit_ids]", ["dept-cg-d01"])
+    await desk.fill("#form-consultations input[name=note]", "按会商意见")
+    await desk.press("#form-consultations input[name=note]", "Enter")
+    await expect(desk.locator("#done")).to_contain_text("会商已决定")
+    decided = await api(platform, "dispatch", f"/v1/consultations/{con_id}", "dispatcher")
+    assert (decided["status"], decided["lead_unit_id"], decided["co_unit_ids"]) == (
+        "decided",
+        "dept-hj",
+        ["dept-cg-d01"],
+    )
+
+    # The lead signs for it and asks for more time; the dispatcher grants it.
+    hj_case = await platform.case_of(cid, "dept-hj", round_no=decided["round"])
+    hj = await desk_page(browser)
+    await sign_in_as_unit(hj, console_url, "dept-hj")
+    await hj.goto(f"{console_url}/unit/cases/{hj_case['case_id']}")
+    await hj.locator("#form-accept button").click()
+    await expect(hj.locator("#case-status")).to_have_text("已签收")
+    until = (datetime.now(UTC) + timedelta(days=20)).astimezone(TZ)
+    await hj.fill("#form-extension-request input[name=until]", until.strftime("%Y-%m-%dT%H:%M"))
+    await hj.locator("#form-extension-request button").click()  # no reason
+    await expect(hj.locator("#form-extension-request [data-error-for=reason]")).to_be_visible()
+    await hj.fill("#form-extension-request input[name=reason]", "需协调餐饮店加装净化设备")
+    await hj.press("#form-extension-request input[name=reason]", "Enter")
+    await expect(hj.locator("#sec-case")).to_contain_text("延期审批中")
+
+    await desk.goto(f"{console_url}/dispatch")
+    ext = desk.locator("#table-extensions tr", has_text="需协调餐饮店加装净化设备")
+    await expect(ext).to_be_visible(timeout=30_000)
+    await ext.locator("a").click()
+    await desk.check("#form-extensions input[value=grant]")
+    await desk.locator("#form-extensions button[type=submit]").click()
+    await expect(desk.locator("#done")).to_contain_text("已批准延期")
+    granted = await api(
+        platform, "dispatch", "/v1/extensions", "dispatcher", complaint_id=cid, status="granted"
+    )
+    assert [e["case_id"] for e in granted["items"]] == [hj_case["case_id"]]
+    for page in (desk, hj):
         await page.context.close()

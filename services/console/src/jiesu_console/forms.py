@@ -54,7 +54,7 @@ class FormState:
         detail = str(exc.problem.get("detail") or "")
         for word, key in (hints or {}).items():
             if not self.errors and exc.status == 422 and word in detail:
-                self.errors[key] = detail
+                self.errors[key] = detail.split(" / ")[0]
         if not self.errors or "_" in self.errors:
             self.error = _problem_text(exc)
         return self
