@@ -55,7 +55,17 @@ async def table_rows(page: Page, selector: str) -> list[list[str]]:
 async def desk_page(browser: Browser) -> Page:
     """A fresh browser context (no cookies) at 1366×768, the smallest desk screen we serve."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-    return await context.new_page()
+    page = await context.new_page()
+    page.csp_violations = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda m: (
+            page.csp_violations.append(m.text)  # type: ignore[attr-defined]
+            if "Content Security Policy" in m.text
+            else None
+        ),
+    )
+    return page
 
 
 async def still_the_same_page(page: Page) -> None:

@@ -109,6 +109,7 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await shot(desk, "desk-dispatch-assign")
     await desk.press("#form-assign input[name=note]", "Enter")
     await expect(desk.locator("#done")).to_contain_text("已派单")
+    await still_the_same_page(desk)  # back on the desk: the return will show up here
     shown = await platform.complaint(cid)
     assert (shown["status"], shown["lead_unit_id"]) == ("assigned", "dept-jt")
     # Taken by the first dispatcher: it leaves the second one's queue without a reload.
@@ -140,10 +141,9 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await sign_in_as_unit(gov, console_url, NEW_UNIT)
     await expect(gov.locator("#live-state")).to_have_text("实时：已连接")
     await still_the_same_page(gov)
-    await desk.goto(f"{console_url}/dispatch")
-    await still_the_same_page(desk)
     ret = desk.locator(f"#table-returns tr[data-complaint-id='{cid}']")
     await expect(ret).to_be_visible(timeout=30_000)
+    assert await not_reloaded(desk)
     await expect(ret).to_contain_text("不属交通局管养")
     await ret.locator("a").click()
     await expect(desk.locator("[data-field=evidence]")).to_have_text("道路权属图")
@@ -284,6 +284,7 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     final = await platform.complaint(cid)
     assert final["round"] == 3
     for page in (desk, other, jt, gov, rv):
+        assert page.csp_violations == []  # type: ignore[attr-defined]
         await page.context.close()
 
 
