@@ -379,18 +379,27 @@ async def test_a_consultation_is_decided_and_an_extension_granted_at_the_desks(
 
     [consultation] = await platform.until(convened, what="the consultation")
     con_id = consultation["consultation_id"]
-    for unit, position, reason in (
-        ("dept-cg-d01", "co_handle", "可配合查处占道经营"),
-        ("dept-hj", "lead", "油烟排放由我局监测执法"),
-    ):
-        said = await platform.call(
-            "POST",
-            "dispatch",
-            f"/v1/consultations/{con_id}/positions",
-            f"unit:{unit}",
-            body={"position": position, "reason": reason},
-        )
-        assert said.status_code == 201, said.text
+    said = await platform.call(
+        "POST",
+        "dispatch",
+        f"/v1/consultations/{con_id}/positions",
+        "unit:dept-cg-d01",
+        body={"position": "co_handle", "reason": "可配合查处占道经营"},
+    )
+    assert said.status_code == 201, said.text
+    # The environment bureau says it leads, from its workbench's invitations.
+    hj = await desk_page(browser)
+    await sign_in_as_unit(hj, console_url, "dept-hj")
+    invited = hj.locator(f"#table-unit-consultations tr[data-consultation-id='{con_id}']")
+    await invited.locator("a").click()
+    await hj.locator("#form-position button[type=submit]").click()  # nothing said
+    await expect(hj.locator("#form-position [data-error-for=position]")).to_be_visible()
+    await hj.check("#form-position input[value=lead]")
+    await hj.fill("#form-position input[name=reason]", "油烟排放由我局监测执法")
+    await hj.press("#form-position input[name=reason]", "Enter")
+    await expect(hj.locator("#table-positions tr[data-unit='dept-hj']")).to_contain_text("愿主办")
+    shown = await api(platform, "dispatch", f"/v1/consultations/{con_id}", "dispatcher")
+    assert shown["latest_positions"] == {"dept-cg-d01": "co_handle", "dept-hj": "lead"}
 
     desk = await desk_page(browser)
     await sign_in(desk, console_url, "dispatcher")
@@ -417,8 +426,6 @@ async def test_a_consultation_is_decided_and_an_extension_granted_at_the_desks(
 
     # The lead signs for it and asks for more time; the dispatcher grants it.
     hj_case = await platform.case_of(cid, "dept-hj", round_no=decided["round"])
-    hj = await desk_page(browser)
-    await sign_in_as_unit(hj, console_url, "dept-hj")
     await hj.goto(f"{console_url}/unit/cases/{hj_case['case_id']}")
     await hj.locator("#form-accept button").click()
     await expect(hj.locator("#case-status")).to_have_text("已签收")

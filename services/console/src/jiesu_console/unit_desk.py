@@ -230,6 +230,69 @@ async def act(
     return RedirectResponse(f"/unit/cases/{case_id}?done={action}", status_code=303)
 
 
+@router.get("/unit/consultations", response_class=HTMLResponse)
+async def consultations(request: Request, user: UnitStaff, api: Api, names: Names) -> Response:
+    """会商邀请: the open consultations the unit is invited to."""
+    found, directory = await asyncio.gather(
+        api.get("department", "/v1/consultations", user.token, {"limit": 200}),
+        names.get(user.token),
+    )
+    return render(request, "desks/unit_consultations.html", items=found["items"], names=directory)
+
+
+async def _consultation_page(
+    request: Request,
+    user: User,
+    api: Upstream,
+    directory: dict[str, Any],
+    consultation_id: str,
+    *,
+    status: int = 200,
+    form: FormState | None = None,
+) -> Response:
+    item = await api.get("dispatch", f"/v1/consultations/{consultation_id}", user.token)
+    return render(
+        request,
+        "desks/unit_consultation.html",
+        status=status,
+        user=user,
+        item=item,
+        form=form,
+        names=directory,
+    )
+
+
+@router.get("/unit/consultations/{consultation_id}", response_class=HTMLResponse)
+async def consultation_page(
+    request: Request, consultation_id: str, user: UnitStaff, api: Api, names: Names
+) -> Response:
+    """One consultation: who said what, and the unit's own position."""
+    directory = await names.get(user.token)
+    return await _consultation_page(request, user, api, directory, consultation_id)
+
+
+@router.post("/unit/consultations/{consultation_id}", response_class=HTMLResponse)
+async def take_position(
+    request: Request, consultation_id: str, user: UnitStaff, api: Api, names: Names
+) -> Response:
+    """The unit's position (主办 / 协办 / 非本单位) with its reason; the latest counts."""
+    directory = await names.get(user.token)
+    typed = await request.form()
+    body = {"position": text(typed, "position") or "", "reason": text(typed, "reason") or ""}
+    try:
+        await api.post(
+            "dispatch", f"/v1/consultations/{consultation_id}/positions", user.token, body
+        )
+    except UpstreamError as exc:
+        if exc.status not in (409, 422):
+            raise
+        form = FormState("position", values=dict(typed)).failed(exc)
+        return await _consultation_page(
+            request, user, api, directory, consultation_id, status=exc.status, form=form
+        )
+    return RedirectResponse(f"/unit/consultations/{consultation_id}", status_code=303)
+
+
 @router.get("/unit/stream")
 async def stream(request: Request, user: UnitStaff, api: Api) -> StreamingResponse:
     """One SSE connection per page: the unit's own case feed from department-response."""
