@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.datastructures import FormData
+from starlette.requests import Request
 
 from jiesu_console.forms import FormState, local_time, unit_id, units
+from jiesu_console.main import same_origin
 from jiesu_console.unit_desk import action_body, by_urgency, light
 from jiesu_console.upstream import UpstreamError
 
@@ -125,3 +127,24 @@ def test_a_problem_goes_beside_its_fields_in_chinese_or_above_the_form() -> None
     unknown = UpstreamError("dispatch", 422, "x", {"detail": "未知单位 / unknown unit(s): x"})
     form = FormState("assign").failed(unknown, {"单位": "lead_unit_id"})
     assert form.errors == {"lead_unit_id": "未知单位"}
+
+
+def _post(**headers: str) -> Request:
+    raw = [(k.replace("_", "-").lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+
+
+def test_a_browsers_post_must_come_from_the_consoles_own_origin() -> None:
+    assert same_origin(_post(host="console:8006", sec_fetch_site="same-origin"))
+    assert not same_origin(_post(host="console:8006", sec_fetch_site="cross-site"))
+    assert not same_origin(_post(host="console:8006", sec_fetch_site="same-site"))
+    assert same_origin(_post(host="console:8006", origin="http://console:8006"))
+    assert not same_origin(_post(host="console:8006", origin="https://evil.example"))
+    assert not same_origin(_post(host="console:8006", origin="null"))
+    # Behind a proxy the browser's origin is the proxy's host.
+    assert same_origin(
+        _post(
+            host="console:8006", x_forwarded_host="jiesu.city.gov", origin="https://jiesu.city.gov"
+        )
+    )
+    assert same_origin(_post(host="console:8006"))  # not a browser: no session rides on it

@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from jiesu_common.http import create_service_app
 from jiesu_console import dispatch_desk, review_desk, unit_desk
-from jiesu_console.session import COOKIE, NotAllowed, SignInRequired, current_user
+from jiesu_console.session import NotAllowed, SignInRequired, current_user
 from jiesu_console.settings import ConsoleSettings
 from jiesu_console.signin import router as signin_router
 from jiesu_console.upstream import DirectoryCache, Upstream, UpstreamError
@@ -74,17 +74,20 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
 
 def same_origin(request: Request) -> bool:
-    """A form post from the console's own pages (CSRF): the browser's Origin, else its
-    Sec-Fetch-Site, must say so. A call that carries its token in a header, not the cookie,
-    cannot be forged by another site and passes."""
+    """A form post from the console's own pages (CSRF). A browser says where a post comes
+    from (``Sec-Fetch-Site``, else ``Origin``); whatever authenticates it — the session
+    cookie, or a proxy in front that adds the token — another site's post is refused.
+    A client that sends neither header is not a browser, so nobody's session rides on it."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return True
-    if COOKIE not in request.cookies:
-        return True
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin and origin != "null":
-        return urlsplit(origin).netloc == request.headers.get("host")
-    return request.headers.get("sec-fetch-site") in ("same-origin", "none")
+    if origin is None:
+        return True
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    return origin != "null" and urlsplit(origin).netloc == host
 
 
 def _install_pages(app: FastAPI) -> None:
