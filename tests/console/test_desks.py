@@ -88,6 +88,7 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await row.locator("a").click()
     await expect(desk.locator("#sec-complaint")).to_contain_text(mark)
     await expect(desk.locator("#sec-complaint")).to_contain_text("杏林路18号")
+    await expect(desk.locator("#timeline")).to_contain_text("待人工派单")  # intake's timeline
     hints = desk.locator("#table-suggestions tbody tr")
     await expect(hints.first).to_have_attribute("data-category", "ROAD-DAMAGE")
     await expect(hints.first).to_contain_text("67%")
@@ -222,6 +223,7 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await shot(rv, "desk-review")
     await rv_row.locator("a").click()
     await expect(rv.locator("[data-field=reply]")).to_have_text("已安排施工队回填路面并设置警示")
+    await expect(rv.locator("[data-field=content]")).to_contain_text(mark)
     await no_raw_phone(rv, phone)
     await rv.locator("#form-caller button[type=submit]").click()
     await expect(rv.locator("#revealed .phone")).to_have_text(phone)

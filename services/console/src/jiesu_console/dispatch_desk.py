@@ -104,9 +104,10 @@ async def _queue_page(
     status: int = 200,
     form: FormState | None = None,
 ) -> Response:
-    item, hints = await asyncio.gather(
+    item, hints, complaint = await asyncio.gather(
         _find(api, user, "/v1/dispatch-queue", "complaint_id", complaint_id),
         api.get("dispatch", f"/v1/complaints/{complaint_id}/suggestions", user.token),
+        api.get("intake", f"/v1/complaints/{complaint_id}", user.token),
     )
     where = item["summary"]["location"]
     street = item["jurisdiction"].get("street_code")
@@ -121,6 +122,7 @@ async def _queue_page(
         user=user,
         item=item,
         hints=hints,
+        timeline=complaint.get("timeline", []),
         pin=pin if (street or point) else None,
         form=form,
         names=directory,

@@ -58,6 +58,31 @@ ACTIONS = {
     "report-in": "报到",
     "whistle": "吹哨",
 }
+# Intake's timeline entries (``jiesu.<entity>.<verb>.v1``) as a person reads them.
+EVENTS = {
+    "complaint.received": "受理",
+    "complaint.queued": "待人工派单",
+    "complaint.assigned": "派单",
+    "complaint.merged": "合并",
+    "complaint.answered": "直办答复",
+    "complaint.withdrawn": "撤回",
+    "complaint.closed": "结案",
+    "complaint.reopened": "重办",
+    "consultation.opened": "发起会商",
+    "consultation.decided": "会商决定",
+    "case.accepted": "签收",
+    "case.contacted": "联系诉求人",
+    "case.progressed": "进展",
+    "case.resolved": "办结",
+    "case.returned": "退单",
+    "return.approved": "同意退单",
+    "return.rejected": "驳回退单",
+    "extension.granted": "批准延期",
+    "extension.denied": "拒绝延期",
+    "review.completed": "回访",
+    "whistle.blown": "吹哨",
+    "whistle.reported": "报到",
+}
 CONTACT_METHODS = {
     "phone": "电话",
     "visit": "上门",

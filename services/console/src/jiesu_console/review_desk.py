@@ -71,12 +71,15 @@ async def _review_page(
         api.get("review", f"/v1/reviews/{review_id}", user.token),
         api.get("review", f"/v1/reviews/{review_id}/caller-reveals", user.token),
     )
+    # What the resident asked for (intake's view: the caller masked, the timeline).
+    complaint = await api.get("intake", f"/v1/complaints/{review['complaint_id']}", user.token)
     return render(
         request,
         "desks/review_item.html",
         status=status,
         user=user,
         review=review,
+        complaint=complaint,
         reveals=reveals["items"],
         revealed=revealed,
         form=form,
