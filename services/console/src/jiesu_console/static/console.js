@@ -108,7 +108,11 @@
     var url = state.getAttribute("data-stream") || "/dashboard/stream";
     var kinds = (state.getAttribute("data-events") || "filed closed breached escalated").split(" ");
     var source = new EventSource(url);
+    var joined = false;
     source.addEventListener("ready", function () {
+      // After a reconnect the feed starts from now: look again for what passed meanwhile.
+      if (joined) { scheduleRefresh(); }
+      joined = true;
       state.textContent = "实时：已连接";
       state.className = "live-state on";
       document.body.setAttribute("data-live", "ready");
