@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.console.conftest import ARTIFACTS
 
@@ -50,3 +50,29 @@ async def table_rows(page: Page, selector: str) -> list[list[str]]:
         "rows => rows.map(r => [...r.querySelectorAll('td')].map(td => td.innerText.trim()))",
     )
     return rows
+
+
+async def desk_page(browser: Browser) -> Page:
+    """A fresh browser context (no cookies) at 1366×768, the smallest desk screen we serve."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = await context.new_page()
+    page.csp_violations = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda m: (
+            page.csp_violations.append(m.text)  # type: ignore[attr-defined]
+            if "Content Security Policy" in m.text
+            else None
+        ),
+    )
+    return page
+
+
+async def still_the_same_page(page: Page) -> None:
+    """Mark the page, so that a later check can tell it was not reloaded."""
+    await page.evaluate("window.__no_reload = 'still the same page'")
+
+
+async def not_reloaded(page: Page) -> bool:
+    """True when the page marked by ``still_the_same_page`` was never reloaded."""
+    return bool(await page.evaluate("window.__no_reload === 'still the same page'"))

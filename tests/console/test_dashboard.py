@@ -223,6 +223,8 @@ async def test_a_units_staff_member_is_refused_the_dashboard(
         lambda r: refused.append(r.status) if r.url.endswith("/dashboard") else None,
     )
     await sign_in_as_unit(page, console_url, "dept-jt")
+    await expect(page).to_have_url(re.compile(r"/unit$"))  # the unit lands on its workbench
+    await page.goto(f"{console_url}/dashboard")
     await expect(page.locator(".forbidden")).to_contain_text("无权访问")
     assert refused and refused[-1] == 403
     await expect(page.locator(".kpi-card")).to_have_count(0)

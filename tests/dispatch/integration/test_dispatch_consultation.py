@@ -407,5 +407,15 @@ async def test_a_whistle_request_is_recorded_and_blown_once(dispatch: httpx.Asyn
             await uow.commit()
     [whistle] = blown
     assert whistle["type"] == "jiesu.whistle.blown.v1"
+    listed = await dispatch.get(
+        "/v1/whistles", params={"complaint_id": str(complaint_id)}, headers=DISPATCHER
+    )
+    assert listed.status_code == 200, listed.text
+    [shown] = listed.json()["items"]  # recorded once, listed once
+    assert shown["whistle_id"] == str(request.whistle_id)
+    assert shown["summoned_unit_ids"] == ["dept-jt", "dept-cg-d01"]
+    assert shown["ask"] == "请到现场会商路面修复"
+    refused = await dispatch.get("/v1/whistles", headers=JT)
+    assert refused.status_code == 403
     assert whistle["data"]["summoned_unit_ids"] == ["dept-jt", "dept-cg-d01"]
     assert whistle["data"]["street_unit_id"] == "street-s0101"

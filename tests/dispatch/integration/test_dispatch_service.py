@@ -213,3 +213,36 @@ async def test_clocks_configured_per_class_and_category_shape_the_deadlines(
     assert deadlines["accept_by"] - assigned == timedelta(minutes=60)
     assert deadlines["contact_by"] - assigned == timedelta(hours=24)
     assert deadlines["resolve_by"] - assigned == timedelta(hours=48)
+
+
+async def test_suggestions_give_the_classifiers_categories_with_confidence_and_their_rule(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    noisy = _received("楼下烧烤店半夜噪音很大", lat=39.87, lon=116.33)
+    await _route(dispatch, noisy)
+    answer = await dispatch.get(
+        f"/v1/complaints/{noisy.complaint_id}/suggestions", headers=DISPATCHER
+    )
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    first = found["suggestions"][0]
+    assert first["category_code"] == "ENV-NOISE" and 0 < first["confidence"] <= 1
+    assert found["classifier_confidence"] >= found["min_confidence"]
+    assert first["outcome"] == "route" and first["lead_unit_id"] == "street-s0101"
+    assert first["rule"]["category"] == "ENV-NOISE" and first["rule"]["scope"]
+    shares = [s["confidence"] for s in found["suggestions"]]
+    assert shares == sorted(shares, reverse=True) and len(shares) <= 3
+
+    unclear = _received("啊啊啊啊啊啊", address="清河路")
+    await _route(dispatch, unclear)
+    none = await dispatch.get(
+        f"/v1/complaints/{unclear.complaint_id}/suggestions", headers=DISPATCHER
+    )
+    assert none.json()["suggestions"] == [] and none.json()["classifier_confidence"] == 0
+    missing = await dispatch.get(f"/v1/complaints/{uuid.uuid4()}/suggestions", headers=DISPATCHER)
+    assert missing.status_code == 404
+    unit = await dispatch.get(
+        f"/v1/complaints/{noisy.complaint_id}/suggestions",
+        headers=bearer("unit_staff", "street-s0101"),
+    )
+    assert unit.status_code == 403

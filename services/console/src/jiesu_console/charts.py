@@ -265,3 +265,38 @@ def topic_months(items: list[dict[str, Any]], title: str) -> str:
             ],
         }
     )
+
+
+def pin_map(
+    map_name: str, region: str | None, point: tuple[float, float] | None, label: str
+) -> str:
+    """A small map for one complaint: its street shaded, its position pinned when known."""
+    series: list[dict[str, Any]] = []
+    if point is not None:
+        series.append(
+            {
+                "name": label,
+                "type": "scatter",
+                "coordinateSystem": "geo",
+                "symbolSize": 14,
+                "itemStyle": {"color": "#F56C6C"},
+                "data": [{"name": label, "value": [point[0], point[1]]}],
+            }
+        )
+    return dumps(
+        {
+            "tooltip": {"trigger": "item"},
+            "geo": {
+                "map": map_name,
+                "roam": True,
+                "itemStyle": {"areaColor": "#f3f6fa", "borderColor": "#c0c4cc"},
+                "label": {"show": False},
+                "regions": [
+                    {"name": region, "itemStyle": {"areaColor": "#fde2e2"}, "label": {"show": True}}
+                ]
+                if region
+                else [],
+            },
+            "series": series,
+        }
+    )

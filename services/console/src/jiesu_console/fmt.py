@@ -23,6 +23,92 @@ CLOCKS = {
 }
 LEVELS = {"reminder": "催办", "supervision": "督办", "notice": "通报"}
 LIGHTS = {"red": ("超期", "danger"), "yellow": ("预警", "warning"), "green": ("正常", "success")}
+CASE_STATUS = {
+    "assigned": ("待签收", "danger"),
+    "accepted": ("已签收", "warning"),
+    "in_progress": ("办理中", "warning"),
+    "resolved": ("已办结", "success"),
+    "returned": ("已退单", "info"),
+    "withdrawn": ("已撤回", "info"),
+}
+COMPLAINT_STATUS = {
+    "received": "已受理",
+    "queued": "待派单",
+    "consultation": "会商中",
+    "assigned": "已派单",
+    "accepted": "已签收",
+    "in_progress": "办理中",
+    "resolved": "已办结",
+    "closed": "已结案",
+    "merged": "已合并",
+    "answered": "已直办",
+    "withdrawn": "已撤回",
+}
+ACTIONS = {
+    "assigned": "派单",
+    "accept": "签收",
+    "contact": "联系（响应）",
+    "progress": "进展",
+    "resolve": "办结",
+    "return": "退单",
+    "extension-request": "延期申请",
+    "extension_granted": "延期批准",
+    "extension_denied": "延期驳回",
+    "return_rejected": "退单驳回",
+    "report-in": "报到",
+    "whistle": "吹哨",
+}
+# Intake's timeline entries (``jiesu.<entity>.<verb>.v1``) as a person reads them.
+EVENTS = {
+    "complaint.received": "受理",
+    "complaint.queued": "待人工派单",
+    "complaint.assigned": "派单",
+    "complaint.merged": "合并",
+    "complaint.answered": "直办答复",
+    "complaint.withdrawn": "撤回",
+    "complaint.closed": "结案",
+    "complaint.reopened": "重办",
+    "consultation.opened": "发起会商",
+    "consultation.decided": "会商决定",
+    "case.accepted": "签收",
+    "case.contacted": "联系诉求人",
+    "case.progressed": "进展",
+    "case.resolved": "办结",
+    "case.returned": "退单",
+    "return.approved": "同意退单",
+    "return.rejected": "驳回退单",
+    "extension.granted": "批准延期",
+    "extension.denied": "拒绝延期",
+    "review.completed": "回访",
+    "whistle.blown": "吹哨",
+    "whistle.reported": "报到",
+}
+CONTACT_METHODS = {
+    "phone": "电话",
+    "visit": "上门",
+    "sms": "短信",
+    "wechat": "微信",
+    "other": "其他",
+}
+RESULTS = {
+    "solved": "已解决",
+    "partly_solved": "部分解决",
+    "explained": "已解释说明",
+    "unsolvable": "无法解决",
+}
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
+OUTCOMES = {"closed": ("已结案", "success"), "reopened": ("已重办", "danger")}
+URGENCY = {
+    "emergency": ("紧急", "danger"),
+    "urgent": ("加急", "warning"),
+    "normal": ("一般", "info"),
+}
+QUEUE_REASONS = {
+    "unclassified": "无法自动分类",
+    "no_rule": "无匹配派单规则",
+    "unlocated": "无法定位",
+    "unknown_category": "未知类别",
+}
 
 
 def pct(value: float | None) -> str:

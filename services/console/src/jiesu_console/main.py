@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -12,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from jiesu_common.http import create_service_app
+from jiesu_console import dispatch_desk, review_desk, unit_desk
 from jiesu_console.session import NotAllowed, SignInRequired, current_user
 from jiesu_console.settings import ConsoleSettings
 from jiesu_console.signin import router as signin_router
@@ -60,6 +62,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         referrer_policy="same-origin",
     )
     app.include_router(views_router)
+    app.include_router(unit_desk.router)
+    app.include_router(dispatch_desk.router)
+    app.include_router(review_desk.router)
     app.state.console_settings = settings
     app.state.upstream = upstream
     app.state.directory = DirectoryCache(upstream, settings.directory_cache_s)
@@ -68,7 +73,36 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     return app
 
 
+def same_origin(request: Request) -> bool:
+    """A form post from the console's own pages (CSRF). A browser says where a post comes
+    from (``Sec-Fetch-Site``, else ``Origin``); whatever authenticates it — the session
+    cookie, or a proxy in front that adds the token — another site's post is refused.
+    A client that sends neither header is not a browser, so nobody's session rides on it."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host")
+    return origin != "null" and urlsplit(origin).netloc == host
+
+
 def _install_pages(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def forgery(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if not same_origin(request):
+            return Response(
+                "跨站请求已拒绝 / cross-site form post refused",
+                status_code=403,
+                media_type="text/plain",
+            )
+        return await call_next(request)
+
     @app.middleware("http")
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -92,10 +126,12 @@ def _install_pages(app: FastAPI) -> None:
         assert isinstance(exc, UpstreamError)
         if exc.status == 401:
             return await sign_in(request, exc)
-        if exc.status == 403:
+        if exc.status in (403, 404):
             user = await current_user(request)
-            if user is not None:
+            if user is not None and exc.status == 403:
                 return render(request, "forbidden.html", status=403, user=user)
+            if user is not None:
+                return render(request, "not_found.html", status=404, user=user, error=exc)
         return render(request, "fragments/error.html", status=502, error=exc)
 
     async def unreachable(request: Request, exc: Exception) -> Response:

@@ -15,6 +15,22 @@ from jiesu_console.settings import ConsoleSettings
 
 COOKIE = "jiesu_console_session"
 DASHBOARD_ROLES = ("supervisor", "admin")
+DISPATCH_ROLES = ("dispatcher", "admin")
+REVIEW_ROLES = ("reviewer", "admin")
+# Where each role lands after signing in (its desk).
+HOME_OF = {
+    "supervisor": "/dashboard",
+    "admin": "/dashboard",
+    "dispatcher": "/dispatch",
+    "unit_staff": "/unit",
+    "reviewer": "/review",
+}
+DESK_NAMES = {
+    "/dashboard": "监督考核驾驶舱",
+    "/dispatch": "派单台",
+    "/unit": "单位工作台",
+    "/review": "回访台",
+}
 ROLE_NAMES = {
     "supervisor": "督查考核（supervisor）",
     "admin": "系统管理员（admin）",
@@ -92,8 +108,44 @@ async def supervisor(user: Annotated[User, Depends(signed_in)]) -> User:
     return user
 
 
+async def dispatcher(user: Annotated[User, Depends(signed_in)]) -> User:
+    """A dispatcher (or an admin): the dispatch centre's desk."""
+    if user.principal.role not in DISPATCH_ROLES:
+        raise NotAllowed(user)
+    return user
+
+
+async def unit_staff(user: Annotated[User, Depends(signed_in)]) -> User:
+    """A unit's member of staff: the unit's own workbench, nobody else's."""
+    if user.principal.role != "unit_staff" or not user.principal.unit_id:
+        raise NotAllowed(user)
+    return user
+
+
+async def reviewer(user: Annotated[User, Depends(signed_in)]) -> User:
+    """A callback operator (or an admin): the callback desk."""
+    if user.principal.role not in REVIEW_ROLES:
+        raise NotAllowed(user)
+    return user
+
+
+def desks_of(role: str) -> list[tuple[str, str]]:
+    """The desks a role may open, as (path, name), for the side bar."""
+    paths = {
+        "supervisor": ["/dashboard"],
+        "admin": ["/dashboard", "/dispatch", "/review"],
+        "dispatcher": ["/dispatch"],
+        "unit_staff": ["/unit"],
+        "reviewer": ["/review"],
+    }.get(role, [])
+    return [(p, DESK_NAMES[p]) for p in paths]
+
+
 SignedIn = Annotated[User, Depends(signed_in)]
 Supervisor = Annotated[User, Depends(supervisor)]
+Dispatcher = Annotated[User, Depends(dispatcher)]
+UnitStaff = Annotated[User, Depends(unit_staff)]
+Reviewer = Annotated[User, Depends(reviewer)]
 
 
 def dev_token(settings: ConsoleSettings, role: str, unit_id: str | None) -> str:

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jiesu_common.auth import mint_token
-from jiesu_console.session import COOKIE, ROLE_NAMES, current_user, dev_token, settings_of
+from jiesu_console.session import (
+    COOKIE,
+    HOME_OF,
+    ROLE_NAMES,
+    current_user,
+    dev_token,
+    settings_of,
+)
 from jiesu_console.upstream import Upstream
 from jiesu_console.views import render
 
@@ -24,9 +31,11 @@ def dev_login_on(request: Request) -> bool:
 
 
 @router.get("/", response_class=RedirectResponse)
-async def home() -> RedirectResponse:
-    """The dashboard is the console's first page."""
-    return RedirectResponse("/dashboard", status_code=303)
+async def home(request: Request) -> RedirectResponse:
+    """Each role's desk is its first page (the dashboard for supervisors)."""
+    user = await current_user(request)
+    where = HOME_OF.get(user.principal.role, "/dashboard") if user else "/dashboard"
+    return RedirectResponse(where, status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -66,7 +75,7 @@ async def login(
     if role not in (*DEV_ROLES, "unit_staff") or (role == "unit_staff" and not unit_id):
         return Response("角色无效 / unknown role", status_code=422)
     token = dev_token(settings, role, unit_id)
-    response = RedirectResponse("/dashboard", status_code=303)
+    response = RedirectResponse(HOME_OF.get(role, "/dashboard"), status_code=303)
     response.set_cookie(
         COOKIE,
         token,

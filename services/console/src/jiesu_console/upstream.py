@@ -16,11 +16,14 @@ from jiesu_console.settings import UpstreamSettings
 class UpstreamError(Exception):
     """A service answered with an error (its status and problem title are kept)."""
 
-    def __init__(self, service: str, status: int, title: str) -> None:
+    def __init__(
+        self, service: str, status: int, title: str, problem: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{service}: {status} {title}")
         self.service = service
         self.status = status
         self.title = title
+        self.problem = problem or {}
 
 
 @dataclass
@@ -49,11 +52,15 @@ class Upstream:
             params={k: v for k, v in (params or {}).items() if v not in (None, "")},
             headers={"Authorization": f"Bearer {token}"},
         )
-        if answer.status_code >= 400:
-            title = answer.reason_phrase
-            if answer.headers.get("content-type", "").startswith("application/problem+json"):
-                title = answer.json().get("detail") or answer.json().get("title") or title
-            raise UpstreamError(service, answer.status_code, title)
+        _raise_for_problem(service, answer)
+        return answer.json()
+
+    async def post(self, service: str, path: str, token: str, body: dict[str, Any]) -> Any:
+        """POST JSON; raises UpstreamError (with the problem document) on an error status."""
+        answer = await self.client.post(
+            self.url(service, path), json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        _raise_for_problem(service, answer)
         return answer.json()
 
     async def gather(self, token: str, **calls: tuple[str, str, dict[str, Any] | None]) -> Any:
@@ -80,6 +87,17 @@ class Upstream:
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+def _raise_for_problem(service: str, answer: httpx.Response) -> None:
+    if answer.status_code < 400:
+        return
+    title = answer.reason_phrase
+    problem: dict[str, Any] = {}
+    if answer.headers.get("content-type", "").startswith("application/problem+json"):
+        problem = answer.json()
+        title = problem.get("detail") or problem.get("title") or title
+    raise UpstreamError(service, answer.status_code, title, problem)
 
 
 @dataclass

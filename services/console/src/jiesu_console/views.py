@@ -16,12 +16,14 @@ from fastapi.templating import Jinja2Templates
 from jiesu_common.calendar import zone
 from jiesu_console import charts, fmt, tables
 from jiesu_console.exports import disposition, to_csv, to_xlsx
-from jiesu_console.session import ROLE_NAMES, Supervisor, User, settings_of
+from jiesu_console.session import ROLE_NAMES, Supervisor, User, desks_of, settings_of
 from jiesu_console.settings import ConsoleSettings
 from jiesu_console.upstream import DirectoryCache, Upstream, UpstreamError
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-TEMPLATES.env.globals.update(fmt=fmt, ROLE_NAMES=ROLE_NAMES, METRICS=tables.METRICS)
+TEMPLATES.env.globals.update(
+    fmt=fmt, ROLE_NAMES=ROLE_NAMES, METRICS=tables.METRICS, desks_of=desks_of
+)
 router = APIRouter(include_in_schema=False)
 SCOPE_KEYS = ("district", "street", "unit", "category")
 DRILL_KEYS = (*SCOPE_KEYS, "community", "grid", "period", "measure", "start", "end")

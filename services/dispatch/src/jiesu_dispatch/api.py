@@ -30,10 +30,12 @@ from jiesu_dispatch.schemas import (
     ReturnRead,
     RulesPut,
     RulesRead,
+    SuggestionsRead,
     UnitContactRead,
     UnitContactsPut,
     UnitContactsRead,
     UnitRead,
+    WhistleRead,
 )
 from jiesu_dispatch.state import DispatchState
 
@@ -216,6 +218,21 @@ async def dispatch_queue(
     items = [QueueItem(**r._mapping).model_dump(mode="json") for r in rows[:limit]]
     nxt = rows[limit - 1].queued_at.isoformat() if len(rows) > limit else None
     return page(items, nxt)
+
+
+@router.get(
+    "/v1/complaints/{complaint_id}/suggestions",
+    openapi_extra=READ_ACCESS,
+    response_model=SuggestionsRead,
+    tags=["queue"],
+)
+async def suggestions(complaint_id: uuid.UUID, principal: Caller, state: State) -> SuggestionsRead:
+    """The classifier's top categories with their confidence and, for each, the routing
+    rule that would apply to this complaint (or why none does): the dispatcher's hints."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        found = await state.dispatcher.suggest(complaint_id, uow=uow)
+    return SuggestionsRead.model_validate(found)
 
 
 @router.post(
@@ -467,6 +484,30 @@ async def decide_consultation(
             uow=uow,
         )
     return ConsultationRead.model_validate(item)
+
+
+@router.get("/v1/whistles", openapi_extra=READ_ACCESS, tags=["whistles"])
+async def list_whistles(
+    principal: Caller,
+    state: State,
+    complaint_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Whistles (吹哨) blown by street offices, the latest first; whether each summoned
+    department reported in is on metrics' clocks (``report_in``) and on its summons case."""
+    require_roles(principal, *READ_ROLES)
+    async with state.uow() as uow:
+        rows = await uow.consultations.whistles_page(
+            complaint_id=complaint_id, after=decode_cursor(cursor), limit=limit
+        )
+    items = [WhistleRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
+    nxt = (
+        encode_cursor(rows[limit - 1].blown_at, rows[limit - 1].whistle_id)
+        if len(rows) > limit
+        else None
+    )
+    return page(items, nxt)
 
 
 # The places and their GeoJSON, for maps (jiesu_dispatch.places).

@@ -212,6 +212,43 @@ class Dispatcher:
         # Callers often give the place only in their own words: look for a known name there.
         return self.directory.locate(address=f"{summary.title or ''} {summary.content}")
 
+    async def suggest(self, complaint_id: uuid.UUID, *, uow: DispatchUnitOfWork) -> dict[str, Any]:
+        """The classifier's top categories for a complaint, each with the routing rule that
+        would apply to it here (or why none does), for the dispatcher to choose from."""
+        ref = await uow.dispatch.complaint(complaint_id)
+        if ref is None:
+            raise Problem.not_found(f"诉求 / complaint {complaint_id}")
+        summary = ComplaintSummaryV1.model_validate(ref.summary)
+        jurisdiction = Jurisdiction(**ref.jurisdiction)
+        result = classify(
+            f"{summary.title or ''} {summary.content}",
+            self.directory.categories.values(),
+            min_confidence=self.settings.classifier_min_confidence,
+        )
+        ranked = list(result.candidates)
+        given = summary.category_code
+        if given in self.directory.categories and given not in dict(ranked):
+            ranked.insert(0, (given, 1.0))  # the category the operator chose comes first
+        rules = await self.rules(uow)
+        return {
+            "complaint_id": complaint_id,
+            "classifier_confidence": result.confidence,
+            "min_confidence": self.settings.classifier_min_confidence,
+            "suggestions": [
+                _suggestion(
+                    code,
+                    share,
+                    route(
+                        category_code=code,
+                        jurisdiction=jurisdiction,
+                        rules=rules,
+                        directory=self.directory,
+                    ),
+                )
+                for code, share in ranked
+            ],
+        }
+
     def check_units(self, lead: str, co_units: tuple[str, ...]) -> None:
         """422 unless every unit is in the directory."""
         unknown = [u for u in (lead, *co_units) if u not in self.directory.units]
@@ -476,3 +513,39 @@ async def replace_rules(
     stored_row = await uow.dispatch.rules_version(version + 1)
     await uow.commit()
     return stored_row
+
+
+def _suggestion(
+    code: str, share: float, decision: RouteDecision | Contested | Unroutable
+) -> dict[str, Any]:
+    base: dict[str, Any] = {"category_code": code, "confidence": share, "co_unit_ids": []}
+    if isinstance(decision, RouteDecision):
+        rule = decision.rule
+        return {
+            **base,
+            "outcome": "route",
+            "lead_unit_id": decision.lead_unit_id,
+            "co_unit_ids": list(decision.co_unit_ids),
+            "rule": {
+                "category": rule.category,
+                "scope": rule.scope,
+                "lead": rule.lead,
+                "co_units": list(rule.co_units),
+            },
+            "reason": None,
+        }
+    if isinstance(decision, Contested):
+        return {
+            **base,
+            "outcome": "consultation",
+            "lead_unit_id": None,
+            "rule": None,
+            "reason": ",".join(decision.leads),
+        }
+    return {
+        **base,
+        "outcome": "queue",
+        "lead_unit_id": None,
+        "rule": None,
+        "reason": decision.reason,
+    }

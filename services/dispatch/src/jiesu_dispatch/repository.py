@@ -316,6 +316,22 @@ class ConsultationRepository:
         )
         return list((await self.session.execute(query)).all())
 
+    async def whistles_page(
+        self,
+        *,
+        complaint_id: uuid.UUID | None,
+        after: tuple[datetime, uuid.UUID] | None,
+        limit: int,
+    ) -> list[Any]:
+        """Whistles, the latest blown first."""
+        t = orm.whistles
+        query = select(t).order_by(t.c.blown_at.desc(), t.c.whistle_id.desc()).limit(limit + 1)
+        if complaint_id is not None:
+            query = query.where(t.c.complaint_id == complaint_id)
+        if after is not None:
+            query = query.where(tuple_(t.c.blown_at, t.c.whistle_id) < tuple_(*after))
+        return list((await self.session.execute(query)).all())
+
     async def add_whistle(self, row: dict[str, Any]) -> bool:
         """Record a whistle once; False when it was already recorded."""
         t = orm.whistles

@@ -173,6 +173,29 @@ class QueueItem(BaseModel):
     jurisdiction: dict[str, Any]
 
 
+class SuggestionRead(BaseModel):
+    """One category the classifier proposes, and where the routing rules would send it."""
+
+    category_code: str
+    confidence: float = Field(description="share of the classifier's total score (0–1)")
+    outcome: Literal["route", "consultation", "queue"]
+    lead_unit_id: str | None
+    co_unit_ids: list[str]
+    rule: dict[str, Any] | None = Field(description="the rule that applies: category, scope, lead")
+    reason: str | None = Field(
+        description="why nothing routes (queue) or who contest (consultation)"
+    )
+
+
+class SuggestionsRead(BaseModel):
+    """What a dispatcher sees beside a queued complaint: the classifier's best guesses."""
+
+    complaint_id: uuid.UUID
+    classifier_confidence: float
+    min_confidence: float
+    suggestions: list[SuggestionRead]
+
+
 class ReturnDecisionCreate(BaseModel):
     """The centre's decision on a return; approving may name the new lead unit."""
 
@@ -302,3 +325,18 @@ class ConsultationRead(BaseModel):
     latest_positions: dict[str, PositionKind] = Field(
         default_factory=dict, description="each participant's latest position"
     )
+
+
+class WhistleRead(BaseModel):
+    """A whistle (吹哨) a street office blew: who is summoned, for what, by when."""
+
+    whistle_id: uuid.UUID
+    complaint_id: uuid.UUID
+    case_id: uuid.UUID
+    round: int
+    street_unit_id: str
+    summoned_unit_ids: list[str]
+    ask: str
+    report_by: datetime
+    requested_by: str | None
+    blown_at: datetime

@@ -104,13 +104,20 @@
   function connect() {
     var state = document.getElementById("live-state");
     if (!state || !window.EventSource) { return; }
-    var source = new EventSource("/dashboard/stream");
+    // The dashboard relays metrics' feed; a unit's workbench relays the unit's case feed.
+    var url = state.getAttribute("data-stream") || "/dashboard/stream";
+    var kinds = (state.getAttribute("data-events") || "filed closed breached escalated").split(" ");
+    var source = new EventSource(url);
+    var joined = false;
     source.addEventListener("ready", function () {
+      // After a reconnect the feed starts from now: look again for what passed meanwhile.
+      if (joined) { scheduleRefresh(); }
+      joined = true;
       state.textContent = "实时：已连接";
       state.className = "live-state on";
       document.body.setAttribute("data-live", "ready");
     });
-    ["filed", "closed", "breached", "escalated"].forEach(function (kind) {
+    kinds.forEach(function (kind) {
       source.addEventListener(kind, function (ev) {
         addLive(kind, JSON.parse(ev.data));
         scheduleRefresh();
