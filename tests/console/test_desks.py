@@ -211,6 +211,10 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     refused = await jt.goto(f"{console_url}/unit/cases/{gov_case['case_id']}")
     assert refused is not None and refused.status == 404
     await expect(jt.locator(".forbidden")).to_contain_text("未找到")
+    # A malformed id in the address is no such case either, not a failed service.
+    malformed = await jt.goto(f"{console_url}/unit/cases/not-a-case-id")
+    assert malformed is not None and malformed.status == 404
+    await expect(jt.locator(".forbidden")).to_contain_text("未找到")
 
     # --- 回访台: the resident is not satisfied → reopened at once ---
     review = await platform.review_of(cid, 2)

@@ -126,13 +126,21 @@ def _install_pages(app: FastAPI) -> None:
         assert isinstance(exc, UpstreamError)
         if exc.status == 401:
             return await sign_in(request, exc)
-        if exc.status in (403, 404):
+        if exc.status in (403, 404) or _bad_path(exc):
             user = await current_user(request)
             if user is not None and exc.status == 403:
                 return render(request, "forbidden.html", status=403, user=user)
             if user is not None:
                 return render(request, "not_found.html", status=404, user=user, error=exc)
         return render(request, "fragments/error.html", status=502, error=exc)
+
+    def _bad_path(exc: UpstreamError) -> bool:
+        # A malformed id in the page's address (the service refused its path parameter):
+        # there is no such record, not a failed service.
+        errors = exc.problem.get("errors") if exc.status == 422 else None
+        return isinstance(errors, list) and any(
+            isinstance(e, dict) and (e.get("loc") or [None])[0] == "path" for e in errors
+        )
 
     async def unreachable(request: Request, exc: Exception) -> Response:
         error = UpstreamError("?", 503, f"服务暂不可达 / a service is unreachable: {exc!r}")
