@@ -229,7 +229,12 @@ class ConsumerRunner:
         finally:
             if self._pending:
                 await self._commit(consumer, dict(self._pending))
-            await consumer.stop()
+            try:
+                # Bounded too: leaving the group waits on a coordinator that may be gone.
+                async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+                    await consumer.stop()
+            except TimeoutError:
+                log.warning("group %s: the broker client did not stop in time", self.group_id)
 
     async def _handle_poll(
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
@@ -358,7 +363,14 @@ class ConsumerRunner:
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit(offsets)
+            # Bounded: a client whose coordinator died with the broker can wait on it for ever.
+            async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+                await consumer.commit(offsets)
+        except TimeoutError:
+            # The offsets stay pending: the next commit (or the next owner, re-reading them
+            # into the inbox) covers them.
+            log.warning("group %s: offset commit timed out", self.group_id)
+            return
         except (CommitFailedError, IllegalStateError, KafkaError) as exc:
             # A rebalance took the partition away: the next owner re-reads from the last
             # committed offset and the inbox makes the repeat harmless.

@@ -95,14 +95,17 @@ async def record_published(
     for _, topic, partition, offset in rows:
         key = (topic, partition)
         advanced[key] = max(advanced.get(key, 0), offset + 1)
+    # The acks are upserted in one order for every relay: two relays that both advance
+    # partitions 0 and 1 must not lock them in opposite orders (a deadlock).
+    keys = sorted(advanced)
     await conn.execute(
         _MARK_PUBLISHED,
         [r[0] for r in rows],
         [r[2] for r in rows],
         [r[3] for r in rows],
-        [k[0] for k in advanced],
-        [k[1] for k in advanced],
-        list(advanced.values()),
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [advanced[k] for k in keys],
     )
     return advanced
 
