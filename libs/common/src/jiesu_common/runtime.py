@@ -297,7 +297,14 @@ async def _supervise(run: Callable[[], Awaitable[None]], name: str, ctx: Service
             await run()
             return
         except asyncio.CancelledError:
-            raise
+            task = asyncio.current_task()
+            if ctx.stopping or task is None or task.cancelling():
+                raise
+            # A library re-raised a cancellation of its own (aiokafka's stop does, with the
+            # broker away): not a shutdown, so the loop must not end silently.
+            log.error("background task %s ended by a stray cancellation; restarting", name)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 15.0)
         except Exception:
             if ctx.stopping:
                 return

@@ -229,12 +229,29 @@ class ConsumerRunner:
         finally:
             if self._pending:
                 await self._commit(consumer, dict(self._pending))
-            try:
-                # Bounded too: leaving the group waits on a coordinator that may be gone.
-                async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
-                    await consumer.stop()
-            except TimeoutError:
-                log.warning("group %s: the broker client did not stop in time", self.group_id)
+            await self._stop_client(consumer)
+
+    async def _stop_client(self, consumer: AIOKafkaConsumer) -> None:
+        """Stop the client, bounded in time, and never mistake its errors for our end.
+
+        With the broker away, aiokafka's ``stop`` re-raises the cancellation of its own
+        fetch task: let through, that ``CancelledError`` ended the supervised runner
+        silently (the supervisor takes it for a shutdown), and the group stopped consuming
+        for good. Only a cancellation of this task itself may end the runner.
+        """
+        try:
+            # Bounded too: leaving the group waits on a coordinator that may be gone.
+            async with asyncio.timeout(self._settings.request_timeout_ms / 1000):
+                await consumer.stop()
+        except TimeoutError:
+            log.warning("group %s: the broker client did not stop in time", self.group_id)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            log.warning(
+                "group %s: the broker client stopped with its own cancellation", self.group_id
+            )
 
     async def _handle_poll(
         self, consumer: AIOKafkaConsumer, batches: Mapping[TopicPartition, list[ConsumerRecord]]
