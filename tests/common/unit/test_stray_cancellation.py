@@ -11,6 +11,18 @@ from jiesu_common.runtime import _supervise
 from jiesu_common.settings import KafkaSettings
 
 
+def _runner(*, request_timeout_ms: int) -> ConsumerRunner:
+    return ConsumerRunner(
+        settings=KafkaSettings(request_timeout_ms=request_timeout_ms),
+        group_id="g",
+        topics=["t"],
+        handlers={},
+        uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
+        producer=None,  # type: ignore[arg-type]
+        client_id="c",
+    )
+
+
 async def test_a_stray_cancellation_restarts_the_loop() -> None:
     calls = 0
 
@@ -41,15 +53,7 @@ async def test_a_real_cancellation_still_ends_the_loop() -> None:
 
 
 async def test_the_client_stopping_with_its_own_cancellation_does_not_end_the_runner() -> None:
-    runner = ConsumerRunner(
-        settings=KafkaSettings(request_timeout_ms=1000),
-        group_id="g",
-        topics=["t"],
-        handlers={},
-        uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
-        producer=None,  # type: ignore[arg-type]
-        client_id="c",
-    )
+    runner = _runner(request_timeout_ms=1000)
 
     class Client:
         stopped = False
@@ -64,15 +68,7 @@ async def test_the_client_stopping_with_its_own_cancellation_does_not_end_the_ru
 
 
 async def test_a_client_that_never_stops_is_left_after_the_request_timeout() -> None:
-    runner = ConsumerRunner(
-        settings=KafkaSettings(request_timeout_ms=200),
-        group_id="g",
-        topics=["t"],
-        handlers={},
-        uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
-        producer=None,  # type: ignore[arg-type]
-        client_id="c",
-    )
+    runner = _runner(request_timeout_ms=200)
 
     class Stuck:
         async def stop(self) -> None:

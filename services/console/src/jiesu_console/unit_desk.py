@@ -10,7 +10,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
@@ -18,7 +17,7 @@ from jiesu_console import fmt
 from jiesu_console.forms import FormState, local_time, text, units
 from jiesu_console.session import UnitStaff, User
 from jiesu_console.upstream import Upstream, UpstreamError
-from jiesu_console.views import Api, Names, Settings, render
+from jiesu_console.views import Api, Names, Settings, relay_stream, render
 
 router = APIRouter(include_in_schema=False)
 OPEN = ("assigned", "accepted", "in_progress")
@@ -296,22 +295,4 @@ async def take_position(
 @router.get("/unit/stream")
 async def stream(request: Request, user: UnitStaff, api: Api) -> StreamingResponse:
     """One SSE connection per page: the unit's own case feed from department-response."""
-
-    async def relay() -> Any:
-        yield "retry: 3000\n\n"
-        while not request.app.state.draining:
-            try:
-                async for line in api.stream("department", "/v1/cases/stream", user.token):
-                    yield line + "\n"
-            except UpstreamError as exc:
-                if exc.status in (401, 403):
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(2)
-
-    return StreamingResponse(
-        relay(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return relay_stream(request, api, "department", "/v1/cases/stream", user.token)

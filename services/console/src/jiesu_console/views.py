@@ -538,21 +538,23 @@ def _note(note: dict[str, str], data: dict[str, Any], tz: str) -> str:
     )
 
 
-@router.get("/dashboard/stream")
-async def stream(request: Request, user: Supervisor, api: Api) -> StreamingResponse:
-    """One SSE connection per page: metrics' live feed, relayed as it comes."""
+def relay_stream(
+    request: Request, api: Upstream, service: str, path: str, token: str
+) -> StreamingResponse:
+    """A service's SSE feed relayed to one page as it comes, reconnecting while the console
+    runs; it ends when the token is refused (the page then signs in again)."""
 
     async def relay() -> Any:
         yield "retry: 3000\n\n"
         while not request.app.state.draining:
             try:
-                async for line in api.stream("metrics", "/v1/live", user.token):
+                async for line in api.stream(service, path, token):
                     yield line + "\n"
             except UpstreamError as exc:
                 if exc.status in (401, 403):
                     return  # the token expired or was revoked: the page signs in again
             except httpx.HTTPError:
-                pass  # metrics restarting: reconnect in a moment
+                pass  # the service is restarting: reconnect in a moment
             await asyncio.sleep(2)
 
     return StreamingResponse(
@@ -560,3 +562,9 @@ async def stream(request: Request, user: Supervisor, api: Api) -> StreamingRespo
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/dashboard/stream")
+async def stream(request: Request, user: Supervisor, api: Api) -> StreamingResponse:
+    """One SSE connection per page: metrics' live feed, relayed as it comes."""
+    return relay_stream(request, api, "metrics", "/v1/live", user.token)
