@@ -4,19 +4,22 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from jiesu_common.contracts.events import ConsultationOpenedV1
 from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.testing.plugin import DatabaseFactory
-from jiesu_department import handlers
-from jiesu_department.feed import CaseFeed, Change, database_reads
+from jiesu_department import collaboration, handlers
+from jiesu_department.feed import _FEEDS, CaseFeed, Change, database_reads
 from jiesu_department.main import MIGRATIONS
+from jiesu_department.schemas import ConsultationItem
 from jiesu_department.settings import DepartmentSettings
 from tests.department.integration.test_case_projection import apply
-from tests.metrics.scenario import assigned
+from tests.metrics.scenario import assigned, summary
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +31,13 @@ async def feed_and_sessions(new_database: DatabaseFactory) -> AsyncIterator[tupl
     engine = create_engine(DepartmentSettings(database={"url": url}).database)
     sessions = session_factory(engine)
     reads: list[int] = []
-    read_changes, bounds = database_reads(engine, limit=3)
+    read_feed, read_changes, bounds = database_reads(engine, limit=3)
 
-    async def counted(unit: str | None, start: int, horizon: int) -> Any:
+    async def counted(start: int, notify: str | None = None) -> Any:
         reads.append(1)
-        return await read_changes(unit, start, horizon)
+        return await read_feed(start, notify)
 
-    feed = CaseFeed(url, poll_s=0.2, read_changes=counted, bounds=bounds)
+    feed = CaseFeed(url, poll_s=0.2, read_feed=counted, read_changes=read_changes, bounds=bounds)
     feed.reads = reads  # type: ignore[attr-defined]
     yield feed, sessions
     await feed.close()
@@ -91,3 +94,69 @@ async def test_many_open_streams_cost_one_read_per_wake_up(
         [(_, _, row)] = await _take(subs["unit-7"].queue, 1)
         assert row.unit_id == "unit-7"
         assert all(s.queue.empty() for u, s in subs.items() if u != "unit-7")
+
+
+async def test_consultations_come_with_the_cases_in_transaction_order(
+    feed_and_sessions: tuple[CaseFeed, Any],
+) -> None:
+    feed, sessions = feed_and_sessions
+    cid = uuid.uuid4()
+    now = datetime.now(UTC)
+    opened = ConsultationOpenedV1(
+        complaint_id=cid,
+        consultation_id=uuid.uuid4(),
+        round=1,
+        participants=("dept-cg-d01", "dept-hj"),
+        reason="派单规则认定多家主办单位",
+        deadline=now + timedelta(hours=4),
+        opened_at=now,
+        trigger="tie",
+        summary=summary(1),
+        category_code="ENV-SMOKE",
+    )
+    async with feed.subscribe("dept-hj") as hj:
+        start = hj.joined_at
+        await apply(sessions, handlers.open_cases, assigned(uuid.uuid4(), 1, 1, "dept-hj", (), 0))
+        await apply(sessions, collaboration.note_consultation_opened, opened)
+        await apply(sessions, handlers.open_cases, assigned(uuid.uuid4(), 1, 1, "dept-hj", (), 1))
+        got = await _take(hj.queue, 3)
+        assert [kind for _, kind, _ in got] == [0, 1, 0]
+        (_, _, handed), horizon = got[1], got[2][0] + 1
+        # The reader reads consultations as JSON; a catching-up stream reads the record:
+        # both show the same item.
+        changes, _ = await feed.read_changes("dept-hj", start, horizon)
+        [record] = [row for _, kind, row in changes if kind == 1]
+        assert ConsultationItem.model_validate(handed._mapping) == ConsultationItem.model_validate(
+            record._mapping
+        )
+
+
+@pytest.mark.parametrize("reader_running", [True, False], ids=["read-carries-notify", "own-notify"])
+async def test_a_change_in_one_replica_wakes_the_others_streams(
+    new_database: DatabaseFactory, reader_running: bool
+) -> None:
+    url = await new_database("feed2")
+    await asyncio.to_thread(upgrade_head, MIGRATIONS, url)
+    engine = create_engine(DepartmentSettings(database={"url": url}).database)
+    sessions = session_factory(engine)
+    read_feed, read_changes, bounds = database_reads(engine, limit=50)
+    # Polls far apart: only the NOTIFY can bring the change to the other replica in time.
+    here = CaseFeed(url, poll_s=60, read_feed=read_feed, read_changes=read_changes, bounds=bounds)
+    there = CaseFeed(url, poll_s=60, read_feed=read_feed, read_changes=read_changes, bounds=bounds)
+    # The commits below happen in this replica: they wake ``here`` in-process (which then
+    # notifies the others), never ``there``, as if it ran in another process.
+    _FEEDS.discard(there)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            if reader_running:
+                await stack.enter_async_context(here.subscribe("dept-hj"))
+            sub = await stack.enter_async_context(there.subscribe("dept-jt"))
+            await asyncio.sleep(0.3)
+            cid = uuid.uuid4()
+            await apply(sessions, handlers.open_cases, assigned(cid, 1, 1, "dept-jt", (), 0))
+            [(_, _, row)] = await _take(sub.queue, 1, timeout=5)
+            assert row.complaint_id == cid
+    finally:
+        await here.close()
+        await there.close()
+        await engine.dispose()

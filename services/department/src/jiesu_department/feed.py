@@ -3,10 +3,14 @@
 Streams used to query the database each on their own, at every wake-up and poll. Now one
 reader reads the changed cases and consultations of every unit (by transaction id, below
 the oldest transaction still running, so a change that commits late is never passed
-over), once per wake-up, and hands each stream its unit's changes. It is woken by
-``LISTEN case_changed`` (one connection per process), looks again only until every
-transaction running at the wake-up has ended, and polls every ``poll_s`` only while a
-stream is open: a lost notification delays a change, never loses it.
+over), once per wake-up, and hands each stream its unit's changes. Each read is one
+statement: the snapshot's bounds and both tables' changes below its horizon, and, when
+this process committed cases since the last read, the NOTIFY that wakes the other
+replicas' readers. It is woken in-process by the commits here and by ``LISTEN
+case_changed`` (one connection per process) for the other replicas', looks again only
+until every transaction running at the wake-up has ended, keeps reads apart under load,
+and polls every ``poll_s`` only while a stream is open: a lost notification delays a
+change, never loses it.
 
 A stream joins at the reader's cursor: it first reads its own unit's changes from where
 its client resumes up to that cursor, then takes what the reader hands it, so nothing is
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -40,12 +45,17 @@ Change = tuple[int, int, Any]  # (xid, kind: 0 case / 1 consultation, row)
 # when a batch was full (None: everything was read).
 ReadChanges = Callable[[str | None, int, int], Awaitable[tuple[list[Change], int | None]]]
 Bounds = Callable[[], Awaitable[tuple[int, int]]]
+# Every unit's changes from an xid up to the horizon of the statement's own snapshot, with
+# that horizon and the snapshot's xmax: (horizon, newest, changes, resume as above). With a
+# token, the same statement also notifies the other replicas (payload: the token).
+ReadFeed = Callable[[int, str | None], Awaitable[tuple[int, int, list[Change], int | None]]]
 
 RECHECK_S = 0.05
 RECHECKS = 40
 QUEUE_LIMIT = 5000
-NOTIFY_EVERY_S = 0.02
-WAKE_COALESCE_S = 0.01  # commits within this window share one NOTIFY to the other replicas
+NOTIFY_EVERY_S = 0.02  # without a running reader, commits this close share one NOTIFY
+WAKE_COALESCE_S = 0.01  # commits within this window share one read (and its NOTIFY)
+READ_GAP_S = 0.025  # under load, reads (and NOTIFYs) at most this often
 _FEEDS: set[CaseFeed] = set()
 
 
@@ -73,15 +83,79 @@ _BOUNDS = (
 )
 
 
+# The reader's one statement per read: the snapshot's bounds, every unit's changed cases up
+# to its horizon (one row each; one row of nulls when none) and the changed consultations
+# (rare) as one JSON array beside them. Rows below the snapshot's xmin are committed and
+# visible in that same snapshot, so nothing below the horizon is passed over.
+@functools.lru_cache(maxsize=2)
+def _feed_sql(notify: bool) -> str:
+    # pg_notify in the same autocommit statement: the notify lock is held only for the
+    # commit of a read, never through a case transaction's.
+    notified = f"pg_notify('{CHANGES_CHANNEL}', $3::text)" if notify else "NULL::void"
+    return f"""
+WITH s AS MATERIALIZED (
+    SELECT pg_snapshot_xmin(x)::text::bigint AS horizon,
+           pg_snapshot_xmax(x)::text::bigint AS newest,
+           {notified} AS notified
+    FROM pg_current_snapshot() AS x
+), b AS MATERIALIZED (
+    SELECT s.horizon, s.newest, s.notified, (
+        SELECT jsonb_agg(to_jsonb(k) ORDER BY k.xid, k.consultation_id)
+        FROM (
+            SELECT * FROM consultations WHERE xid >= $1 AND xid < s.horizon
+            ORDER BY xid, consultation_id LIMIT $2
+        ) AS k
+    ) AS consultations
+    FROM s
+)
+SELECT b.horizon AS feed_horizon, b.newest AS feed_newest, b.notified AS feed_notified,
+       b.consultations AS feed_consultations, c.*
+FROM b LEFT JOIN LATERAL (
+    SELECT * FROM cases WHERE xid >= $1 AND xid < b.horizon ORDER BY xid, case_id LIMIT $2
+) AS c ON true
+"""
+
+
+class JsonRow:
+    """A consultation read as JSON, read as ``Row`` reads a record."""
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._mapping[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 @functools.lru_cache(maxsize=8)
 def _changes_sql(table: str, key: str, one_unit: bool) -> str:
     unit = " AND unit_id = $4" if one_unit else ""
     return f"SELECT * FROM {table} WHERE xid >= $1 AND xid < $2{unit} ORDER BY xid, {key} LIMIT $3"
 
 
-def database_reads(engine: AsyncEngine, limit: int) -> tuple[ReadChanges, Bounds]:
-    """The feed's two reads, each a plain statement or two on a pooled connection (no
-    transaction: the horizon bounds what is read, not a snapshot)."""
+def database_reads(engine: AsyncEngine, limit: int) -> tuple[ReadFeed, ReadChanges, Bounds]:
+    """The feed's reads, each a plain statement or two on a pooled connection (no
+    transaction: the horizon bounds what is read, not a snapshot): the reader's (one
+    statement), a catching-up stream's (one unit, up to a given horizon) and the bounds."""
+
+    async def read_feed(
+        from_xid: int, notify: str | None = None
+    ) -> tuple[int, int, list[Change], int | None]:
+        args: tuple[Any, ...] = (from_xid, limit) if notify is None else (from_xid, limit, notify)
+        async with raw_connection(engine) as conn:
+            records = await conn.fetch(_feed_sql(notify is not None), *args)
+        first = records[0]
+        consultations = first["feed_consultations"]
+        if isinstance(consultations, str):
+            consultations = json.loads(consultations)
+        cases = [Row(r) for r in records if r["xid"] is not None]
+        batches: list[list[Any]] = [cases, [JsonRow(c) for c in consultations or ()]]
+        changes, resume = merge_batches(batches, from_xid, limit)
+        return int(first["feed_horizon"]), int(first["feed_newest"]), changes, resume
 
     async def read_changes(
         unit_id: str | None, from_xid: int, horizon: int
@@ -101,7 +175,7 @@ def database_reads(engine: AsyncEngine, limit: int) -> tuple[ReadChanges, Bounds
             row = await conn.fetchrow(_BOUNDS)
         return int(row[0]), int(row[1])
 
-    return read_changes, bounds
+    return read_feed, read_changes, bounds
 
 
 def merge_batches(
@@ -130,12 +204,13 @@ class CaseFeed:
         database_url: str,
         poll_s: float,
         *,
+        read_feed: ReadFeed,
         read_changes: ReadChanges,
         bounds: Bounds,
     ) -> None:
         self._url = database_url
         self.poll_s = poll_s
-        self._read_changes = read_changes
+        self._read_feed = read_feed
         # A stream reads its own unit's changes with it while it catches up.
         self.read_changes = read_changes
         self._bounds = bounds
@@ -188,14 +263,18 @@ class CaseFeed:
             self._wake.set()
 
     def changed(self) -> None:
-        """Cases changed in this process (see ``cases_changed``)."""
+        """Cases changed in this process (see ``cases_changed``): the reader's next read
+        notifies the other replicas too; without a reader, a NOTIFY of its own does."""
         self._wake.set()
         if not self._notify_pending:
             self._notify_pending = True
-            asyncio.get_running_loop().create_task(self._notify_others())
+            if self._reader is None or self._reader.done():
+                asyncio.get_running_loop().create_task(self._notify_others())
 
     async def _notify_others(self) -> None:
         await asyncio.sleep(NOTIFY_EVERY_S)
+        if not self._notify_pending:
+            return  # a read that started meanwhile carried it
         self._notify_pending = False
         try:
             async with self._lock:
@@ -208,7 +287,8 @@ class CaseFeed:
             log.warning("case change NOTIFY failed; other replicas' streams poll", exc_info=True)
 
     async def _run(self) -> None:
-        rechecks, target = 0, 0
+        loop = asyncio.get_running_loop()
+        rechecks, target, woken = 0, 0, False
         while True:
             try:
                 horizon, newest = await self._read_once()
@@ -219,16 +299,22 @@ class CaseFeed:
                     async with self._lock:
                         await self._ensure_listening()
                 continue
+            if woken:
+                # Whatever committed before the wake-up has an xid below this read's xmax.
+                rechecks, target, woken = RECHECKS, newest, False
             if horizon < target and rechecks:
-                # A change committed at the wake-up is visible only once every transaction
-                # running then has ended (the notifier's among them): look again, briefly.
+                # Such a change is visible to the reader only once every transaction
+                # running at the wake-up has ended (the notifier's among them): look
+                # again, briefly.
                 rechecks -= 1
                 await asyncio.sleep(RECHECK_S)
                 continue
+            last_read = loop.time()
             woken = await self._sleep()
             if woken:
-                rechecks, target = RECHECKS, newest
-                await asyncio.sleep(WAKE_COALESCE_S)  # commits close together share a read
+                # Commits close together share a read; under load, reads keep a gap.
+                gap = max(WAKE_COALESCE_S, last_read + READ_GAP_S - loop.time())
+                await asyncio.sleep(gap)
 
     async def _sleep(self) -> bool:
         """Until woken (True), or the poll interval passed with streams open (False)."""
@@ -243,11 +329,17 @@ class CaseFeed:
             return True
 
     async def _read_once(self) -> tuple[int, int]:
-        """Read every unit's changes since the cursor and hand them out; returns the bounds."""
+        """Read every unit's changes since the cursor and hand them out; returns the bounds
+        of the last read (a full batch reads on, each read up to its own horizon)."""
         assert self._cursor is not None
-        horizon, newest = await self._bounds()
         while True:
-            changes, resume = await self._read_changes(None, self._cursor, horizon)
+            notify = self._token if self._notify_pending else None
+            self._notify_pending = False
+            try:
+                horizon, newest, changes, resume = await self._read_feed(self._cursor, notify)
+            except BaseException:
+                self._notify_pending = self._notify_pending or notify is not None
+                raise
             for change in changes:
                 self._hand_out(change)
             if resume is None:

@@ -49,9 +49,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings if settings is not None else DepartmentSettings()
     assert isinstance(settings, DepartmentSettings)
     context = create_context(settings)
-    read_changes, bounds = database_reads(context.engine, STREAM_BATCH)
+    read_feed, read_changes, bounds = database_reads(context.engine, STREAM_BATCH)
     feed = CaseFeed(
-        settings.database.url, settings.stream_poll_s, read_changes=read_changes, bounds=bounds
+        settings.database.url,
+        settings.stream_poll_s,
+        read_feed=read_feed,
+        read_changes=read_changes,
+        bounds=bounds,
     )
     lifespan = context.lifespan(on_stop=feed.close)
     app = create_service_app(
