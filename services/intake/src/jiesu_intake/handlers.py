@@ -30,7 +30,12 @@ from jiesu_common.logging import log_context
 from jiesu_intake import domain
 from jiesu_intake.open311.queries import Open311Repository
 from jiesu_intake.pii import PiiVault, mask_email, mask_name, mask_phone
-from jiesu_intake.repository import ApiKeyRepository, ComplaintRepository, IdempotencyRepository
+from jiesu_intake.repository import (
+    ApiKeyRepository,
+    ComplaintRepository,
+    IdempotencyRepository,
+    candidate_query,
+)
 from jiesu_intake.schemas import ComplaintCreate, ComplaintCreated
 from jiesu_intake.settings import IntakeSettings
 
@@ -74,28 +79,33 @@ async def file_complaint(
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     ticket_no: str | None = None
+    complaint_id = uuid.uuid4()
+    row = _complaint_row(cmd, complaint_id, now, vault)
+    # An answered inquiry is no duplicate of anything.
+    candidates = None if cmd.body.answer is not None else _candidate_query(row, now, settings)
+    found: list[domain.DuplicateCandidate] | None = None
     if cmd.idempotency_key:
         request_hash = _request_hash(cmd.body)
-        ticket_no = await uow.idempotency.claim_with_ticket(
-            scope, cmd.idempotency_key, request_hash, day=day
+        ticket_no, found = await uow.idempotency.claim_with_ticket(
+            scope, cmd.idempotency_key, request_hash, day=day, candidates=candidates
         )
         if ticket_no is None:
             return await _replay(uow, scope, cmd.idempotency_key, request_hash)
-    complaint_id = uuid.uuid4()
-    row = _complaint_row(cmd, complaint_id, now, vault)
     match = None
     if cmd.body.answer is not None:
         row["status"] = ComplaintStatus.answered.value
         row["status_detail"] = cmd.body.answer
     else:
-        match = await _find_duplicate(uow, row, now, settings)
+        if found is None:
+            found = await uow.complaints.duplicate_candidates(candidates)
+        match = _find_duplicate(row, found, settings)
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
         row["duplicate_of"] = match.master_id
     # Numbered by a sequence per day (no lock held to the commit, so filings never queue
     # behind one counter), with the idempotency claim or in the insert itself; a filing
-    # that fails leaves a gap. The complaint, its first timeline entry, the answer kept
-    # under the key and (at commit) its event go in one transaction.
+    # that fails leaves a gap. The complaint, its first timeline entry, its event and the
+    # answer kept under the key go in one transaction (with a key: in one statement).
     event_id = uuid.uuid4()
     event_type, detail = _own_event_kind(row, match, cmd.body.answer)
     if ticket_no is None:
@@ -109,7 +119,10 @@ async def file_complaint(
         status=row["status"],
         duplicate_of=row.get("duplicate_of"),
     )
+    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
     if cmd.idempotency_key:
+        outbox = uow.take_outbox_rows()
+        assert outbox is not None
         await uow.complaints.add_numbered_with_answer(
             row,
             event_id=event_id,
@@ -118,8 +131,8 @@ async def file_complaint(
             scope=scope,
             key=cmd.idempotency_key,
             answer=answer.model_dump(mode="json"),
+            outbox=outbox,
         )
-    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
     await uow.commit()
     with log_context(complaint_id=str(complaint_id)):
         log.info(
@@ -202,11 +215,11 @@ def _complaint_row(
     }
 
 
-async def _find_duplicate(
-    uow: IntakeUnitOfWork, row: dict[str, Any], now: datetime, settings: IntakeSettings
-) -> domain.DuplicateMatch | None:
+def _candidate_query(
+    row: dict[str, Any], now: datetime, settings: IntakeSettings
+) -> list[Any] | None:
     dup = settings.duplicates
-    candidates = await uow.complaints.duplicate_candidates(
+    return candidate_query(
         since=now - timedelta(hours=dup.window_hours),
         phone_hash=row["caller_phone_hash"],
         category_code=row["category_code"],
@@ -214,6 +227,12 @@ async def _find_duplicate(
         lon=row["lon"],
         radius_m=dup.radius_m,
     )
+
+
+def _find_duplicate(
+    row: dict[str, Any], candidates: list[domain.DuplicateCandidate], settings: IntakeSettings
+) -> domain.DuplicateMatch | None:
+    dup = settings.duplicates
     return domain.find_duplicate(
         text=(row["title"] or "") + row["content"],
         phone_hash=row["caller_phone_hash"],

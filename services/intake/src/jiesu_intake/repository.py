@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import uuid
 from datetime import date, datetime
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jiesu_common.contracts.events import ComplaintStatus
 from jiesu_common.db.sql import FastRepository, to_json, values_of
 from jiesu_common.http import encode_cursor, parse_cursor
+from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
 
@@ -50,21 +52,27 @@ def _insert_with_first_event(columns: str, placeholders: str, n: int) -> str:
 @functools.lru_cache(maxsize=64)
 def _insert_numbered_with_answer(columns: str, placeholders: str, n: int) -> str:
     # A complaint whose number came with its idempotency claim: the complaint, its first
-    # timeline entry and the answer kept under the key, one trip.
+    # timeline entry, its events and the answer kept under the key, one trip.
     return (
         f"WITH c AS (INSERT INTO complaints ({columns}) VALUES ({placeholders}) "
         "RETURNING id, created_at), "
         "t AS (INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, "
-        f"detail) SELECT id, ${n + 1}, ${n + 2}, created_at, NULL, ${n + 3} FROM c) "
+        f"detail) SELECT id, ${n + 1}, ${n + 2}, created_at, NULL, ${n + 3} FROM c), "
+        f"{outbox_rows_cte(n + 7)} "
         f"UPDATE idempotency_keys SET complaint_id = c.id, response = ${n + 6} FROM c "
         f"WHERE scope = ${n + 4} AND key = ${n + 5}"
     )
 
 
-# The key claimed and, only when this request is its first, a ticket number drawn.
+# The key claimed and, only when this request is its first, a ticket number drawn and the
+# duplicate candidates read (no row: the key was taken before; one row of NULL candidate
+# columns: no candidates).
 _CLAIM_WITH_TICKET = (
     "WITH k AS (INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3) "
-    "ON CONFLICT DO NOTHING RETURNING key) SELECT next_ticket_no($4) FROM k"
+    "ON CONFLICT DO NOTHING RETURNING key), n AS (SELECT next_ticket_no($4) AS ticket FROM k) "
+    "SELECT n.ticket, d.* FROM n LEFT JOIN LATERAL ("
+    + re.sub(r"\$(\d+)", lambda m: f"${int(m[1]) + 4}", _DUPLICATE_CANDIDATES)
+    + ") AS d ON true"
 )
 
 
@@ -121,14 +129,16 @@ class ComplaintRepository(FastRepository):
         scope: str,
         key: str,
         answer: dict[str, Any],
+        outbox: OutboxRows,
     ) -> None:
         """Insert a complaint already numbered (``row["ticket_no"]``) with its first timeline
-        entry, and keep ``answer`` under its idempotency key, in one statement."""
+        entry and its events (``outbox``: the unit of work's ``take_outbox_rows``), and keep
+        ``answer`` under its idempotency key, in one statement."""
         columns, placeholders, args = values_of(orm.complaints, row)
         sql = _insert_numbered_with_answer(columns, placeholders, len(args))
         conn = await self.conn()
         await conn.execute(
-            sql, *args, event_id, event_type, to_json(detail), scope, key, to_json(answer)
+            sql, *args, event_id, event_type, to_json(detail), scope, key, to_json(answer), *outbox
         )
 
     async def get(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
@@ -204,49 +214,13 @@ class ComplaintRepository(FastRepository):
         )
         return list((await self.session.execute(query)).all())
 
-    async def duplicate_candidates(
-        self,
-        *,
-        since: datetime,
-        phone_hash: str | None,
-        category_code: str | None,
-        lat: float | None,
-        lon: float | None,
-        radius_m: float,
-    ) -> list[DuplicateCandidate]:
-        """Recent open complaints by the same caller, or of the same category nearby."""
-        box: list[float | None] = [None] * 4
-        near = bool(category_code) and lat is not None and lon is not None
-        if near:
-            assert lat is not None and lon is not None
-            dlat = radius_m / 111_000 * 1.5
-            dlon = dlat / max(0.2, abs(math.cos(math.radians(lat))))
-            box = [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
-        if not phone_hash and not near:
+    async def duplicate_candidates(self, query: list[Any] | None) -> list[DuplicateCandidate]:
+        """Recent open complaints by the same caller, or of the same category nearby
+        (``query``: from ``candidate_query``)."""
+        if query is None:
             return []
-        conn = await self.conn()
-        rows = await conn.fetch(
-            _DUPLICATE_CANDIDATES,
-            since,
-            phone_hash or None,
-            category_code if near else None,
-            *box,
-            _NOT_CANDIDATE,
-        )
-        return [
-            DuplicateCandidate(
-                complaint_id=r["id"],
-                ticket_no=r["ticket_no"],
-                master_id=r["duplicate_of"],
-                text=(r["title"] or "") + r["content"],
-                phone_hash=r["caller_phone_hash"],
-                category_code=r["category_code"],
-                lat=r["lat"],
-                lon=r["lon"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        rows = await (await self.conn()).fetch(_DUPLICATE_CANDIDATES, *query)
+        return [_candidate(r) for r in rows]
 
     async def list(
         self, *, filters: dict[str, Any], cursor: str | None, limit: int, app_id: str | None
@@ -280,6 +254,47 @@ class ComplaintRepository(FastRepository):
         return rows[:limit], next_cursor
 
 
+def candidate_query(
+    *,
+    since: datetime,
+    phone_hash: str | None,
+    category_code: str | None,
+    lat: float | None,
+    lon: float | None,
+    radius_m: float,
+) -> list[Any] | None:
+    """The duplicate candidates' query parameters: the same caller since ``since``, or the
+    same category in a box around the point; None when neither can match."""
+    box: list[float | None] = [None] * 4
+    near = bool(category_code) and lat is not None and lon is not None
+    if near:
+        assert lat is not None and lon is not None
+        dlat = radius_m / 111_000 * 1.5
+        dlon = dlat / max(0.2, abs(math.cos(math.radians(lat))))
+        box = [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
+    if not phone_hash and not near:
+        return None
+    return [since, phone_hash or None, category_code if near else None, *box, _NOT_CANDIDATE]
+
+
+# No candidate can match these (every link switched off).
+_NO_CANDIDATES: list[Any] = [None] * 7 + [_NOT_CANDIDATE]
+
+
+def _candidate(r: Any) -> DuplicateCandidate:
+    return DuplicateCandidate(
+        complaint_id=r["id"],
+        ticket_no=r["ticket_no"],
+        master_id=r["duplicate_of"],
+        text=(r["title"] or "") + r["content"],
+        phone_hash=r["caller_phone_hash"],
+        category_code=r["category_code"],
+        lat=r["lat"],
+        lon=r["lon"],
+        created_at=r["created_at"],
+    )
+
+
 class IdempotencyRepository(FastRepository):
     """Stored answers of requests carrying an ``Idempotency-Key``."""
 
@@ -295,14 +310,17 @@ class IdempotencyRepository(FastRepository):
         return claimed is not None
 
     async def claim_with_ticket(
-        self, scope: str, key: str, request_hash: str, *, day: date
-    ) -> str | None:
-        """Like ``claim``, and the first request also draws its day's next ticket number;
-        None when the key was taken before."""
-        ticket = await (await self.conn()).fetchval(
-            _CLAIM_WITH_TICKET, scope, key, request_hash, day
+        self, scope: str, key: str, request_hash: str, *, day: date, candidates: list[Any] | None
+    ) -> tuple[str | None, list[DuplicateCandidate]]:
+        """Like ``claim``, and the first request also draws its day's next ticket number and
+        reads its duplicate candidates (``candidates``: from ``candidate_query``), in one
+        trip; (None, []) when the key was taken before."""
+        rows = await (await self.conn()).fetch(
+            _CLAIM_WITH_TICKET, scope, key, request_hash, day, *(candidates or _NO_CANDIDATES)
         )
-        return None if ticket is None else str(ticket)
+        if not rows:
+            return None, []
+        return str(rows[0]["ticket"]), [_candidate(r) for r in rows if r["id"] is not None]
 
     async def get(self, scope: str, key: str) -> Any | None:
         """The stored record of a key."""

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from jiesu_common.contracts.envelope import CloudEvent, EventPayload, make_event
 from jiesu_common.contracts.events import EVENT_TYPES
 from jiesu_common.logging import correlation_id_var
-from jiesu_common.messaging.tables import OUTBOX_INSERT, wake_local_relays
+from jiesu_common.messaging.tables import OUTBOX_INSERT, OutboxRows, wake_local_relays
 
 
 class UnitOfWork:
@@ -31,12 +31,14 @@ class UnitOfWork:
         self.traceparent: str | None = None
         self.committed = False
         self._pending: list[CloudEvent] = []
+        self._written = False  # events a repository statement already wrote to the outbox
         self._raw: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self.committed = False
         self._pending = []
+        self._written = False
         self._raw = None
         return self
 
@@ -81,29 +83,35 @@ class UnitOfWork:
         """Events queued so far (read-only view for tests and handlers)."""
         return list(self._pending)
 
+    def take_outbox_rows(self) -> OutboxRows | None:
+        """The queued events as the outbox insert's arrays, for a repository statement that
+        writes them itself (``OUTBOX_ROWS_CTE``, saving the commit its own statement); the
+        commit then only wakes the relay. None when nothing is queued."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return None
+        self._written = True
+        return _outbox_rows(pending)
+
     async def commit(self) -> None:
         """Write outbox rows and commit; then wake this process's relay."""
         pending = self._pending
         if pending:
             conn = await self.connection()
-            await conn.execute(
-                OUTBOX_INSERT,
-                [e.id for e in pending],
-                [_topic_of(e) for e in pending],
-                [e.subject for e in pending],
-                [e.type for e in pending],
-                [e.model_dump_json() for e in pending],
-            )
+            await conn.execute(OUTBOX_INSERT, *_outbox_rows(pending))
         await self.session.commit()
+        written = bool(pending) or self._written
         self._pending = []
+        self._written = False
         self._raw = None
         self.committed = True
-        if pending:
+        if written:
             wake_local_relays()
 
     async def rollback(self) -> None:
         """Abandon the transaction and its pending events."""
         self._pending = []
+        self._written = False
         self._raw = None
         await self.session.rollback()
 
@@ -115,6 +123,16 @@ class UnitOfWork:
         if len(parts) != 4:
             return None
         return f"{parts[0]}-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
+
+
+def _outbox_rows(events: list[CloudEvent]) -> OutboxRows:
+    return (
+        [e.id for e in events],
+        [_topic_of(e) for e in events],
+        [e.subject for e in events],
+        [e.type for e in events],
+        [e.model_dump_json() for e in events],
+    )
 
 
 def _topic_of(event: CloudEvent) -> str:

@@ -114,6 +114,23 @@ OUTBOX_INSERT = (
     "INSERT INTO outbox (event_id, topic, key, event_type, payload) "
     "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[])"
 )
+# Its five arrays: event ids, topics, keys, event types, payloads.
+OutboxRows = tuple[list[Any], list[str], list[str], list[str], list[str]]
+
+
+def outbox_rows_cte(first: int) -> str:
+    """``OUTBOX_INSERT`` as a CTE named ``outbox_rows`` of another statement, its arrays
+    bound from parameter ``$first`` on (a repository's write and its events in one trip)."""
+    arrays = ", ".join(
+        f"${first + n}::{kind}[]"
+        for n, kind in enumerate(("uuid", "text", "text", "text", "jsonb"))
+    )
+    return (
+        "outbox_rows AS (INSERT INTO outbox (event_id, topic, key, event_type, payload) "
+        f"SELECT * FROM unnest({arrays}))"
+    )
+
+
 # Claims a batch's event ids at once; returns the ones not handled before.
 INBOX_CLAIM = (
     "INSERT INTO inbox (consumer_group, event_id, event_type) "
