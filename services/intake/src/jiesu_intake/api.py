@@ -334,6 +334,10 @@ def to_read(row: Any) -> ComplaintRead:
         duplicate_of=row.duplicate_of,
         lead_unit_id=row.lead_unit_id,
         resolve_by=row.resolve_by,
+        article_id=row.article_id,
+        article_version=row.article_version,
+        proactive=row.proactive,
+        hotspot_key=row.hotspot_key,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_common.logging import log_context
 from jiesu_intake import domain
+from jiesu_intake.knowledge.repository import ArticleRepository
 from jiesu_intake.open311.queries import Open311Repository
 from jiesu_intake.pii import PiiVault, mask_email, mask_name, mask_phone
 from jiesu_intake.repository import ApiKeyRepository, ComplaintRepository, IdempotencyRepository
@@ -63,6 +64,7 @@ class IntakeUnitOfWork(UnitOfWork):
         self.idempotency = IdempotencyRepository(self.session, self.connection)
         self.api_keys = ApiKeyRepository(self.session)
         self.open311 = Open311Repository(self.session)
+        self.articles = ArticleRepository(self.session, self.connection)
         return self
 
 
@@ -84,9 +86,14 @@ async def file_complaint(
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
     match = None
-    if cmd.body.answer is not None:
+    answer_text, article = cmd.body.answer, None
+    if cmd.body.article_id is not None:  # 直办 from the knowledge base: inquiries only
+        article = await _answering_article(cmd, day, uow)
+        answer_text = answer_text or article.body
+        row["article_id"], row["article_version"] = article.article_id, article.version
+    if answer_text is not None:
         row["status"] = ComplaintStatus.answered.value
-        row["status_detail"] = cmd.body.answer
+        row["status_detail"] = answer_text
     else:
         match = await _find_duplicate(uow, row, now, settings)
     if match is not None:
@@ -97,7 +104,9 @@ async def file_complaint(
     # that fails leaves a gap. The complaint, its first timeline entry, the answer kept
     # under the key and (at commit) its event go in one transaction.
     event_id = uuid.uuid4()
-    event_type, detail = _own_event_kind(row, match, cmd.body.answer)
+    event_type, detail = _own_event_kind(row, match, answer_text)
+    if article is not None:
+        detail.update(article_id=str(article.article_id), article_version=article.version)
     if ticket_no is None:
         ticket_no = await uow.complaints.add_with_first_event(
             row, day=day, event_id=event_id, event_type=event_type, detail=detail
@@ -119,7 +128,7 @@ async def file_complaint(
             key=cmd.idempotency_key,
             answer=answer.model_dump(mode="json"),
         )
-    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
+    _publish_own_event(uow, row, now, match, answer=answer_text, event_id=event_id, article=article)
     await uow.commit()
     with log_context(complaint_id=str(complaint_id)):
         log.info(
@@ -131,6 +140,15 @@ async def file_complaint(
             },
         )
     return Filed(answer=answer, replayed=False)
+
+
+async def _answering_article(cmd: FileComplaint, day: date, uow: IntakeUnitOfWork) -> Any:
+    from jiesu_intake.knowledge.service import answering_article  # it builds on this module
+
+    assert cmd.body.article_id is not None
+    return await answering_article(
+        cmd.body.article_id, cmd.body.article_version, today=day, uow=uow
+    )
 
 
 def _request_hash(body: ComplaintCreate) -> str:
@@ -245,6 +263,7 @@ def _publish_own_event(
     *,
     answer: str | None,
     event_id: uuid.UUID,
+    article: Any = None,
 ) -> None:
     payload: EventPayload
     if answer is not None:
@@ -254,8 +273,11 @@ def _publish_own_event(
             answer=answer,
             answered_by=row["created_by"],
             answered_at=now,
-            category_code=row["category_code"],
+            category_code=row["category_code"] or (article.category_code if article else None),
             summary=summary_of(row),
+            article_id=article.article_id if article else None,
+            article_version=article.version if article else None,
+            article_title=article.title if article else None,
         )
     elif match is None:
         payload = ComplaintReceivedV1(
