@@ -89,3 +89,87 @@ async def test_inquiries_answered_from_an_article_count_against_it_reopen_includ
     use = await p.until(counted, what="the article's direct answers in the scorecard")
     assert (use["answered"], use["reopened"], use["reopen_rate"]) == (2, 1, 0.5)
     assert use["title"] == ARTICLE["title"] and use["direct_answer_rate"] > 0
+
+
+async def _handled_and_closed(p: Platform, complaint_id: str, unit: str) -> None:
+    """Dispatched to ``unit`` like any complaint, handled, called back, closed."""
+    case = await p.case_of(complaint_id, unit, round_no=1)
+    assert case["summary"]["proactive"] in ("patrol", "hotspot")
+    await p.handle(case, "已修复，现场复核无误")
+    review = await p.review_of(complaint_id, 1)
+    await p.complete_review(
+        review["review_id"], {"contacted": True, "resolved": True, "satisfaction": "satisfied"}
+    )
+
+    async def closed() -> bool:
+        return (await p.complaint(complaint_id))["status"] == "closed"
+
+    await p.until(closed, what=f"{complaint_id} closed")
+
+
+async def test_a_patrol_find_and_a_hot_spot_case_are_dispatched_closed_and_counted_apart(
+    stack: DevStack, tokens: dict[str, Any]
+) -> None:
+    p = Platform(stack, tokens)
+    before, card_before = await p.scorecard(_period()), await _platform_card(p)
+    find = {
+        "channel": "grid",
+        "kind": "report",
+        "category_code": "ROAD-DAMAGE",
+        "content": "巡查发现杏林路人行道井盖破损下沉，存在行人绊倒隐患",
+    }
+    elsewhere = {**find, "location": {"grid_code": "G02020202"}}
+    outside = await p.call("POST", "intake", "/v1/complaints", "grid_worker", body=elsewhere)
+    assert outside.status_code == 403 and outside.json()["type"].endswith("outside-grid")
+    by_phone = await p.call(
+        "POST", "intake", "/v1/complaints", "grid_worker", body={**find, "channel": "phone"}
+    )
+    assert by_phone.status_code == 422
+    patrol = await p.call("POST", "intake", "/v1/complaints", "grid_worker", body=find)
+    assert patrol.status_code == 201, patrol.text
+    own = await p.call("GET", "intake", patrol.headers["Location"], "grid_worker")
+    assert (own.json()["proactive"], own.json()["location"]["grid_code"]) == (
+        "patrol",
+        "G01010101",
+    )
+
+    hotspot = {
+        "channel": "other",
+        "kind": "report",
+        "category_code": "ROAD-DAMAGE",
+        "title": "热点转办：杏林第2网格道路破损",
+        "content": "本周该网格道路破损诉求明显高于往常，请集中排查修复",
+        "location": {"grid_code": "G01010102"},
+        "hotspot_key": "grid:G01010102:ROAD-DAMAGE:week",
+    }
+    no_key = {k: v for k, v in hotspot.items() if k != "hotspot_key"}
+    refused = await p.call("POST", "intake", "/v1/complaints", "supervisor", body=no_key)
+    assert refused.status_code == 403
+    not_operator = await p.call("POST", "intake", "/v1/complaints", "operator", body=hotspot)
+    assert not_operator.status_code == 403
+    opened = await p.call("POST", "intake", "/v1/complaints", "supervisor", body=hotspot)
+    assert opened.status_code == 201, opened.text
+
+    for filed in (patrol.json(), opened.json()):
+        await _handled_and_closed(p, filed["complaint_id"], "dept-jt")
+
+    async def counted() -> dict[str, Any] | None:
+        row = (await p.scorecard(_period())).get("dept-jt", {})
+        return (
+            row
+            if row.get("proactive_reviewed", 0) - _of(before, "proactive_reviewed") == 2
+            else None
+        )
+
+    row = await p.until(counted, what="the proactive cases in dept-jt's scorecard")
+    assert row["proactive_assigned"] - _of(before, "proactive_assigned") == 2
+    assert row["proactive_from_hotspots"] - _of(before, "proactive_from_hotspots") == 1
+    assert row["proactive_resolved"] - _of(before, "proactive_resolved") == 2
+    assert row["reviewed"] == _of(before, "reviewed")  # residents' three rates untouched
+    card = await _platform_card(p)
+    assert card["proactive_from_hotspots"] - card_before["proactive_from_hotspots"] == 1
+    assert card["proactive_from_patrols"] - card_before["proactive_from_patrols"] == 1
+
+
+def _of(card: dict[str, dict[str, Any]], field: str) -> int:
+    return int(card.get("dept-jt", {}).get(field, 0))

@@ -27,7 +27,7 @@ from jiesu_common.contracts.events import (
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_common.logging import log_context
-from jiesu_intake import domain
+from jiesu_intake import domain, proactive
 from jiesu_intake.knowledge.repository import ArticleRepository
 from jiesu_intake.open311.queries import Open311Repository
 from jiesu_intake.pii import PiiVault, mask_email, mask_name, mask_phone
@@ -72,6 +72,7 @@ async def file_complaint(
     cmd: FileComplaint, *, uow: IntakeUnitOfWork, vault: PiiVault, settings: IntakeSettings
 ) -> Filed:
     """Validate, de-duplicate, number and persist a complaint; emit received or merged."""
+    origin = proactive.origin_of(cmd.principal, cmd.body)
     scope = cmd.principal.app_id or cmd.principal.subject
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
@@ -85,6 +86,8 @@ async def file_complaint(
             return await _replay(uow, scope, cmd.idempotency_key, request_hash)
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
+    row.update(proactive=origin.proactive, hotspot_key=cmd.body.hotspot_key)
+    row["grid_code"] = origin.grid_code
     match = None
     answer_text, article = cmd.body.answer, None
     if cmd.body.article_id is not None:  # 直办 from the knowledge base: inquiries only
@@ -94,7 +97,7 @@ async def file_complaint(
     if answer_text is not None:
         row["status"] = ComplaintStatus.answered.value
         row["status_detail"] = answer_text
-    else:
+    elif origin.proactive != "hotspot":  # a hot spot's case is not a repeat of its cluster
         match = await _find_duplicate(uow, row, now, settings)
     if match is not None:
         row["status"] = ComplaintStatus.merged.value
@@ -322,6 +325,8 @@ def summary_of(row: dict[str, Any]) -> ComplaintSummaryV1:
         attachments=tuple(row["attachments"]),
         received_at=row["created_at"],
         attributes={k: v if isinstance(v, str) else tuple(v) for k, v in row["attributes"].items()},
+        proactive=row.get("proactive"),
+        hotspot_key=row.get("hotspot_key"),
     )
 
 

@@ -122,6 +122,12 @@ class ComplaintCreate(_Input):
     article_version: int | None = Field(
         default=None, ge=1, description="the version the operator saw (refused when stale)"
     )
+    hotspot_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="未诉先办: the hot spot a supervisor turns into this case (supervisors only)",
+    )
 
     @model_validator(mode="after")
     def _only_answerable_kinds(self) -> ComplaintCreate:
