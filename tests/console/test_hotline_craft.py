@@ -1,12 +1,22 @@
-"""知识库直办 in a real browser: a unit writes an article and revises it (a new version),
-an operator looks up a caller's words, answers from the best match, and the article's use
-this month shows on the page."""
+"""The hotline's daily craft in a real browser.
+
+知识库直办: a unit writes an article and revises it (a new version), an operator looks up a
+caller's words, answers from the best match, and the article's use this month shows on
+the page. 未诉先办: a supervisor turns the hot spot chosen on the dashboard into a case.
+"""
 
 from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
-from tests.console.browser import desk_page, shoot, sign_in, sign_in_as_unit, table_rows
+from tests.console.browser import (
+    charts_drawn,
+    desk_page,
+    shoot,
+    sign_in,
+    sign_in_as_unit,
+    table_rows,
+)
 from tests.e2e.workflow import Platform
 
 TITLE = "公租房申请条件及办理流程"
@@ -58,3 +68,26 @@ async def test_a_unit_writes_an_article_and_an_operator_answers_from_it(
     assert await platform.until(counted, timeout=60, what="the answer counted on the page")
     await shoot(operator, "#sec-articles", "knowledge-articles-used")
     assert operator.csp_violations == []  # type: ignore[attr-defined]
+
+
+async def test_a_supervisor_turns_the_chosen_hot_spot_into_a_proactive_case(
+    browser: Browser, platform: Platform, console_url: str
+) -> None:
+    page = await desk_page(browser)
+    await sign_in(page, console_url, "supervisor")
+    form = page.locator("#form-hotspot-case")
+    await form.wait_for()
+    await charts_drawn(page, "#hotspots")
+    title = await form.locator("input[name=title]").input_value()
+    assert title.startswith("热点转办：")
+    await form.locator("button[type=submit]").click()
+    filed = page.locator("#hotspot-case-filed")
+    await expect(filed).to_contain_text("已转为主动治理案件")
+    await shoot(page, "#sec-hotspots", "hotspot-turned-into-case")
+    ticket = await filed.get_attribute("data-ticket")
+    found = await platform.call(
+        "GET", "intake", "/v1/complaints", "supervisor", params={"ticket_no": ticket}
+    )
+    shown = found.json()["items"][0]
+    assert shown["proactive"] == "hotspot" and shown["title"] == title
+    assert page.csp_violations == []  # type: ignore[attr-defined]
