@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jiesu_common.devstack import DevStack
+from tests.e2e.test_readme_walkthrough import run_as_written, walkthrough
 from tests.e2e.workflow import Platform
 
 ARTICLE = {
@@ -173,3 +174,13 @@ async def test_a_patrol_find_and_a_hot_spot_case_are_dispatched_closed_and_count
 
 def _of(card: dict[str, dict[str, Any]], field: str) -> int:
     return int(card.get("dept-jt", {}).get(field, 0))
+
+
+async def test_the_readme_craft_walkthrough_runs_as_written(stack: DevStack) -> None:
+    lines = await run_as_written(stack, walkthrough("craft-walkthrough"))
+    assert lines[0] == "[('灵活就业人员如何缴纳基本养老保险', 1)]"
+    assert lines[1] == "answered 1"
+    assert lines[2] == "[('灵活就业人员如何缴纳基本养老保险', 1, 1, 0.0)]"
+    assert lines[3:5] == ["assigned dept-jt patrol", "assigned dept-jt hotspot"]
+    # The other tests of the session add their own proactive cases to dept-jt's month.
+    assert lines[5].startswith("[('dept-jt', ")
