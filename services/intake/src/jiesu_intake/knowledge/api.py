@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from jiesu_intake.knowledge.schemas import (
     SuggestionList,
     SuggestRequest,
 )
+from jiesu_intake.state import IntakeState
 
 router = APIRouter(route_class=GuardedRoute, dependencies=[Depends(refuse_nul)])
 WRITE_ACCESS = access(*domain.MANAGERS)
@@ -31,7 +32,7 @@ READ_ACCESS = access(*STAFF)
 SUGGEST_ROLES = ("operator", "dispatcher", "supervisor", "admin", "reviewer")
 
 
-def _today(state: Any) -> Any:
+def _today(state: IntakeState) -> date:
     return datetime.now(ZoneInfo(state.settings.timezone)).date()
 
 
@@ -149,7 +150,7 @@ async def put_article(
     return _read(row, state)
 
 
-def _read(row: Any, state: Any) -> ArticleRead:
+def _read(row: Any, state: IntakeState) -> ArticleRead:
     values = {k: v for k, v in row._mapping.items() if k in ArticleRead.model_fields}
     current = domain.is_current(row.valid_from, row.valid_until, _today(state))
     return ArticleRead.model_validate({**values, "current": current})
