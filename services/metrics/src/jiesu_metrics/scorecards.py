@@ -174,7 +174,7 @@ async def _articles(
     many of them the callback found unsolved or the resident dissatisfied (reopened)."""
     rows = await repo.fetch(
         """SELECT f.article_id,
-               (array_agg(f.article_title ORDER BY f.answered_at DESC))[1] AS title,
+               (array_agg(f.article_title ORDER BY f.article_version DESC))[1] AS title,
                max(f.article_version) AS latest_version, count(*) AS answered,
                count(rv.review_id) AS reviewed,
                count(rv.review_id) FILTER (WHERE NOT rv.resolved
