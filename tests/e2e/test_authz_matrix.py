@@ -24,7 +24,7 @@ from tests.e2e.workflow import Platform
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "security"
 OWNER, OTHER = "dept-jt", "dept-hj"
-PEOPLE = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
+PEOPLE = ("operator", "dispatcher", "reviewer", "supervisor", "admin", "grid_worker")
 SERVICE_CALLERS = ("department", "review", "metrics")
 API_SERVICES = [s for s in SERVICES if s.name != "console"]
 # Paths whose resource belongs to one unit: another unit's staff must not learn it exists.

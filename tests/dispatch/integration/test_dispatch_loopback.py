@@ -11,6 +11,7 @@ from jiesu_common.contracts import make_event
 from jiesu_common.contracts.events import (
     CaseExtensionRequestedV1,
     CaseReturnedV1,
+    ComplaintAnsweredV1,
     ComplaintReopenedV1,
 )
 from jiesu_dispatch.loopback import LoopBack
@@ -210,3 +211,34 @@ async def test_a_reopened_complaint_is_a_new_round_for_the_same_units(
         assigned["co_unit_ids"],
     )
     assert data["deadlines"]["resolve_by"] > assigned["deadlines"]["resolve_by"]
+
+
+async def test_a_direct_answer_found_unsolved_is_routed_as_its_first_assignment(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    received = _received("道路坑洼的维修政策是什么？", grid_code="G01010101")
+    answer = ComplaintAnsweredV1(
+        complaint_id=received.complaint_id,
+        ticket_no=received.summary.ticket_no,
+        answer="按知识条目答复",
+        answered_by="operator:1",
+        answered_at=datetime.now(UTC),
+        category_code="ROAD-DAMAGE",
+        summary=received.summary.model_copy(update={"kind": "inquiry"}),
+    )
+    state = dispatch.app.state.dispatch  # type: ignore[attr-defined]
+    async with state.context.uow() as uow:
+        await state.dispatcher.remember_answer(answer, make_event(answer), uow)
+        assert uow.pending_events == []  # an answer is not routed
+        await uow.commit()
+    reopened = ComplaintReopenedV1(
+        complaint_id=received.complaint_id,
+        review_id=uuid.uuid4(),
+        round=1,
+        next_round=2,
+        reason="咨询未解决",
+        reopened_at=datetime.now(UTC),
+    )
+    [event] = await _feed(dispatch, "reopen_complaint", reopened)
+    assert event["type"] == "jiesu.complaint.assigned.v1"
+    assert (event["data"]["round"], event["data"]["lead_unit_id"]) == (2, "dept-jt")

@@ -101,7 +101,15 @@ async def test_scorecards_by_unit_street_and_district(metrics: httpx.AsyncClient
     assert rows["dept-cg-d01"]["on_time_accept_rate"] == 0.0
     assert rows["dept-cg-d01"]["response_rate"] == 0.0  # the resident said nobody called
     assert rows["dept-jt"]["return_rate"] == 1.0 and rows["dept-jt"]["misroute_rate"] == 1.0
-    assert unit["platform"] == {"received": 4, "answered": 1, "direct_answer_rate": 0.25}
+    assert unit["platform"] == {
+        "received": 4,
+        "answered": 1,
+        "direct_answer_rate": 0.25,
+        "inquiries": 0,
+        "proactive_from_hotspots": 0,
+        "proactive_from_patrols": 0,
+        "articles": [],
+    }
     district = (
         await metrics.get(
             "/v1/scorecards",

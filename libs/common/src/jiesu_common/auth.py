@@ -13,13 +13,24 @@ from jiesu_common.http import Problem
 from jiesu_common.settings import AuthSettings
 
 # "service" is for calls between Jiesu services (minted by a service, never by people).
-Role = Literal["operator", "dispatcher", "unit_staff", "reviewer", "supervisor", "admin", "service"]
+# A grid worker (网格员) patrols one grid and files what they find there (未诉先办).
+Role = Literal[
+    "operator",
+    "dispatcher",
+    "unit_staff",
+    "reviewer",
+    "supervisor",
+    "admin",
+    "grid_worker",
+    "service",
+]
 ROLES: tuple[str, ...] = get_args(Role)
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a person with a role (and a unit for unit staff), or a third-party app."""
+    """Who is calling: a person with a role (and a unit for unit staff, a grid for a grid
+    worker), or a third-party app."""
 
     subject: str
     role: str
@@ -27,6 +38,7 @@ class Principal:
     app_id: str | None = None
     # The Jiesu service calling (``intake``, ``department`` …) for role ``service``.
     service: str | None = None
+    grid_code: str | None = None
 
     @property
     def is_app(self) -> bool:
@@ -42,17 +54,21 @@ def mint_token(
     subject: str | None = None,
     ttl: timedelta = timedelta(days=30),
     service: str | None = None,
+    grid_code: str | None = None,
 ) -> str:
-    """Sign a development token for a role (and unit, or the calling service)."""
+    """Sign a development token for a role (and unit or grid, or the calling service)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if role == "unit_staff" and not unit_id:
         raise ValueError("unit_staff tokens need a unit_id")
+    if (role == "grid_worker") != (grid_code is not None):
+        raise ValueError("grid_worker tokens (and only they) name a grid_code")
     if (role == "service") != (service is not None):
         raise ValueError("service tokens (and only they) name the calling service")
     now = datetime.now(UTC)
     claims: dict[str, object] = {
-        "sub": subject or (f"{role}:{unit_id}" if unit_id else f"{role}:dev"),
+        "sub": subject
+        or (f"{role}:{unit_id or grid_code}" if unit_id or grid_code else f"{role}:dev"),
         "role": role,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
@@ -61,6 +77,8 @@ def mint_token(
     }
     if unit_id:
         claims["unit_id"] = unit_id
+    if grid_code:
+        claims["grid_code"] = grid_code
     if service:
         claims["service"] = service
         claims["sub"] = f"service:{service}"
@@ -85,13 +103,22 @@ def decode_token(settings: AuthSettings, token: str) -> Principal:
     unit_id = claims.get("unit_id")
     if role == "unit_staff" and not unit_id:
         raise Problem.unauthorized("单位人员令牌缺少 unit_id / unit_staff token without unit_id")
+    grid_code = claims.get("grid_code")
+    if role == "grid_worker" and (not isinstance(grid_code, str) or not grid_code):
+        raise Problem.unauthorized("网格员令牌缺少 grid_code / grid_worker token without a grid")
     subject = str(claims.get("sub"))
     service = None
     if role == "service":
         service = claims.get("service")
         if not isinstance(service, str) or not service:
             raise Problem.unauthorized("服务令牌缺少服务名 / service token names no service")
-    return Principal(subject=subject, role=role, unit_id=unit_id, service=service)
+    return Principal(
+        subject=subject,
+        role=role,
+        unit_id=unit_id,
+        service=service,
+        grid_code=grid_code if role == "grid_worker" else None,
+    )
 
 
 def bearer_token(request: Request) -> str | None:

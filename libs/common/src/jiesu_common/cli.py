@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="mint a development JWT")
     token.add_argument("--role", required=True, choices=ROLES)
     token.add_argument("--unit", help="unit id (for unit_staff)")
+    token.add_argument("--grid", help="grid code (for grid_worker)")
     token.add_argument("--secret", help="JWT secret (default: $JIESU_JWT_SECRET or .jiesu/)")
     token.add_argument("--data-dir", type=Path, default=DEFAULT_ROOT)
     replay = sub.add_parser("dlq-replay", help="re-publish a dead-letter topic's messages")
@@ -76,7 +77,10 @@ def _token(args: argparse.Namespace) -> str:
         secret = json.loads(path.read_text())["jwt_secret"]
     try:
         return mint_token(
-            AuthSettings(jwt_secret=SecretStr(secret)), role=args.role, unit_id=args.unit
+            AuthSettings(jwt_secret=SecretStr(secret)),
+            role=args.role,
+            unit_id=args.unit,
+            grid_code=args.grid,
         )
     except ValueError as exc:
         raise SystemExit(str(exc)) from exc

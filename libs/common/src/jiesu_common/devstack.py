@@ -63,6 +63,7 @@ SERVICES = (
 )
 LOCK_NAME = "dev.lock"
 STAFF_ROLES = ("operator", "dispatcher", "reviewer", "supervisor", "admin")
+DEV_GRID = "G01010101"
 
 # The services' producers give up on a send after this long, and their broker guards
 # check the broker this often (set for them below).
@@ -354,6 +355,8 @@ class DevStack:
             headers={"Authorization": f"Bearer {tokens['admin']}"},
             timeout=10,
         ).json()["items"]
+        # A grid worker of the demo city's first grid (杏林第1网格).
+        tokens["grid_worker"] = mint_token(auth, role="grid_worker", grid_code=DEV_GRID)
         tokens["units"] = {
             u["unit_id"]: mint_token(auth, role="unit_staff", unit_id=u["unit_id"]) for u in units
         }

@@ -135,7 +135,12 @@ def principal_from_claims(settings: AuthSettings, claims: dict[str, Any]) -> Pri
     unit_id = units[0] if units else None
     if role == "unit_staff" and not unit_id:
         raise Problem.unauthorized("单位人员令牌缺少单位 / unit_staff token without a unit")
-    return Principal(subject=subject, role=role, unit_id=unit_id)
+    grids = _values(claims, settings.grid_claim) if role == "grid_worker" else []
+    if role == "grid_worker" and not grids:
+        raise Problem.unauthorized("网格员令牌缺少网格 / grid_worker token without a grid")
+    return Principal(
+        subject=subject, role=role, unit_id=unit_id, grid_code=grids[0] if grids else None
+    )
 
 
 def _values(claims: dict[str, Any], path: str) -> list[str]:

@@ -110,6 +110,7 @@ class AuthSettings(BaseModel):
     # Keycloak's ``realm_access.roles`` or ``resource_access.jiesu.roles``, or flat ``role``.
     role_claim: str = "role"
     unit_claim: str = "unit_id"
+    grid_claim: str = "grid_code"  # a grid worker's grid
     # A token is a Jiesu service's when this claim (the OAuth client) names one of
     # ``service_clients`` (client id → service name).
     service_claim: str = "azp"

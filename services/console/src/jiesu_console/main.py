@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from jiesu_common.http import create_service_app
-from jiesu_console import dispatch_desk, review_desk, unit_desk
+from jiesu_console import dispatch_desk, hotspot_case, knowledge_desk, review_desk, unit_desk
 from jiesu_console.session import NotAllowed, SignInRequired, current_user
 from jiesu_console.settings import ConsoleSettings
 from jiesu_console.signin import router as signin_router
@@ -65,6 +65,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     app.include_router(unit_desk.router)
     app.include_router(dispatch_desk.router)
     app.include_router(review_desk.router)
+    app.include_router(knowledge_desk.router)
+    app.include_router(hotspot_case.router)
     app.state.console_settings = settings
     app.state.upstream = upstream
     app.state.directory = DirectoryCache(upstream, settings.directory_cache_s)

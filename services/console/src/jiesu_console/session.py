@@ -24,12 +24,14 @@ HOME_OF = {
     "dispatcher": "/dispatch",
     "unit_staff": "/unit",
     "reviewer": "/review",
+    "operator": "/knowledge",
 }
 DESK_NAMES = {
     "/dashboard": "监督考核驾驶舱",
     "/dispatch": "派单台",
     "/unit": "单位工作台",
     "/review": "回访台",
+    "/knowledge": "知识库直办",
 }
 ROLE_NAMES = {
     "supervisor": "督查考核（supervisor）",
@@ -133,10 +135,11 @@ def desks_of(role: str) -> list[tuple[str, str]]:
     """The desks a role may open, as (path, name), for the side bar."""
     paths = {
         "supervisor": ["/dashboard"],
-        "admin": ["/dashboard", "/dispatch", "/review"],
+        "admin": ["/dashboard", "/dispatch", "/review", "/knowledge"],
         "dispatcher": ["/dispatch"],
-        "unit_staff": ["/unit"],
+        "unit_staff": ["/unit", "/knowledge"],
         "reviewer": ["/review"],
+        "operator": ["/knowledge"],
     }.get(role, [])
     return [(p, DESK_NAMES[p]) for p in paths]
 

@@ -63,6 +63,14 @@ class Upstream:
         _raise_for_problem(service, answer)
         return answer.json()
 
+    async def put(self, service: str, path: str, token: str, body: dict[str, Any]) -> Any:
+        """PUT JSON; raises UpstreamError (with the problem document) on an error status."""
+        answer = await self.client.put(
+            self.url(service, path), json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        _raise_for_problem(service, answer)
+        return answer.json()
+
     async def gather(self, token: str, **calls: tuple[str, str, dict[str, Any] | None]) -> Any:
         """Several GETs at once: ``name=(service, path, params)`` → ``{name: json}``."""
         names = list(calls)

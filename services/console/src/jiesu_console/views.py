@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from jiesu_common.calendar import zone
-from jiesu_console import charts, fmt, tables
+from jiesu_console import charts, fmt, proactive, tables
 from jiesu_console.exports import disposition, to_csv, to_xlsx
 from jiesu_console.session import ROLE_NAMES, Supervisor, User, desks_of, settings_of
 from jiesu_console.settings import ConsoleSettings
@@ -364,9 +364,18 @@ async def hotspots(
         )
         title = next((t["label"] for t in topics if t["value"] == chosen), chosen)
         series = charts.topic_months(months["items"], f"每月一题：{title}（近 12 个月）")
+    spot = next(
+        (
+            h
+            for h in data["items"]
+            if chosen == f"{h['category_code']}|{h['level']}|{h['place_code']}"
+        ),
+        None,
+    )
     return render(
         request,
         "fragments/hotspots.html",
+        case=proactive.draft(spot, directory) if spot else None,
         table=tables.hotspot_table(data, directory, settings.timezone),
         data=data,
         params={**params, "hs_level": params["level"]},

@@ -15,6 +15,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
     loop = LoopBack(dispatcher)
     handlers: dict[str, Handler] = {
         "jiesu.complaint.received.v1": dispatcher.route_complaint,
+        "jiesu.complaint.answered.v1": dispatcher.remember_answer,
         "jiesu.complaint.withdrawn.v1": dispatcher.withdraw_complaint,
         "jiesu.case.returned.v1": loop.record_return,
         "jiesu.case.extension_requested.v1": loop.record_extension_request,

@@ -12,6 +12,7 @@ from typing import Any
 from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
+    ComplaintAnsweredV1,
     ComplaintAssignedV1,
     ComplaintQueuedV1,
     ComplaintReceivedV1,
@@ -86,6 +87,28 @@ class Dispatcher:
     settings: DispatchSettings
     calendar: WorkingCalendar
     _rules: tuple[float, list[RoutingRule]] | None = field(default=None, init=False, repr=False)
+
+    async def remember_answer(
+        self, payload: ComplaintAnsweredV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """An inquiry answered at intake (直办) is not routed; it is remembered, so that a
+        callback finding it unsolved reopens it into a first assignment (重办)."""
+        assert isinstance(uow, DispatchUnitOfWork)
+        summary = payload.summary
+        if summary is None:  # an answer published before answers carried their summary
+            return
+        given = payload.category_code  # the article's, which need not be a dispatch category
+        category = given if given in self.directory.categories else self._category_of(summary)[0]
+        await uow.dispatch.remember_complaint(
+            {
+                "complaint_id": payload.complaint_id,
+                "summary": summary.model_dump(mode="json"),
+                "jurisdiction": asdict(self._locate(summary)),
+                "category_code": category,
+                "state": "answered",
+                "received_at": summary.received_at,
+            }
+        )
 
     async def route_complaint(
         self, payload: ComplaintReceivedV1, event: CloudEvent, uow: UnitOfWork

@@ -49,7 +49,10 @@ router = APIRouter(route_class=GuardedRoute, dependencies=[Depends(refuse_nul)])
 STAFF_READERS = ("operator", "dispatcher", "supervisor", "admin", "reviewer")
 # Third-party apps (by API key) file, read and withdraw their own complaints.
 FILE_ACCESS = access("operator", "admin", apps=True)
-READ_ACCESS = access(*STAFF_READERS, apps=True)
+# Filing also admits supervisors (hot spots turned into cases) and grid workers (patrols).
+FILING_ACCESS = access("operator", "admin", "supervisor", "grid_worker", apps=True)
+# Grid workers read only what they filed themselves (as an app reads only its own).
+READ_ACCESS = access(*STAFF_READERS, "grid_worker", apps=True)
 ADMIN_ACCESS = access("admin")
 
 
@@ -86,7 +89,7 @@ Caller = Annotated[Principal, Depends(get_principal)]
 
 @router.post(
     "/v1/complaints",
-    openapi_extra=FILE_ACCESS,
+    openapi_extra=FILING_ACCESS,
     status_code=201,
     response_model=ComplaintCreated,
     responses={200: {"model": ComplaintCreated, "description": "replayed idempotent request"}},
@@ -99,8 +102,10 @@ async def post_complaint(
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> ComplaintCreated:
-    """File a complaint (operators, or third-party apps by API key)."""
-    _may_file(principal)
+    """File a complaint (operators, or third-party apps by API key); supervisors turn a hot
+    spot into a case, grid workers file their patrol finds (未诉先办)."""
+    if not principal.is_app:
+        require_roles(principal, "operator", "admin", "supervisor", "grid_worker")
     async with state.uow() as uow:
         filed = await handlers.file_complaint(
             FileComplaint(body=body, principal=principal, idempotency_key=idempotency_key),
@@ -125,7 +130,7 @@ async def get_complaint(complaint_id: uuid.UUID, principal: Caller, state: State
     _may_read(principal)
     async with state.uow() as uow:
         row = await uow.complaints.get(complaint_id)
-        if row is None or (principal.is_app and row.app_id != principal.app_id):
+        if row is None or not _sees(principal, row):
             raise Problem.not_found(f"诉求 / complaint {complaint_id}")
         timeline = await uow.complaints.timeline_of(complaint_id)
     read = to_read(row)
@@ -168,6 +173,7 @@ async def list_complaints(
         "created_from": created_from,
         "created_to": created_to,
         "caller_phone_hash": state.vault.phone_hash(caller_phone) if caller_phone else None,
+        "created_by": principal.subject if principal.role == "grid_worker" else None,
     }
     async with state.uow() as uow:
         try:
@@ -299,7 +305,14 @@ def _may_file(principal: Principal) -> None:
 
 def _may_read(principal: Principal) -> None:
     if not principal.is_app:
-        require_roles(principal, *STAFF_READERS)
+        require_roles(principal, *STAFF_READERS, "grid_worker")
+
+
+def _sees(principal: Principal, row: Any) -> bool:
+    """An app sees its own complaints, a grid worker their own filings, staff all."""
+    if principal.is_app:
+        return bool(row.app_id == principal.app_id)
+    return principal.role != "grid_worker" or row.created_by == principal.subject
 
 
 def to_read(row: Any) -> ComplaintRead:
@@ -334,6 +347,10 @@ def to_read(row: Any) -> ComplaintRead:
         duplicate_of=row.duplicate_of,
         lead_unit_id=row.lead_unit_id,
         resolve_by=row.resolve_by,
+        article_id=row.article_id,
+        article_version=row.article_version,
+        proactive=row.proactive,
+        hotspot_key=row.hotspot_key,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,8 @@ from jiesu_common.contracts.events import (
 from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_common.logging import log_context
-from jiesu_intake import domain
+from jiesu_intake import domain, proactive
+from jiesu_intake.knowledge.repository import ArticleRepository
 from jiesu_intake.open311.queries import Open311Repository
 from jiesu_intake.pii import PiiVault, mask_email, mask_name, mask_phone
 from jiesu_intake.repository import (
@@ -68,6 +69,7 @@ class IntakeUnitOfWork(UnitOfWork):
         self.idempotency = IdempotencyRepository(self.session, self.connection)
         self.api_keys = ApiKeyRepository(self.session)
         self.open311 = Open311Repository(self.session)
+        self.articles = ArticleRepository(self.session, self.connection)
         return self
 
 
@@ -75,14 +77,21 @@ async def file_complaint(
     cmd: FileComplaint, *, uow: IntakeUnitOfWork, vault: PiiVault, settings: IntakeSettings
 ) -> Filed:
     """Validate, de-duplicate, number and persist a complaint; emit received or merged."""
+    origin = proactive.origin_of(cmd.principal, cmd.body)
     scope = cmd.principal.app_id or cmd.principal.subject
     now = datetime.now(UTC)
     day = now.astimezone(ZoneInfo(settings.timezone)).date()
     ticket_no: str | None = None
     complaint_id = uuid.uuid4()
     row = _complaint_row(cmd, complaint_id, now, vault)
-    # An answered inquiry is no duplicate of anything.
-    candidates = None if cmd.body.answer is not None else _candidate_query(row, now, settings)
+    row.update(proactive=origin.proactive, hotspot_key=cmd.body.hotspot_key)
+    row["grid_code"] = origin.grid_code
+    # An answered inquiry (in words or from an article) is no duplicate of anything, nor is
+    # a hot spot's case a repeat of its own cluster.
+    answered = cmd.body.answer is not None or cmd.body.article_id is not None
+    candidates = (
+        None if answered or origin.proactive == "hotspot" else _candidate_query(row, now, settings)
+    )
     found: list[domain.DuplicateCandidate] | None = None
     if cmd.idempotency_key:
         request_hash = _request_hash(cmd.body)
@@ -92,10 +101,15 @@ async def file_complaint(
         if ticket_no is None:
             return await _replay(uow, scope, cmd.idempotency_key, request_hash)
     match = None
-    if cmd.body.answer is not None:
+    answer_text, article = cmd.body.answer, None
+    if cmd.body.article_id is not None:  # 直办 from the knowledge base: inquiries only
+        article = await _answering_article(cmd, day, uow)
+        answer_text = answer_text or article.body
+        row["article_id"], row["article_version"] = article.article_id, article.version
+    if answer_text is not None:
         row["status"] = ComplaintStatus.answered.value
-        row["status_detail"] = cmd.body.answer
-    else:
+        row["status_detail"] = answer_text
+    elif candidates is not None:
         if found is None:
             found = await uow.complaints.duplicate_candidates(candidates)
         match = _find_duplicate(row, found, settings)
@@ -107,7 +121,9 @@ async def file_complaint(
     # that fails leaves a gap. The complaint, its first timeline entry, its event and the
     # answer kept under the key go in one transaction (with a key: in one statement).
     event_id = uuid.uuid4()
-    event_type, detail = _own_event_kind(row, match, cmd.body.answer)
+    event_type, detail = _own_event_kind(row, match, answer_text)
+    if article is not None:
+        detail.update(article_id=str(article.article_id), article_version=article.version)
     if ticket_no is None:
         ticket_no = await uow.complaints.add_with_first_event(
             row, day=day, event_id=event_id, event_type=event_type, detail=detail
@@ -119,7 +135,7 @@ async def file_complaint(
         status=row["status"],
         duplicate_of=row.get("duplicate_of"),
     )
-    _publish_own_event(uow, row, now, match, answer=cmd.body.answer, event_id=event_id)
+    _publish_own_event(uow, row, now, match, answer=answer_text, event_id=event_id, article=article)
     if cmd.idempotency_key:
         outbox = uow.take_outbox_rows()
         assert outbox is not None
@@ -144,6 +160,15 @@ async def file_complaint(
             },
         )
     return Filed(answer=answer, replayed=False)
+
+
+async def _answering_article(cmd: FileComplaint, day: date, uow: IntakeUnitOfWork) -> Any:
+    from jiesu_intake.knowledge.service import answering_article  # it builds on this module
+
+    assert cmd.body.article_id is not None
+    return await answering_article(
+        cmd.body.article_id, cmd.body.article_version, today=day, uow=uow
+    )
 
 
 def _request_hash(body: ComplaintCreate) -> str:
@@ -264,6 +289,7 @@ def _publish_own_event(
     *,
     answer: str | None,
     event_id: uuid.UUID,
+    article: Any = None,
 ) -> None:
     payload: EventPayload
     if answer is not None:
@@ -273,8 +299,11 @@ def _publish_own_event(
             answer=answer,
             answered_by=row["created_by"],
             answered_at=now,
-            category_code=row["category_code"],
+            category_code=row["category_code"] or (article.category_code if article else None),
             summary=summary_of(row),
+            article_id=article.article_id if article else None,
+            article_version=article.version if article else None,
+            article_title=article.title if article else None,
         )
     elif match is None:
         payload = ComplaintReceivedV1(
@@ -319,6 +348,8 @@ def summary_of(row: dict[str, Any]) -> ComplaintSummaryV1:
         attachments=tuple(row["attachments"]),
         received_at=row["created_at"],
         attributes={k: v if isinstance(v, str) else tuple(v) for k, v in row["attributes"].items()},
+        proactive=row.get("proactive"),
+        hotspot_key=row.get("hotspot_key"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
@@ -15,6 +16,8 @@ from jiesu_intake.catalog import CachedCatalog, CatalogFetch, DispatchCatalog
 from jiesu_intake.consumers import consumer_specs
 from jiesu_intake.handlers import IntakeUnitOfWork
 from jiesu_intake.internal_api import router as internal_router
+from jiesu_intake.knowledge import search
+from jiesu_intake.knowledge.api import router as knowledge_router
 from jiesu_intake.open311.api import PREFIX as OPEN311_PREFIX
 from jiesu_intake.open311.api import router as open311_router
 from jiesu_intake.open311.render import errors_response
@@ -48,6 +51,7 @@ def create_app(
     context = create_context(settings)
     routes = APIRouter()
     routes.include_router(router)
+    routes.include_router(knowledge_router)
     routes.include_router(open311_router)
     app = create_service_app(
         title="Jiesu intake 诉求受理",
@@ -71,4 +75,6 @@ def create_app(
     )
     app.include_router(internal_router)
     app.state.app_authenticator = authenticate_app
+    # jieba's dictionary loads in the background, ahead of the first suggestion.
+    threading.Thread(target=search.warm_up, name="jieba-warm-up", daemon=True).start()
     return app

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
 from jiesu_common.db import new_metadata
 from jiesu_common.messaging.tables import add_messaging_tables
@@ -69,6 +69,12 @@ complaints = Table(
     Column("status_detail", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # 直办 from the knowledge base: the article (and its version) the answer came from.
+    Column("article_id", UUID(as_uuid=True)),
+    Column("article_version", Integer),
+    # 未诉先办: hotspot | patrol when the city opened it itself; the hot spot it came from.
+    Column("proactive", Text),
+    Column("hotspot_key", Text),
 )
 Index("ix_complaints_created_at_id", complaints.c.created_at, complaints.c.id)
 Index(
@@ -129,4 +135,41 @@ api_keys = Table(
     # GCRA rate limiting: the theoretical arrival time of the key's next request.
     Column("rate_tat", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
+)
+
+# The knowledge base for direct answers (直办): each article's current version, and every
+# version kept, so that an answer names exactly the text it was given from.
+articles = Table(
+    "articles",
+    metadata,
+    Column("article_id", UUID(as_uuid=True), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("category_code", Text),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date),
+    Column("owner_unit_id", Text),
+    # jieba's words of the title (weight A) and body (weight B), for the suggestions.
+    Column("search", TSVECTOR, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+Index("ix_articles_search", articles.c.search, postgresql_using="gin")
+Index("ix_articles_updated_at_article_id", articles.c.updated_at, articles.c.article_id)
+
+article_versions = Table(
+    "article_versions",
+    metadata,
+    Column("article_id", UUID(as_uuid=True), ForeignKey("articles.article_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("category_code", Text),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date),
+    Column("owner_unit_id", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
 )

@@ -114,6 +114,20 @@ class ComplaintCreate(_Input):
         max_length=5000,
         description="直办: the operator answered on the spot; the complaint is not dispatched",
     )
+    article_id: uuid.UUID | None = Field(
+        default=None,
+        description="直办 from the knowledge base: the inquiry is answered from this article "
+        "(its body, unless `answer` words it); recorded with the article's version",
+    )
+    article_version: int | None = Field(
+        default=None, ge=1, description="the version the operator saw (refused when stale)"
+    )
+    hotspot_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="未诉先办: the hot spot a supervisor turns into this case (supervisors only)",
+    )
 
     @model_validator(mode="after")
     def _only_answerable_kinds(self) -> ComplaintCreate:
@@ -122,6 +136,12 @@ class ComplaintCreate(_Input):
                 "只有咨询、建议、表扬可直接答复 / only inquiries, suggestions and praise "
                 "can be answered on the spot"
             )
+        if self.article_id is not None and self.kind != "inquiry":
+            raise ValueError(
+                "只有咨询可按知识库直接答复 / only inquiries are answered from articles"
+            )
+        if self.article_version is not None and self.article_id is None:
+            raise ValueError("article_version 须与 article_id 同时提供 / goes with article_id")
         return self
 
 
@@ -182,6 +202,12 @@ class ComplaintRead(BaseModel):
     duplicate_of: uuid.UUID | None
     lead_unit_id: str | None
     resolve_by: datetime | None = None
+    article_id: uuid.UUID | None = Field(
+        default=None, description="直办: the article answered from"
+    )
+    article_version: int | None = None
+    proactive: str | None = Field(default=None, description="未诉先办: hotspot | patrol")
+    hotspot_key: str | None = None
     created_at: datetime
     updated_at: datetime
     timeline: list[TimelineEntry] | None = None

@@ -12,7 +12,7 @@ def handler_table(p: Projector) -> dict[str, Handler]:
     """Event type → projection."""
     table: dict[str, Handler] = {
         "jiesu.complaint.received.v1": p.complaint_received,
-        "jiesu.complaint.answered.v1": p.complaint_ended,
+        "jiesu.complaint.answered.v1": p.complaint_answered,
         "jiesu.complaint.withdrawn.v1": p.complaint_ended,
         "jiesu.complaint.merged.v1": p.complaint_ended,
         "jiesu.complaint.closed.v1": p.complaint_ended,

@@ -11,6 +11,7 @@ from prometheus_client import Counter
 
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
+    ComplaintAnsweredV1,
     ComplaintAssignedV1,
     ConsultationDecidedV1,
     ConsultationOpenedV1,
@@ -68,6 +69,26 @@ class Projector:
             address=s.location.address,
             lat=s.location.lat,
             lon=s.location.lon,
+            proactive=s.proactive,
+            hotspot_key=s.hotspot_key,
+        )
+
+    async def complaint_answered(
+        self, payload: ComplaintAnsweredV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """An inquiry answered at intake (直办): when, and from which article (an answered
+        complaint has no received event, so its summary says what and when it was)."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        s = payload.summary
+        known = {"channel": s.channel, "kind": s.kind, "received_at": s.received_at} if s else {}
+        await uow.metrics.complaint_fact(
+            payload.complaint_id,
+            ticket_no=payload.ticket_no,
+            answered_at=payload.answered_at,
+            article_id=payload.article_id,
+            article_version=payload.article_version,
+            article_title=payload.article_title,
+            **known,
         )
 
     async def complaint_ended(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
@@ -109,6 +130,7 @@ class Projector:
                 "street_code": payload.jurisdiction.street_code,
                 "district_code": payload.jurisdiction.district_code,
                 "assigned_at": payload.assigned_at,
+                "proactive": payload.summary.proactive,
             }
         )
         d = payload.deadlines

@@ -47,12 +47,25 @@ complaint_facts = Table(
     Column("lat", Float),
     Column("lon", Float),
     Column("master_id", UUID(as_uuid=True)),  # a merged duplicate's master
+    # 直办 from the knowledge base: the article answered from (title as it was then).
+    Column("article_id", UUID(as_uuid=True)),
+    Column("article_version", Integer),
+    Column("article_title", Text),
+    # 未诉先办: hotspot | patrol for a case the city opened itself.
+    Column("proactive", Text),
+    Column("hotspot_key", Text),
 )
 Index("ix_complaint_facts_received_at", complaint_facts.c.received_at)
 Index(
     "ix_complaint_facts_closed_at",
     complaint_facts.c.closed_at,
     postgresql_where=complaint_facts.c.closed_at.isnot(None),
+)
+Index(
+    "ix_complaint_facts_article_id_answered_at",
+    complaint_facts.c.article_id,
+    complaint_facts.c.answered_at,
+    postgresql_where=complaint_facts.c.article_id.isnot(None),
 )
 Index(
     "ix_complaint_facts_master_id",
@@ -73,6 +86,7 @@ rounds = Table(
     Column("street_code", Text),
     Column("district_code", Text),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("proactive", Text),  # hotspot | patrol: counted apart from residents' requests
     PrimaryKeyConstraint("complaint_id", "round"),
 )
 Index("ix_rounds_lead_unit_id_assigned_at", rounds.c.lead_unit_id, rounds.c.assigned_at)
@@ -128,6 +142,7 @@ reviews = Table(
     Column("completed_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_review_facts_completed_at", reviews.c.completed_at)
+Index("ix_review_facts_complaint_id", reviews.c.complaint_id)
 
 returns = Table(
     "return_facts",

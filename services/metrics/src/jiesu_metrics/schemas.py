@@ -97,6 +97,27 @@ class ScorecardRow(BaseModel):
     reopen_rate: float | None
     misroute_rate: float | None
     on_time_report_in_rate: float | None
+    proactive_assigned: int = Field(
+        default=0, description="未诉先办 rounds assigned (not in the three rates)"
+    )
+    proactive_from_hotspots: int = 0
+    proactive_from_patrols: int = 0
+    proactive_reviewed: int = 0
+    proactive_resolved: int = 0
+    proactive_resolution_rate: float | None = None
+
+
+class ArticleUse(BaseModel):
+    """One article's direct answers in the month."""
+
+    article_id: uuid.UUID
+    title: str | None
+    latest_version: int | None
+    answered: int = Field(description="inquiries answered from it (直办)")
+    direct_answer_rate: float | None = Field(description="answered / all inquiries in the month")
+    reviewed: int = Field(description="of those, called back")
+    reopened: int = Field(description="of those reviewed, unsolved or dissatisfied (重办)")
+    reopen_rate: float | None
 
 
 class PlatformRow(BaseModel):
@@ -105,6 +126,12 @@ class PlatformRow(BaseModel):
     received: int
     answered: int
     direct_answer_rate: float | None
+    inquiries: int = Field(default=0, description="inquiries (咨询) received in the month")
+    proactive_from_hotspots: int = Field(default=0, description="未诉先办 cases from hot spots")
+    proactive_from_patrols: int = Field(default=0, description="未诉先办 cases from grid patrols")
+    articles: list[ArticleUse] = Field(
+        default_factory=list, description="直办 per knowledge-base article, most used first"
+    )
 
 
 class Scorecard(BaseModel):

@@ -69,6 +69,7 @@ async def scorecard(
                sum((NOT rv.resolved OR rv.satisfaction = 'dissatisfied')::int) AS reopened
             FROM review_facts rv {_JOIN.format(t="rv")}
             WHERE rv.completed_at >= :start AND rv.completed_at < :end AND {keys["rv"]} IS NOT NULL
+              AND r.proactive IS NULL
             GROUP BY 1""",
         params,
     ):
@@ -95,6 +96,7 @@ async def scorecard(
     ):
         entry(r.key).update(returned=r.returned, returns_approved=r.approved or 0)
     await _collaboration(repo, level, params, entry)
+    await _proactive(repo, keys, params, entry)
     for r in await repo.fetch(
         f"""SELECT {keys["c"]} AS key, c.clock, count(*) AS started,
                sum((c.stopped_at <= COALESCE(c.extended_deadline, c.deadline))::int) AS on_time,
@@ -113,8 +115,11 @@ async def scorecard(
     items = [_with_rates(e, weights) for e in sorted(rows.values(), key=lambda e: e["key"])]
     platform = (
         await repo.fetch(
-            """SELECT count(*) AS received, count(answered_at) AS answered FROM complaint_facts
-               WHERE received_at >= :start AND received_at < :end""",
+            """SELECT count(*) AS received, count(answered_at) AS answered,
+                   count(*) FILTER (WHERE kind = 'inquiry') AS inquiries,
+                   count(*) FILTER (WHERE proactive = 'hotspot') AS from_hotspots,
+                   count(*) FILTER (WHERE proactive = 'patrol') AS from_patrols
+               FROM complaint_facts WHERE received_at >= :start AND received_at < :end""",
             params,
         )
     )[0]
@@ -126,8 +131,73 @@ async def scorecard(
             "received": platform.received,
             "answered": platform.answered,
             "direct_answer_rate": _rate(platform.answered, platform.received),
+            "inquiries": platform.inquiries,
+            "proactive_from_hotspots": platform.from_hotspots,
+            "proactive_from_patrols": platform.from_patrols,
+            "articles": await _articles(repo, params, platform.inquiries),
         },
     }
+
+
+async def _proactive(
+    repo: MetricsRepository, keys: dict[str, str], params: dict[str, Any], entry: Any
+) -> None:
+    """Cases the city opened itself (未诉先办), counted apart from residents' requests."""
+    for r in await repo.fetch(
+        f"""SELECT {keys["r"]} AS key, count(*) AS assigned,
+               count(*) FILTER (WHERE r.proactive = 'hotspot') AS from_hotspots
+            FROM rounds r
+            WHERE r.assigned_at >= :start AND r.assigned_at < :end AND r.proactive IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key).update(
+            proactive_assigned=r.assigned,
+            proactive_from_hotspots=r.from_hotspots,
+            proactive_from_patrols=r.assigned - r.from_hotspots,
+        )
+    for r in await repo.fetch(
+        f"""SELECT {keys["rv"]} AS key, count(*) AS reviewed, sum(rv.resolved::int) AS resolved
+            FROM review_facts rv {_JOIN.format(t="rv")}
+            WHERE rv.completed_at >= :start AND rv.completed_at < :end AND {keys["rv"]} IS NOT NULL
+              AND r.proactive IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        entry(r.key).update(proactive_reviewed=r.reviewed, proactive_resolved=r.resolved)
+
+
+async def _articles(
+    repo: MetricsRepository, params: dict[str, Any], inquiries: int
+) -> list[dict[str, Any]]:
+    """Each article's direct answers in the month, their share of all inquiries, and how
+    many of them the callback found unsolved or the resident dissatisfied (reopened)."""
+    rows = await repo.fetch(
+        """SELECT f.article_id,
+               (array_agg(f.article_title ORDER BY f.article_version DESC))[1] AS title,
+               max(f.article_version) AS latest_version, count(*) AS answered,
+               count(rv.review_id) AS reviewed,
+               count(rv.review_id) FILTER (WHERE NOT rv.resolved
+                                           OR rv.satisfaction = 'dissatisfied') AS reopened
+           FROM complaint_facts f
+           LEFT JOIN review_facts rv ON rv.complaint_id = f.complaint_id AND rv.round = 1
+           WHERE f.article_id IS NOT NULL AND f.answered_at >= :start AND f.answered_at < :end
+           GROUP BY f.article_id ORDER BY answered DESC, f.article_id""",
+        params,
+    )
+    return [
+        {
+            "article_id": r.article_id,
+            "title": r.title,
+            "latest_version": r.latest_version,
+            "answered": r.answered,
+            "direct_answer_rate": _rate(r.answered, inquiries),
+            "reviewed": r.reviewed,
+            "reopened": r.reopened,
+            "reopen_rate": _rate(r.reopened, r.reviewed),
+        }
+        for r in rows
+    ]
 
 
 async def _collaboration(
@@ -173,7 +243,8 @@ def _empty(key: str) -> dict[str, Any]:
         "reviewed contacted resolved satisfied reopened assigned returned returns_approved "
         "accept_on_time accept_late contact_on_time contact_late resolve_on_time resolve_late "
         "breaches consultations consultations_decided_in_time consultations_fallen_back "
-        "whistles_blown report_ins_due report_in_on_time report_in_late"
+        "whistles_blown report_ins_due report_in_on_time report_in_late proactive_assigned "
+        "proactive_from_hotspots proactive_from_patrols proactive_reviewed proactive_resolved"
     )
     return {"key": key, **dict.fromkeys(counts.split(), 0)}
 
@@ -203,6 +274,7 @@ def _with_rates(e: dict[str, Any], w: CompositeWeights) -> dict[str, Any]:
         "on_time_report_in_rate": _rate(
             e["report_in_on_time"], e["report_in_on_time"] + e["report_in_late"]
         ),
+        "proactive_resolution_rate": _rate(e["proactive_resolved"], e["proactive_reviewed"]),
     }
 
 

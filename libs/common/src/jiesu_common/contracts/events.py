@@ -25,6 +25,8 @@ Satisfaction = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 ConsultationTrigger = Literal["tie", "disputed_return", "second_return", "manual"]
 Clock = Literal["accept", "contact", "resolve", "report_in", "review", "consultation"]
 EscalationLevel = Literal["reminder", "supervision", "notice"]
+# 未诉先办: a case the city opened itself, from a hot spot or a grid worker's patrol.
+Proactive = Literal["hotspot", "patrol"]
 
 
 class ComplaintStatus(StrEnum):
@@ -83,6 +85,13 @@ class ComplaintSummaryV1(_Part):
     attributes: dict[str, str | tuple[str, ...]] = Field(
         default_factory=dict,
         description="answers to the category's extra questions (Open311 attributes)",
+    )
+    proactive: Proactive | None = Field(
+        default=None,
+        description="未诉先办: opened by the city itself, from a hot spot or a grid patrol",
+    )
+    hotspot_key: str | None = Field(
+        default=None, description="the hot spot a supervisor turned into this case"
     )
 
 
@@ -147,6 +156,11 @@ class ComplaintAnsweredV1(EventPayload):
     answered_at: datetime
     category_code: str | None = None
     summary: ComplaintSummaryV1 | None = None
+    article_id: uuid.UUID | None = Field(
+        default=None, description="the knowledge-base article the answer came from"
+    )
+    article_version: int | None = Field(default=None, ge=1)
+    article_title: str | None = None
 
 
 class ComplaintWithdrawnV1(EventPayload):

@@ -76,6 +76,8 @@ async def find_hotspots(
             FROM complaint_facts f
             WHERE f.received_at >= :since AND f.received_at < :at
               AND f.category_code IS NOT NULL AND f.{column} IS NOT NULL {scope.on_facts("f")}
+              -- a case opened from a hot spot does not feed the hot spot it came from
+              AND f.proactive IS DISTINCT FROM 'hotspot'
         ),
         current AS (
             SELECT cat, place, count(*) AS n FROM base WHERE k = 0

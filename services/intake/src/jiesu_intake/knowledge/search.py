@@ -1,0 +1,108 @@
+"""Chinese words for the article search: jieba's search-mode segmentation, as exact lexemes.
+
+The embedded PostgreSQL has no pg_trgm and runs with the C locale, whose text-search
+parser sees a run of Chinese characters as one word. So intake segments the text itself
+and stores the words as lexemes (``array_to_tsvector``); a query is the OR of its words
+as a ``tsquery`` literal, ranked by ``ts_rank`` (title words weigh more than body words).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from typing import Any
+
+# Words that say nothing about what is asked (how, what, please, need, …).
+STOP_WORDS = frozenset(
+    [
+        "请问",
+        "请教",
+        "咨询",
+        "您好",
+        "你好",
+        "谢谢",
+        "怎么",
+        "怎么办",
+        "怎样",
+        "如何",
+        "什么",
+        "为什么",
+        "哪些",
+        "哪里",
+        "哪个",
+        "多少",
+        "是否",
+        "能否",
+        "可以",
+        "可否",
+        "需要",
+        "我们",
+        "你们",
+        "他们",
+        "自己",
+        "一下",
+        "这个",
+        "那个",
+        "这些",
+        "那些",
+        "没有",
+        "还是",
+        "或者",
+        "以及",
+        "就是",
+        "但是",
+        "因为",
+        "所以",
+        "如果",
+        "已经",
+        "现在",
+        "目前",
+        "的话",
+        "一个",
+    ]
+)
+_lock = threading.Lock()
+_jieba: Any = None
+
+
+def _segmenter() -> Any:
+    """jieba, loaded once (its dictionary takes about a second to build)."""
+    global _jieba
+    with _lock:
+        if _jieba is None:
+            with warnings.catch_warnings():  # jieba 0.42's regexes use invalid escapes
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+            _jieba = jieba
+    return _jieba
+
+
+def warm_up() -> None:
+    """Load the dictionary ahead of the first suggestion (run in a background thread)."""
+    _segmenter()
+
+
+def words(text: str) -> list[str]:
+    """The distinct searchable words of ``text``, in order: two characters or more, no
+    punctuation, no stop words; Latin letters lower-cased."""
+    seen: dict[str, None] = {}
+    for word in _segmenter().cut_for_search(text.lower()):
+        word = word.strip()
+        if len(word) >= 2 and any(ch.isalnum() for ch in word) and word not in STOP_WORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def tsquery_literal(found: list[str]) -> str:
+    """The OR of ``found`` as a ``tsquery`` literal of quoted lexemes (no parsing, no stemming)."""
+    return " | ".join("'" + w.replace("\\", "\\\\").replace("'", "''") + "'" for w in found)
+
+
+def excerpt(body: str, limit: int = 120) -> str:
+    """The start of an article's body, for a suggestion list."""
+    flat = " ".join(body.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
