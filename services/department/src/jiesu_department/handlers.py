@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jiesu_common.auth import Principal
@@ -13,6 +13,7 @@ from jiesu_common.contracts.events import (
     CaseAcceptedV1,
     CaseContactedV1,
     CaseExtensionRequestedV1,
+    CasePauseRequestedV1,
     CaseProgressedV1,
     CaseResolvedV1,
     CaseReturnedV1,
@@ -21,6 +22,9 @@ from jiesu_common.contracts.events import (
     ComplaintWithdrawnV1,
     ExtensionDeniedV1,
     ExtensionGrantedV1,
+    PauseDeniedV1,
+    PauseEndedV1,
+    PauseGrantedV1,
     ReturnApprovedV1,
     ReturnRejectedV1,
 )
@@ -190,6 +194,51 @@ async def apply_extension_decision(
     )
 
 
+async def apply_pause_decision(
+    payload: PauseGrantedV1 | PauseDeniedV1 | PauseEndedV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """挂起: granted, the case shows as paused and its deadlines move by the planned pause;
+    denied, nothing is pending; ended early by action, the deadlines move back by the part
+    not used (an open-ended pause moves them by the time it lasted)."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None or case.pause_id != payload.pause_id:
+        return
+    values: dict[str, Any]
+    if isinstance(payload, PauseGrantedV1):
+        if case.pause_status != "pending":
+            return
+        planned = payload.until - payload.paused_at if payload.until else timedelta(0)
+        values = {
+            "pause_status": "paused",
+            "paused_until": payload.until,
+            "deadlines": domain.shift_deadlines(case.deadlines, planned),
+        }
+        action, detail = "pause_granted", {"until": _iso(payload.until), "note": payload.note}
+    elif isinstance(payload, PauseDeniedV1):
+        if case.pause_status != "pending":
+            return
+        values = {"pause_status": None, "paused_until": None}
+        action, detail = "pause_denied", {"note": payload.note}
+    else:
+        if case.pause_status != "paused":
+            return
+        # The deadlines already include the planned pause (none when open-ended).
+        planned_end = payload.until or payload.paused_at
+        values = {
+            "pause_status": None,
+            "paused_until": None,
+            "deadlines": domain.shift_deadlines(case.deadlines, payload.ended_at - planned_end),
+        }
+        action, detail = "pause_ended", {"ended_at": _iso(payload.ended_at)}
+    await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=(action, payload.decided_by, payload.decided_at, detail),
+        **values,
+    )
+
+
 # --- case actions (from the API) ------------------------------------------------------------
 
 
@@ -213,6 +262,8 @@ async def act_on_case(
         return_by=datetime.fromisoformat(deadlines["return_by"]),
         resolve_by=datetime.fromisoformat(deadlines["resolve_by"]),
         mode=case.mode,
+        pause_status=case.pause_status,
+        paused_until=case.paused_until,
     )
     try:
         status = domain.next_status(state, action, now)
@@ -220,6 +271,10 @@ async def act_on_case(
         raise Problem.conflict(refused.slug, refused.message) from refused
     if action == "extension-request" and body["until"] <= state.resolve_by:
         raise Problem.invalid("延期后的时限须晚于当前办结时限 / `until` must be after resolve_by")
+    if action == "pause-request":
+        if body.get("until") is not None and body["until"] <= now:
+            raise Problem.invalid("恢复日期须在将来 / `until` must be in the future")
+        body = body | {"pause_id": str(uuid.uuid4())}
     values = {"status": status} | _stamps(action, now, body, case.status)
     changed = await uow.cases.change(
         case.case_id,
@@ -266,6 +321,8 @@ def _stamps(action: str, now: datetime, body: dict[str, Any], status: str) -> di
         }
     if action == "extension-request":
         return {"extension_pending": True}
+    if action == "pause-request":
+        return {"pause_status": "pending", "pause_id": uuid.UUID(body["pause_id"])}
     return {}
 
 
@@ -294,9 +351,21 @@ def _event_for(action: str, case: Any, by: str, now: datetime, body: dict[str, A
         return CaseReturnedV1(
             **common, reason=body["reason"], evidence=body.get("evidence"), returned_at=now
         )
+    if action == "pause-request":
+        return CasePauseRequestedV1(
+            **common,
+            pause_id=uuid.UUID(body["pause_id"]),
+            reason=body["reason"],
+            until=body.get("until"),
+            requested_at=now,
+        )
     return CaseExtensionRequestedV1(
         **common, until=body["until"], reason=body["reason"], requested_at=now
     )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _jsonable(body: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,16 @@ class ExtensionCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class PauseCreate(BaseModel):
+    """挂起: why the clocks should stop (waiting for the resident, a court, the weather), and
+    optionally the date they resume by themselves."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=1, max_length=2000)
+    until: AwareDatetime | None = None
+
+
 class WhistleCreate(BaseModel):
     """吹哨: the departments to summon, what is asked of them, and when they must report in."""
 
@@ -119,6 +129,10 @@ class CaseRead(BaseModel):
     return_reason: str | None
     return_decision: str | None
     extension_pending: bool
+    pause_status: Literal["pending", "paused"] | None = Field(
+        default=None, description="挂起: asked for (pending) or granted (paused)"
+    )
+    paused_until: datetime | None = Field(default=None, description="when a pause resumes")
     whistle_id: uuid.UUID | None = Field(default=None, description="set on a whistle summons")
     summoned_by: str | None = None
     ask: str | None = None

@@ -24,6 +24,9 @@ from jiesu_dispatch.schemas import (
     ConsultationStatus,
     ExtensionDecisionCreate,
     ExtensionRead,
+    PauseDecisionCreate,
+    PauseRead,
+    PauseResumeCreate,
     PositionCreate,
     QueueItem,
     ReturnDecisionCreate,
@@ -364,6 +367,80 @@ async def decide_extension(
             uow=uow,
         )
     return ExtensionRead.model_validate(row._mapping)
+
+
+# --- pauses (挂起) ---------------------------------------------------------------------------
+
+PAUSE_RESUME_ACCESS = access(*DISPATCH_ROLES, "unit_staff")
+
+
+@router.get("/v1/pauses", openapi_extra=access(*READ_ROLES, "unit_staff"), tags=["pauses"])
+async def list_pauses(
+    principal: Caller,
+    state: State,
+    status: Literal["pending", "granted", "denied", "ended"] | None = "pending",
+    complaint_id: uuid.UUID | None = None,
+    cursor: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Pause requests (挂起审批), oldest first; ``status`` defaults to pending. Unit staff see
+    their own unit's."""
+    require_roles(principal, *READ_ROLES, "unit_staff")
+    async with state.uow() as uow:
+        rows = await uow.dispatch.requests_page(
+            "pauses",
+            status=status,
+            complaint_id=complaint_id,
+            after=cursor,
+            limit=limit,
+            unit_id=principal.unit_id if principal.role == "unit_staff" else None,
+        )
+    items = [PauseRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
+    nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None
+    return page(items, nxt)
+
+
+@router.post(
+    "/v1/pauses/{pause_id}/decision",
+    openapi_extra=DISPATCH_ACCESS,
+    response_model=PauseRead,
+    tags=["pauses"],
+)
+async def decide_pause(
+    pause_id: uuid.UUID, body: PauseDecisionCreate, principal: Caller, state: State
+) -> PauseRead:
+    """Grant (the case's clocks stop now, until ``until`` or until resumed) or deny a pause."""
+    require_roles(principal, *DISPATCH_ROLES)
+    if body.decision == "deny" and body.until is not None:
+        raise Problem.invalid("拒绝时不能指定恢复日期 / a denial sets no until")
+    async with state.uow() as uow:
+        row = await state.loopback.decide_pause(
+            pause_id=pause_id,
+            grant=body.decision == "grant",
+            note=body.note,
+            until=body.until,
+            decided_by=principal.subject,
+            uow=uow,
+        )
+    return PauseRead.model_validate(row._mapping)
+
+
+@router.post(
+    "/v1/pauses/{pause_id}/resume",
+    openapi_extra=PAUSE_RESUME_ACCESS,
+    response_model=PauseRead,
+    tags=["pauses"],
+)
+async def resume_pause(
+    pause_id: uuid.UUID, principal: Caller, state: State, body: PauseResumeCreate | None = None
+) -> PauseRead:
+    """Resume by action: the clocks run again from now (the centre, or the paused unit)."""
+    require_roles(principal, *DISPATCH_ROLES, "unit_staff")
+    async with state.uow() as uow:
+        row = await state.loopback.end_pause(
+            pause_id=pause_id, note=body.note if body else None, principal=principal, uow=uow
+        )
+    return PauseRead.model_validate(row._mapping)
 
 
 # --- joint consultation (会商) ---------------------------------------------------------------

@@ -18,6 +18,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
         "jiesu.complaint.withdrawn.v1": dispatcher.withdraw_complaint,
         "jiesu.case.returned.v1": loop.record_return,
         "jiesu.case.extension_requested.v1": loop.record_extension_request,
+        "jiesu.case.pause_requested.v1": loop.record_pause_request,
         "jiesu.complaint.reopened.v1": loop.reopen_complaint,
         "jiesu.complaint.closed.v1": loop.close_complaint,
         "jiesu.case.whistle_requested.v1": Consultations(dispatcher).record_whistle,

@@ -182,8 +182,9 @@ class DispatchRepository(FastRepository):
         complaint_id: uuid.UUID | None,
         after: datetime | None,
         limit: int,
+        unit_id: str | None = None,
     ) -> list[Any]:
-        """Requests oldest first, optionally of one status or one complaint."""
+        """Requests oldest first, optionally of one status, one complaint or one unit."""
         t = orm.metadata.tables[table]
         at = t.c["returned_at" if table == "returns" else "requested_at"]
         query = select(t).order_by(at, t.c[row_key(table)]).limit(limit + 1)
@@ -191,6 +192,8 @@ class DispatchRepository(FastRepository):
             query = query.where(t.c.status == status)
         if complaint_id is not None:
             query = query.where(t.c.complaint_id == complaint_id)
+        if unit_id is not None:
+            query = query.where(t.c.unit_id == unit_id)
         if after is not None:
             query = query.where(at > after)
         return list((await self.session.execute(query)).all())
@@ -341,6 +344,14 @@ class ConsultationRepository:
         return result.first() is not None
 
 
+_ROW_KEYS = {
+    "returns": "return_id",
+    "extensions": "extension_id",
+    "pauses": "pause_id",
+    "reply_reviews": "reply_review_id",
+}
+
+
 def row_key(table: str) -> str:
-    """The id column of the returns and extensions tables."""
-    return "return_id" if table == "returns" else "extension_id"
+    """The id column of the tables of units' requests to the centre."""
+    return _ROW_KEYS[table]

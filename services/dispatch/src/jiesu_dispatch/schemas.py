@@ -340,3 +340,41 @@ class WhistleRead(BaseModel):
     report_by: datetime
     requested_by: str | None
     blown_at: datetime
+
+
+class PauseDecisionCreate(BaseModel):
+    """The centre's decision on a pause (挂起); granting may set another resume date."""
+
+    model_config = _STRICT
+
+    decision: Literal["grant", "deny"]
+    note: str | None = Field(default=None, max_length=2000)
+    until: AwareDatetime | None = None
+
+
+class PauseResumeCreate(BaseModel):
+    """Resume a paused case before its date (the resident called back, the court ruled)."""
+
+    model_config = _STRICT
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PauseRead(BaseModel):
+    """A unit's pause request, the centre's decision, and when the clocks ran again."""
+
+    pause_id: uuid.UUID
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    unit_id: str
+    reason: str
+    until: datetime | None
+    requested_at: datetime
+    status: Literal["pending", "granted", "denied", "ended"]
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+    paused_at: datetime | None
+    ended_at: datetime | None
+    ended_by: str | None

@@ -18,6 +18,8 @@ def handler_table(p: Projector) -> dict[str, Handler]:
         "jiesu.complaint.closed.v1": p.complaint_ended,
         "jiesu.complaint.assigned.v1": p.complaint_assigned,
         "jiesu.extension.granted.v1": p.extension_granted,
+        "jiesu.pause.granted.v1": p.pause_granted,
+        "jiesu.pause.ended.v1": p.pause_ended,
         "jiesu.case.returned.v1": p.case_returned,
         "jiesu.return.approved.v1": p.return_decided,
         "jiesu.return.rejected.v1": p.return_decided,

@@ -296,6 +296,34 @@ class ExtensionDeniedV1(_CaseDecision):
     extension_id: uuid.UUID
 
 
+class PauseGrantedV1(_CaseDecision):
+    """The centre approved a unit's pause (挂起): the case's clocks stop from ``paused_at``
+    until ``until`` (when set) or until a ``pause.ended``."""
+
+    event_type = "jiesu.pause.granted.v1"
+    pause_id: uuid.UUID
+    paused_at: datetime
+    until: datetime | None = None
+
+
+class PauseDeniedV1(_CaseDecision):
+    """The centre refused a unit's pause; the clocks never stopped."""
+
+    event_type = "jiesu.pause.denied.v1"
+    pause_id: uuid.UUID
+
+
+class PauseEndedV1(_CaseDecision):
+    """A granted pause was ended by action before its date (``decided_by`` resumed it):
+    the case's clocks run again from ``ended_at``."""
+
+    event_type = "jiesu.pause.ended.v1"
+    pause_id: uuid.UUID
+    paused_at: datetime
+    until: datetime | None = Field(default=None, description="the date it would have ended")
+    ended_at: datetime
+
+
 class WhistleBlownV1(_Dispatch):
     """A street office summoned departments to a case (吹哨)."""
 
@@ -373,6 +401,17 @@ class CaseExtensionRequestedV1(_Case):
     event_type = "jiesu.case.extension_requested.v1"
     until: datetime
     reason: str
+    requested_at: datetime
+
+
+class CasePauseRequestedV1(_Case):
+    """The unit asks the centre to pause the case's clocks (挂起), with a reason and
+    optionally the date they resume."""
+
+    event_type = "jiesu.case.pause_requested.v1"
+    pause_id: uuid.UUID
+    reason: str
+    until: datetime | None = None
     requested_at: datetime
 
 
@@ -497,6 +536,9 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     ReturnRejectedV1,
     ExtensionGrantedV1,
     ExtensionDeniedV1,
+    PauseGrantedV1,
+    PauseDeniedV1,
+    PauseEndedV1,
     WhistleBlownV1,
     CaseAcceptedV1,
     CaseContactedV1,
@@ -504,6 +546,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     CaseResolvedV1,
     CaseReturnedV1,
     CaseExtensionRequestedV1,
+    CasePauseRequestedV1,
     WhistleRequestedV1,
     WhistleReportedV1,
     ReviewCompletedV1,
