@@ -161,3 +161,12 @@ def test_a_pause_moves_the_work_deadlines_but_not_the_return_window() -> None:
     )
     later = (NOW + timedelta(hours=5)).isoformat()
     assert moved == {"accept_by": later, "contact_by": later, "resolve_by": later, "return_by": at}
+
+
+def test_a_reviewed_reply_keeps_the_case_open_and_waits_once() -> None:
+    reviewed = case(status="accepted", reply_review_required=True)
+    assert next_status(reviewed, "resolve", NOW) == "in_progress"
+    pending = case(status="in_progress", reply_review_required=True, reply_review="pending")
+    assert refused(pending, "resolve") == "reply-pending"
+    sent_back = case(status="in_progress", reply_review_required=True, reply_review="sent_back")
+    assert next_status(sent_back, "resolve", NOW) == "in_progress"

@@ -20,6 +20,8 @@ def consumer_specs() -> list[ConsumerSpec]:
         "jiesu.pause.granted.v1": handlers.apply_pause_decision,
         "jiesu.pause.denied.v1": handlers.apply_pause_decision,
         "jiesu.pause.ended.v1": handlers.apply_pause_decision,
+        "jiesu.reply.approved.v1": handlers.apply_reply_review,
+        "jiesu.reply.sent_back.v1": handlers.apply_reply_review,
         "jiesu.complaint.withdrawn.v1": handlers.close_out_withdrawn,
         "jiesu.complaint.supplemented.v1": handlers.note_supplement,
         "jiesu.complaint.queued.v1": collaboration.end_consultations,

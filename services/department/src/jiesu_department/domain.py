@@ -43,6 +43,9 @@ class CaseState:
     # ``paused_until`` when set, else until the centre or the unit resumes it).
     pause_status: str | None = None
     paused_until: datetime | None = None
+    # 答复审核: the reply waits for the centre (pending) before the case counts as resolved.
+    reply_review_required: bool = False
+    reply_review: str | None = None
 
     def paused(self, now: datetime) -> bool:
         """Paused at ``now``: granted and not yet past its resume date."""
@@ -75,12 +78,19 @@ def next_status(case: CaseState, action: Action, now: datetime) -> str:
     if action == "progress":
         return "in_progress"
     if action == "resolve":
-        return "resolved"
+        return _check_resolve(case)
     if action == "return":
         return _check_return(case, now)
     if action == "pause-request":
         return _check_pause(case, now)
     return _check_extension(case, now)
+
+
+def _check_resolve(case: CaseState) -> str:
+    """A reply the centre reviews leaves the case open (in progress) until it is approved."""
+    if case.reply_review == "pending":
+        raise ActionRefused("reply-pending", "答复正在审核中 / the reply is waiting for review")
+    return "in_progress" if case.reply_review_required else "resolved"
 
 
 def _check_pause(case: CaseState, now: datetime) -> str:

@@ -15,6 +15,7 @@ from jiesu_common.contracts.events import (
     CaseExtensionRequestedV1,
     CasePauseRequestedV1,
     CaseProgressedV1,
+    CaseReplySubmittedV1,
     CaseResolvedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
@@ -25,6 +26,8 @@ from jiesu_common.contracts.events import (
     PauseDeniedV1,
     PauseEndedV1,
     PauseGrantedV1,
+    ReplyApprovedV1,
+    ReplySentBackV1,
     ReturnApprovedV1,
     ReturnRejectedV1,
 )
@@ -108,6 +111,7 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
                 "co_unit_ids": list(payload.co_unit_ids),
                 "lead_unit_id": payload.lead_unit_id,
                 "assigned_at": payload.assigned_at,
+                "reply_review_required": payload.reply_review and role == "lead",
             },
             by=payload.assigned_by,
             at=payload.assigned_at,
@@ -264,6 +268,8 @@ async def act_on_case(
         mode=case.mode,
         pause_status=case.pause_status,
         paused_until=case.paused_until,
+        reply_review_required=case.reply_review_required,
+        reply_review=case.reply_review,
     )
     try:
         status = domain.next_status(state, action, now)
@@ -275,6 +281,9 @@ async def act_on_case(
         if body.get("until") is not None and body["until"] <= now:
             raise Problem.invalid("恢复日期须在将来 / `until` must be in the future")
         body = body | {"pause_id": str(uuid.uuid4())}
+    if action == "resolve" and status != "resolved":
+        # 答复审核: the reply waits for the centre; the case counts as resolved on approval.
+        return await _submit_reply(case, status, body, principal, now, uow)
     values = {"status": status} | _stamps(action, now, body, case.status)
     changed = await uow.cases.change(
         case.case_id,
@@ -286,6 +295,89 @@ async def act_on_case(
     await uow.commit()
     log.info("case %s", action, extra={"case_id": str(case.case_id), "unit_id": case.unit_id})
     return changed
+
+
+async def _submit_reply(
+    case: Any,
+    status: str,
+    body: dict[str, Any],
+    principal: Principal,
+    now: datetime,
+    uow: DepartmentUnitOfWork,
+) -> Any:
+    """The reply goes to the centre's review; the resolve clock keeps running meanwhile."""
+    reply_review_id = uuid.uuid4()
+    changed = await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=("reply_submitted", principal.subject, now, _jsonable(body)),
+        status=status,
+        reply=body["reply"],
+        result=body.get("result"),
+        reply_review="pending",
+        reply_review_note=None,
+        reply_submitted_at=now,
+    )
+    uow.publish(
+        CaseReplySubmittedV1(
+            complaint_id=case.complaint_id,
+            case_id=case.case_id,
+            unit_id=case.unit_id,
+            round=case.round,
+            role=case.role,
+            by=principal.subject,
+            reply_review_id=reply_review_id,
+            reply=body["reply"],
+            result=body.get("result"),
+            submitted_at=now,
+        )
+    )
+    await uow.commit()
+    log.info("reply submitted for review", extra={"case_id": str(case.case_id)})
+    return changed
+
+
+async def apply_reply_review(
+    payload: ReplyApprovedV1 | ReplySentBackV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """Approved: the case is resolved now (and says so to everyone, as a unit's resolve does).
+    Sent back: the case stays open with the reviewer's note; the unit replies again."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None or case.reply_review != "pending" or case.status not in domain.OPEN_STATUSES:
+        return
+    detail = {"note": payload.note}
+    if isinstance(payload, ReplySentBackV1):
+        await uow.cases.change(
+            case.case_id,
+            case.unit_id,
+            log=("reply_sent_back", payload.decided_by, payload.decided_at, detail),
+            reply_review="sent_back",
+            reply_review_note=payload.note,
+        )
+        return
+    await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=("reply_approved", payload.decided_by, payload.decided_at, detail),
+        status="resolved",
+        resolved_at=payload.decided_at,
+        reply_review="approved",
+        reply_review_note=payload.note,
+    )
+    uow.publish(
+        CaseResolvedV1(
+            complaint_id=case.complaint_id,
+            case_id=case.case_id,
+            unit_id=case.unit_id,
+            round=case.round,
+            role=case.role,
+            by=payload.decided_by,
+            reply=case.reply,
+            result=case.result,
+            resolved_at=payload.decided_at,
+        )
+    )
 
 
 async def own_case(

@@ -19,6 +19,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
         "jiesu.case.returned.v1": loop.record_return,
         "jiesu.case.extension_requested.v1": loop.record_extension_request,
         "jiesu.case.pause_requested.v1": loop.record_pause_request,
+        "jiesu.case.reply_submitted.v1": loop.record_reply,
         "jiesu.complaint.reopened.v1": loop.reopen_complaint,
         "jiesu.complaint.closed.v1": loop.close_complaint,
         "jiesu.case.whistle_requested.v1": Consultations(dispatcher).record_whistle,

@@ -86,6 +86,9 @@ class Dispatcher:
     settings: DispatchSettings
     calendar: WorkingCalendar
     _rules: tuple[float, list[RoutingRule]] | None = field(default=None, init=False, repr=False)
+    _reply_policy: tuple[float, frozenset[tuple[str, str]]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     async def route_complaint(
         self, payload: ComplaintReceivedV1, event: CloudEvent, uow: UnitOfWork
@@ -282,6 +285,18 @@ class Dispatcher:
     def forget_rules(self) -> None:
         """A new version was stored: read it before routing again."""
         self._rules = None
+        self._reply_policy = None
+
+    async def reply_review_required(
+        self, uow: DispatchUnitOfWork, *, category: str, unit_id: str
+    ) -> bool:
+        """The city's reply-review policy (答复审核) for this category or lead unit, kept for
+        ``rules_ttl_s`` like the routing rules."""
+        now = time.monotonic()
+        if self._reply_policy is None or now - self._reply_policy[0] > self.settings.rules_ttl_s:
+            self._reply_policy = (now, frozenset(await uow.dispatch.reply_review_policy()))
+        scopes = self._reply_policy[1]
+        return ("category", category) in scopes or ("unit", unit_id) in scopes
 
     async def queue(
         self,
@@ -442,6 +457,9 @@ class Dispatcher:
             summary=summary,
             previous_lead_unit_id=previous,
             note=note,
+            reply_review=await self.reply_review_required(
+                uow, category=category, unit_id=decision.lead_unit_id
+            ),
         )
         uow.publish(assigned)
         log.info(

@@ -13,6 +13,7 @@ from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     CaseExtensionRequestedV1,
     CasePauseRequestedV1,
+    CaseReplySubmittedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
     ComplaintReopenedV1,
@@ -22,6 +23,8 @@ from jiesu_common.contracts.events import (
     PauseDeniedV1,
     PauseEndedV1,
     PauseGrantedV1,
+    ReplyApprovedV1,
+    ReplySentBackV1,
     ReturnApprovedV1,
     ReturnRejectedV1,
 )
@@ -137,6 +140,27 @@ class LoopBack:
                 "reason": payload.reason,
                 "until": payload.until,
                 "requested_at": payload.requested_at,
+                "status": "pending",
+            },
+        )
+
+    async def record_reply(
+        self, payload: CaseReplySubmittedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """A unit's reply waits for the centre's review (答复审核)."""
+        assert isinstance(uow, DispatchUnitOfWork)
+        await uow.dispatch.add_request(
+            "reply_reviews",
+            {
+                "reply_review_id": payload.reply_review_id,
+                "case_id": payload.case_id,
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "unit_id": payload.unit_id,
+                "reply": payload.reply,
+                "result": payload.result,
+                "submitted_by": payload.by,
+                "requested_at": payload.submitted_at,
                 "status": "pending",
             },
         )
@@ -317,6 +341,43 @@ class LoopBack:
         await uow.dispatch.decide_request("pauses", pause_id, **values)
         await uow.commit()
         return await uow.dispatch.request("pauses", pause_id)
+
+    async def decide_reply(
+        self,
+        *,
+        reply_review_id: uuid.UUID,
+        approve: bool,
+        note: str | None,
+        decided_by: str,
+        uow: DispatchUnitOfWork,
+    ) -> Any:
+        """Approve (the case counts as resolved now) or send back with a note."""
+        reply = await uow.dispatch.request("reply_reviews", reply_review_id, for_update=True)
+        if reply is None:
+            raise Problem.not_found(f"答复审核 / reply review {reply_review_id}")
+        if reply.status != "pending":
+            raise Problem.conflict(
+                "reply-review-decided", f"答复已审核（{reply.status}）/ already decided"
+            )
+        ref = await uow.dispatch.complaint(reply.complaint_id, for_update=True)
+        if ref is None or ref.current_round != reply.round or ref.state in ("withdrawn", "closed"):
+            raise Problem.conflict("reply-review-stale", "该轮次已结束 / the round is over")
+        now = datetime.now(UTC)
+        common = _case_decision(reply, decided_by, note, now) | {"reply_review_id": reply_review_id}
+        if approve:
+            uow.publish(ReplyApprovedV1(**common))
+        else:
+            uow.publish(ReplySentBackV1(**common))
+        await uow.dispatch.decide_request(
+            "reply_reviews",
+            reply_review_id,
+            status="approved" if approve else "sent_back",
+            decided_by=decided_by,
+            decided_at=now,
+            note=note,
+        )
+        await uow.commit()
+        return await uow.dispatch.request("reply_reviews", reply_review_id)
 
     async def end_pause(
         self,

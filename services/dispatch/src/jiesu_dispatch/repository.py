@@ -235,6 +235,25 @@ class DispatchRepository(FastRepository):
         if rows:
             await self.session.execute(insert(t).values(rows))
 
+    async def reply_review_policy(self) -> list[tuple[str, str]]:
+        """The (scope, code) pairs whose replies the centre reviews."""
+        t = orm.reply_review_policy
+        rows = await self.session.execute(select(t.c.scope, t.c.code).order_by(t.c.scope, t.c.code))
+        return [(r.scope, r.code) for r in rows]
+
+    async def replace_reply_review_policy(
+        self, pairs: list[tuple[str, str]], *, updated_by: str
+    ) -> None:
+        """Replace the whole policy (one DELETE, one INSERT)."""
+        t = orm.reply_review_policy
+        await self.session.execute(t.delete())
+        if pairs:
+            await self.session.execute(
+                insert(t).values(
+                    [{"scope": s, "code": c, "updated_by": updated_by} for s, c in pairs]
+                )
+            )
+
 
 class ConsultationRepository:
     """Consultations, their positions, and whistles."""

@@ -208,6 +208,11 @@ class ComplaintAssignedV1(_Dispatch):
     summary: ComplaintSummaryV1
     previous_lead_unit_id: str | None = None
     note: str | None = None
+    reply_review: bool = Field(
+        default=False,
+        description="the city's policy: the lead unit's reply is reviewed by the centre "
+        "before it counts as resolved (答复审核)",
+    )
 
 
 class ComplaintQueuedV1(_Dispatch):
@@ -324,6 +329,20 @@ class PauseEndedV1(_CaseDecision):
     ended_at: datetime
 
 
+class ReplyApprovedV1(_CaseDecision):
+    """The centre approved a unit's reply (答复审核): the case now counts as resolved."""
+
+    event_type = "jiesu.reply.approved.v1"
+    reply_review_id: uuid.UUID
+
+
+class ReplySentBackV1(_CaseDecision):
+    """The centre sent a unit's reply back with a note; the case stays open, its clock runs."""
+
+    event_type = "jiesu.reply.sent_back.v1"
+    reply_review_id: uuid.UUID
+
+
 class WhistleBlownV1(_Dispatch):
     """A street office summoned departments to a case (吹哨)."""
 
@@ -413,6 +432,16 @@ class CasePauseRequestedV1(_Case):
     reason: str
     until: datetime | None = None
     requested_at: datetime
+
+
+class CaseReplySubmittedV1(_Case):
+    """The unit replied on a case whose reply the centre reviews: not resolved until approved."""
+
+    event_type = "jiesu.case.reply_submitted.v1"
+    reply_review_id: uuid.UUID
+    reply: str
+    result: str | None = None
+    submitted_at: datetime
 
 
 class WhistleRequestedV1(_Case):
@@ -539,6 +568,8 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     PauseGrantedV1,
     PauseDeniedV1,
     PauseEndedV1,
+    ReplyApprovedV1,
+    ReplySentBackV1,
     WhistleBlownV1,
     CaseAcceptedV1,
     CaseContactedV1,
@@ -547,6 +578,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     CaseReturnedV1,
     CaseExtensionRequestedV1,
     CasePauseRequestedV1,
+    CaseReplySubmittedV1,
     WhistleRequestedV1,
     WhistleReportedV1,
     ReviewCompletedV1,
