@@ -140,3 +140,130 @@ async def test_a_paused_clock_does_not_breach_while_paused_and_breaches_after_re
     period = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
     card = (await p.scorecard(period))[UNIT]
     assert card["pauses"] >= 1 and card["paused_hours"] >= 0
+
+
+async def _case(p: Platform, case_id: str) -> dict[str, Any]:
+    answer = await p.call("GET", "department", f"/v1/cases/{case_id}", f"unit:{UNIT}")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def test_a_reviewed_reply_is_sent_back_then_approved_and_only_then_resolves(
+    stack: DevStack, tokens: dict[str, Any]
+) -> None:
+    p = Platform(stack, tokens)
+    policy = "/v1/reply-review-policy"
+    unknown = await p.call("PUT", "dispatch", policy, "dispatcher", body={"unit_ids": ["x-none"]})
+    assert unknown.status_code == 422, unknown.text
+    put = await p.call("PUT", "dispatch", policy, "dispatcher", body={"unit_ids": [UNIT]})
+    assert put.status_code == 200 and put.json()["unit_ids"] == [UNIT], put.text
+    try:
+        await _reply_review_flow(p)
+    finally:
+        restored = await p.call("PUT", "dispatch", policy, "dispatcher", body={})
+        assert restored.status_code == 200, restored.text
+
+
+async def _reply_review_flow(p: Platform) -> None:
+    bad = await p.call(
+        "POST",
+        "department",
+        "/v1/reply-templates",
+        f"unit:{UNIT}",
+        body={"title": "错", "body": "{phone}"},
+    )
+    assert bad.status_code == 422 and "phone" in bad.text
+    template = await p.call(
+        "POST",
+        "department",
+        "/v1/reply-templates",
+        f"unit:{UNIT}",
+        body={
+            "category_code": "ROAD-DAMAGE",
+            "title": "路面修复",
+            "body": "您于{received_date}反映的路面问题（工单{ticket_no}）已由{unit_id}修复。",
+        },
+    )
+    assert template.status_code == 201, template.text
+    filed = await p.file_road_damage(
+        "答复审核测试：人民路井盖破损", phone="13312345678", grid="G01010101"
+    )
+    cid = filed["complaint_id"]
+    case = await p.case_of(cid, UNIT, round_no=1)
+    assert case["reply_review_required"] is True
+    await p.act(case, "accept", {})
+    await p.act(case, "contact", {"method": "phone"})
+    draft = await p.call(
+        "GET",
+        "department",
+        f"/v1/cases/{case['case_id']}/reply-draft",
+        f"unit:{UNIT}",
+        params={"template_id": template.json()["template_id"]},
+    )
+    assert draft.status_code == 200, draft.text
+    reply = draft.json()["reply"]
+    assert filed["ticket_no"] in reply and f"由{UNIT}修复" in reply
+
+    submitted = await p.act(case, "resolve", {"reply": reply, "result": "solved"})
+    assert (submitted["status"], submitted["reply_review"]) == ("in_progress", "pending")
+    resolve = f"/v1/cases/{case['case_id']}/resolve"
+    twice = await p.call("POST", "department", resolve, f"unit:{UNIT}", body={"reply": "再次"})
+    assert twice.status_code == 409 and twice.json()["type"].endswith("reply-pending")
+    first = await _pending(p, "/v1/reply-reviews", cid)
+    decide = f"/v1/reply-reviews/{first['reply_review_id']}/decision"
+    noteless = await p.call(
+        "POST", "dispatch", decide, "dispatcher", body={"decision": "send_back"}
+    )
+    assert noteless.status_code == 422
+    back = await p.call(
+        "POST",
+        "dispatch",
+        decide,
+        "dispatcher",
+        body={"decision": "send_back", "note": "请写明修复时间"},
+    )
+    assert back.status_code == 200 and back.json()["status"] == "sent_back", back.text
+
+    async def sent_back() -> dict[str, Any] | None:
+        shown = await _case(p, case["case_id"])
+        return shown if shown["reply_review"] == "sent_back" else None
+
+    shown = await p.until(sent_back, what="the reply sent back", timeout=30)
+    assert shown["status"] == "in_progress" and shown["reply_review_note"] == "请写明修复时间"
+    assert (await p.complaint(cid))["status"] != "resolved"
+
+    await p.act(case, "resolve", {"reply": reply + "修复时间：12月2日。", "result": "solved"})
+
+    async def second_pending() -> dict[str, Any] | None:
+        answer = await p.call(
+            "GET", "dispatch", "/v1/reply-reviews", "dispatcher", params={"complaint_id": cid}
+        )
+        items = [
+            i for i in answer.json()["items"] if i["reply_review_id"] != first["reply_review_id"]
+        ]
+        return items[0] if items else None
+
+    second = await p.until(second_pending, what="the second reply to review", timeout=30)
+    decide = f"/v1/reply-reviews/{second['reply_review_id']}/decision"
+    approved = await p.call("POST", "dispatch", decide, "dispatcher", body={"decision": "approve"})
+    assert approved.status_code == 200, approved.text
+    again = await p.call("POST", "dispatch", decide, "dispatcher", body={"decision": "approve"})
+    assert again.status_code == 409 and again.json()["type"].endswith("reply-review-decided")
+
+    async def resolved() -> dict[str, Any] | None:
+        shown = await _case(p, case["case_id"])
+        return shown if shown["status"] == "resolved" else None
+
+    shown = await p.until(resolved, what="the approved reply resolving the case", timeout=30)
+    decided_at = datetime.fromisoformat(approved.json()["decided_at"])
+    assert datetime.fromisoformat(shown["resolved_at"]) == decided_at
+    assert shown["reply"].endswith("修复时间：12月2日。")
+    # The resolve clock ran until the approval, and the callback review follows as usual.
+
+    async def clock_stopped() -> dict[str, Any] | None:
+        clock = await _resolve_clock(p, cid)
+        return clock if clock["stopped_at"] else None
+
+    clock = await p.until(clock_stopped, what="the resolve clock stopped", timeout=30)
+    assert datetime.fromisoformat(clock["stopped_at"]) == decided_at
+    await p.review_of(cid, 1)
