@@ -129,6 +129,7 @@ class CaseRead(BaseModel):
     return_reason: str | None
     return_decision: str | None
     extension_pending: bool
+    pause_id: uuid.UUID | None = Field(default=None, description="the pause asked for or granted")
     pause_status: Literal["pending", "paused"] | None = Field(
         default=None, description="挂起: asked for (pending) or granted (paused)"
     )
