@@ -23,6 +23,7 @@ def consumer_specs() -> list[ConsumerSpec]:
         "jiesu.reply.approved.v1": handlers.apply_reply_review,
         "jiesu.reply.sent_back.v1": handlers.apply_reply_review,
         "jiesu.complaint.withdrawn.v1": handlers.close_out_withdrawn,
+        "jiesu.complaint.merged.v1": handlers.close_out_withdrawn,
         "jiesu.complaint.supplemented.v1": handlers.note_supplement,
         "jiesu.complaint.queued.v1": collaboration.end_consultations,
         "jiesu.consultation.opened.v1": collaboration.note_consultation_opened,

@@ -19,6 +19,7 @@ from jiesu_common.contracts.events import (
     CaseResolvedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
+    ComplaintMergedV1,
     ComplaintSupplementedV1,
     ComplaintWithdrawnV1,
     ExtensionDeniedV1,
@@ -120,18 +121,22 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
 
 
 async def close_out_withdrawn(
-    payload: ComplaintWithdrawnV1, event: CloudEvent, uow: UnitOfWork
+    payload: ComplaintWithdrawnV1 | ComplaintMergedV1, event: CloudEvent, uow: UnitOfWork
 ) -> None:
-    """The resident withdrew: every open case of the complaint ends."""
+    """The resident withdrew, or the complaint was merged into a master by hand (it follows
+    the master's outcome): every open case of the complaint ends."""
     assert isinstance(uow, DepartmentUnitOfWork)
+    if isinstance(payload, ComplaintMergedV1):
+        action, at = "merged", payload.merged_at
+        detail = {"master_id": str(payload.master_id), "reason": payload.note}
+    else:
+        action, at, detail = "withdrawn", payload.withdrawn_at, {"reason": payload.reason}
     for case in await uow.cases.of_complaint(payload.complaint_id):
         if case.status in domain.OPEN_STATUSES:
             await uow.cases.change(case.case_id, case.unit_id, status="withdrawn")
-            await uow.cases.log_action(
-                case.case_id, "withdrawn", None, payload.withdrawn_at, {"reason": payload.reason}
-            )
+            await uow.cases.log_action(case.case_id, action, None, at, detail)
     await uow.cases.close_consultations(
-        complaint_id=payload.complaint_id, status="cancelled", decided_at=payload.withdrawn_at
+        complaint_id=payload.complaint_id, status="cancelled", decided_at=at
     )
 
 

@@ -16,6 +16,8 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
     handlers: dict[str, Handler] = {
         "jiesu.complaint.received.v1": dispatcher.route_complaint,
         "jiesu.complaint.withdrawn.v1": dispatcher.withdraw_complaint,
+        "jiesu.complaint.merged.v1": dispatcher.withdraw_complaint,
+        "jiesu.complaint.unmerged.v1": loop.unmerge_complaint,
         "jiesu.case.returned.v1": loop.record_return,
         "jiesu.case.extension_requested.v1": loop.record_extension_request,
         "jiesu.case.pause_requested.v1": loop.record_pause_request,

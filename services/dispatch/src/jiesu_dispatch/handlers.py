@@ -13,6 +13,7 @@ from jiesu_common.calendar import WorkingCalendar
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
+    ComplaintMergedV1,
     ComplaintQueuedV1,
     ComplaintReceivedV1,
     ComplaintSummaryV1,
@@ -145,15 +146,22 @@ class Dispatcher:
         )
 
     async def withdraw_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
-        """A withdrawn complaint leaves the queue; its open consultation is called off."""
+        """A withdrawn complaint leaves the queue; its open consultation is called off. A
+        complaint merged into a master by hand leaves the same way (it follows its master)."""
         assert isinstance(uow, DispatchUnitOfWork)
+        merged = isinstance(payload, ComplaintMergedV1)
+        at = payload.merged_at if merged else payload.withdrawn_at
+        if merged and await uow.dispatch.complaint(payload.complaint_id) is None:
+            return  # merged at filing: never routed
         open_one = await uow.consultations.open_of(payload.complaint_id)
         if open_one is not None:
             await uow.consultations.update(
-                open_one.consultation_id, status="cancelled", decided_at=payload.withdrawn_at
+                open_one.consultation_id, status="cancelled", decided_at=at
             )
         await uow.dispatch.dequeue(payload.complaint_id)
-        await uow.dispatch.update_complaint(payload.complaint_id, state="withdrawn")
+        await uow.dispatch.update_complaint(
+            payload.complaint_id, state="merged" if merged else "withdrawn"
+        )
 
     async def assign_manually(
         self,

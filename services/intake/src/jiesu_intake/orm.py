@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from jiesu_common.db import new_metadata
 from jiesu_common.messaging.tables import add_messaging_tables
+from jiesu_common.notify_store import add_notifications_table
 
 metadata = new_metadata()
 outbox, inbox = add_messaging_tables(metadata)
@@ -78,6 +79,11 @@ Index(
 )
 Index("ix_complaints_category_code_created_at", complaints.c.category_code, complaints.c.created_at)
 Index("ix_complaints_status", complaints.c.status)
+Index(
+    "ix_complaints_duplicate_of",
+    complaints.c.duplicate_of,
+    postgresql_where=complaints.c.duplicate_of.isnot(None),
+)
 Index("ix_complaints_app_id_created_at", complaints.c.app_id, complaints.c.created_at)
 
 timeline = Table(
@@ -130,3 +136,8 @@ api_keys = Table(
     Column("rate_tat", DateTime(timezone=True)),
     Column("last_used_at", DateTime(timezone=True)),
 )
+
+
+# Messages owed to residents (a merge, the master's outcome), written in the transaction of
+# the change they tell of and delivered after it (the number is read from the vault then).
+notifications = add_notifications_table(metadata)

@@ -15,6 +15,7 @@ def handler_table(p: Projector) -> dict[str, Handler]:
         "jiesu.complaint.answered.v1": p.complaint_ended,
         "jiesu.complaint.withdrawn.v1": p.complaint_ended,
         "jiesu.complaint.merged.v1": p.complaint_ended,
+        "jiesu.complaint.unmerged.v1": p.complaint_unmerged,
         "jiesu.complaint.closed.v1": p.complaint_ended,
         "jiesu.complaint.assigned.v1": p.complaint_assigned,
         "jiesu.extension.granted.v1": p.extension_granted,

@@ -82,6 +82,13 @@ class Projector:
             values["master_id"] = payload.master_id
         await uow.metrics.complaint_fact(payload.complaint_id, **values)
 
+    async def complaint_unmerged(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A merge undone: the complaint counts on its own again (and, merged at filing, is
+        known now for the first time)."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await self.complaint_received(payload, event, uow)
+        await uow.metrics.unmerge_fact(payload.complaint_id)
+
     async def complaint_assigned(
         self, payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork
     ) -> None:

@@ -173,6 +173,13 @@ class MetricsRepository(FastRepository):
         sql = _upsert(table, ("consultation_id",), tuple(row), merge)
         await (await self.conn()).execute(sql, *json_args(orm.consultations, row))
 
+    async def unmerge_fact(self, complaint_id: uuid.UUID) -> None:
+        """A complaint no longer merged."""
+        t = orm.complaint_facts
+        await self.session.execute(
+            update(t).where(t.c.complaint_id == complaint_id).values(merged_at=None, master_id=None)
+        )
+
     async def unit_clocks(self, complaint_id: uuid.UUID, round_no: int, unit_id: str) -> list[Any]:
         """A unit's clocks of one round, locked (a pause applies to all of them)."""
         c = orm.clocks

@@ -120,7 +120,8 @@ class ComplaintReceivedV1(EventPayload):
 
 
 class ComplaintMergedV1(EventPayload):
-    """A complaint was recognised as a duplicate and linked to its master."""
+    """A complaint was recognised as a duplicate and linked to its master (at filing, or by
+    an operator or dispatcher by hand: ``reason`` manual, with who and why)."""
 
     event_type = "jiesu.complaint.merged.v1"
     topic = TOPICS["intake"]
@@ -129,9 +130,27 @@ class ComplaintMergedV1(EventPayload):
     ticket_no: str
     master_id: uuid.UUID
     master_ticket_no: str
-    reason: Literal["same_caller", "nearby_same_category"]
-    similarity: float = Field(ge=0, le=1)
+    reason: Literal["same_caller", "nearby_same_category", "manual"]
+    similarity: float = Field(ge=0, le=1, description="1 for a manual merge")
     merged_at: datetime
+    merged_by: str | None = None
+    note: str | None = Field(default=None, description="why, for a manual merge")
+
+
+class ComplaintUnmergedV1(EventPayload):
+    """A merge was undone by hand: the complaint stands on its own again and is routed anew
+    (``summary`` for a service that never saw it, merged at filing)."""
+
+    event_type = "jiesu.complaint.unmerged.v1"
+    topic = TOPICS["intake"]
+    source = "/jiesu/intake"
+
+    ticket_no: str
+    master_id: uuid.UUID
+    note: str
+    unmerged_by: str
+    unmerged_at: datetime
+    summary: ComplaintSummaryV1
 
 
 class ComplaintAnsweredV1(EventPayload):
@@ -554,6 +573,7 @@ class EscalationRaisedV1(_Sla):
 PAYLOADS: tuple[type[EventPayload], ...] = (
     ComplaintReceivedV1,
     ComplaintMergedV1,
+    ComplaintUnmergedV1,
     ComplaintAnsweredV1,
     ComplaintWithdrawnV1,
     ComplaintSupplementedV1,
