@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from jiesu_common.devstack import DevStack
 from tests.e2e.workflow import Platform
 
@@ -267,3 +269,86 @@ async def _reply_review_flow(p: Platform) -> None:
     clock = await p.until(clock_stopped, what="the resolve clock stopped", timeout=30)
     assert datetime.fromisoformat(clock["stopped_at"]) == decided_at
     await p.review_of(cid, 1)
+
+
+async def _merge(
+    p: Platform, complaint_id: str, body: dict[str, Any], who: str = "dispatcher"
+) -> httpx.Response:
+    return await p.call("POST", "intake", f"/v1/complaints/{complaint_id}/merge", who, body=body)
+
+
+async def test_a_manual_merge_closes_the_duplicate_with_its_master_and_tells_its_resident(
+    stack: DevStack, tokens: dict[str, Any]
+) -> None:
+    p = Platform(stack, tokens)
+    master = await p.file_road_damage(
+        "合并测试：和平路12号门前井盖缺失", phone="13355550001", grid="G01010101"
+    )
+    duplicate = await p.file_road_damage(
+        "和平路那个没盖子的井，晚上太危险了", phone="13355550002", grid="G01010101"
+    )
+    stray = await p.file_road_damage(
+        "和平路井盖问题（其实是另一处）", phone="13355550003", grid="G01010101"
+    )
+    mid, did, sid = master["complaint_id"], duplicate["complaint_id"], stray["complaint_id"]
+    master_case = await p.case_of(mid, UNIT, round_no=1)
+    dup_case = await p.case_of(did, UNIT, round_no=1)
+    await p.case_of(sid, UNIT, round_no=1)
+
+    note = {"note": "同一井盖，合并办理"}
+    itself = await _merge(p, did, {"master_id": did, **note})
+    assert itself.status_code == 422 and itself.json()["type"].endswith("merge-into-self")
+    unit = await _merge(p, did, {"master_id": mid, **note}, who=f"unit:{UNIT}")
+    assert unit.status_code == 403
+    merged = await _merge(p, did, {"master_id": mid, **note})
+    assert merged.status_code == 200, merged.text
+    assert (merged.json()["status"], merged.json()["duplicate_of"]) == ("merged", mid)
+    twice = await _merge(p, did, {"master_id": mid, **note}, who="operator")
+    assert twice.status_code == 409 and twice.json()["type"].endswith("complaint-not-mergeable")
+    # Into its own duplicate: the duplicate's master is itself.
+    into_dup = await _merge(p, mid, {"master_id": did, **note})
+    assert into_dup.status_code == 422 and into_dup.json()["type"].endswith("merge-into-self")
+    a_master = await _merge(p, mid, {"master_id": sid, **note})
+    assert a_master.status_code == 409 and a_master.json()["type"].endswith("has-duplicates")
+
+    # Merged by mistake, then undone: routed anew in a new round.
+    assert (await _merge(p, sid, {"master_id": mid, **note}, who="operator")).status_code == 200
+    unmerged = await p.call(
+        "POST", "intake", f"/v1/complaints/{sid}/unmerge", "operator", body={"note": "非同一处"}
+    )
+    assert unmerged.status_code == 200 and unmerged.json()["status"] == "received"
+    await p.case_of(sid, UNIT, round_no=2)
+
+    async def dup_case_ended() -> dict[str, Any] | None:
+        shown = await _case(p, dup_case["case_id"])
+        return shown if shown["status"] == "withdrawn" else None
+
+    ended = await p.until(dup_case_ended, what="the duplicate's case ended", timeout=30)
+    assert ended["history"][-1]["action"] == "merged"
+
+    await p.handle(master_case, "井盖已补装")
+    review = await p.review_of(mid, 1)
+    await p.complete_review(
+        review["review_id"], {"contacted": True, "resolved": True, "satisfaction": "satisfied"}
+    )
+
+    async def closed_with_master() -> dict[str, Any] | None:
+        shown = await p.complaint(did)
+        return shown if shown["status"] == "closed" else None
+
+    shown = await p.until(closed_with_master, what="the duplicate closed with its master")
+    assert any(e["detail"].get("with_master") for e in shown["timeline"])
+    late = await _merge(p, sid, {"master_id": mid, **note})
+    assert late.status_code == 409 and late.json()["type"].endswith("master-ended")
+
+    async def told() -> list[str] | None:
+        path = stack.notifications_file
+        lines = path.read_text().splitlines() if path.exists() else []
+        kinds = [line for line in lines if duplicate["ticket_no"] in line and '"resident.' in line]
+        return kinds if len(kinds) >= 2 else None
+
+    lines = await p.until(told, what="the duplicate's resident told twice", timeout=30)
+    assert any("resident.merged" in line for line in lines)
+    assert any("resident.master_closed" in line for line in lines)
+    assert "13355550002" not in stack.notifications_file.read_text()
+    assert any("133****0002" in line for line in lines)

@@ -66,17 +66,26 @@ async def delete_template(template_id: uuid.UUID, principal: Caller, state: Stat
 
 @router.get("/v1/cases/{case_id}/reply-draft", openapi_extra=READ_ACCESS, response_model=ReplyDraft)
 async def reply_draft(
-    case_id: uuid.UUID, template_id: uuid.UUID, principal: Caller, state: State
+    case_id: uuid.UUID, principal: Caller, state: State, template_id: uuid.UUID | None = None
 ) -> ReplyDraft:
-    """The case's reply drafted from one of its unit's templates, placeholders filled."""
+    """The case's reply drafted from one of its unit's templates, placeholders filled
+    (without ``template_id``: the first of the case's category, else a general one)."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
         case = await handlers.own_case(case_id, principal, uow)
-        template = await uow.cases.template(template_id)
+        if template_id is None:
+            found = await uow.cases.templates(
+                unit_id=case.unit_id, category_code=case.category_code
+            )
+            template = found[0] if found else None
+        else:
+            template = await uow.cases.template(template_id)
     if template is None or template.unit_id != case.unit_id:
-        raise Problem.not_found(f"答复模板 / template {template_id}")
+        raise Problem.not_found(f"答复模板 / template {template_id or case.category_code}")
     reply = replies.fill(template.body, replies.case_values(case))
-    return ReplyDraft(case_id=case_id, template_id=template_id, title=template.title, reply=reply)
+    return ReplyDraft(
+        case_id=case_id, template_id=template.template_id, title=template.title, reply=reply
+    )
 
 
 async def _save(
