@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def create_context(settings: ServiceSettings) -> ServiceContext:
     """Engine, producer, relay, consumers and residents' messages of one intake process."""
     assert isinstance(settings, IntakeSettings)
-    notices = ResidentNotices(PiiVault(settings.pii), notifier_from(settings.notify))
+    notices = ResidentNotices(settings.pii, notifier_from(settings.notify))
     return ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,

@@ -20,6 +20,7 @@ from jiesu_common.runtime import ServiceContext
 from jiesu_intake import domain
 from jiesu_intake.handlers import IntakeUnitOfWork, summary_of
 from jiesu_intake.pii import PiiVault
+from jiesu_intake.settings import PiiSettings
 
 log = logging.getLogger(__name__)
 NOTIFICATION_NAMESPACE = uuid.UUID("9d1c3b7e-4f2a-4e8b-a6d5-1c2b3a4d5e6f")
@@ -199,8 +200,16 @@ class ResidentNotices:
     """Sends what residents are owed, with the number read from the vault at the moment of
     sending (never stored in clear), and records each outcome; retried with a growing delay."""
 
-    def __init__(self, vault: PiiVault, notifier: Notifier, *, max_attempts: int = 8) -> None:
-        self.vault, self.notifier, self.max_attempts = vault, notifier, max_attempts
+    def __init__(self, pii: PiiSettings, notifier: Notifier, *, max_attempts: int = 8) -> None:
+        self.pii, self.notifier, self.max_attempts = pii, notifier, max_attempts
+        self._vault: PiiVault | None = None
+
+    @property
+    def vault(self) -> PiiVault:
+        """The vault, opened at the first send (a process that never sends needs no keys)."""
+        if self._vault is None:
+            self._vault = PiiVault(self.pii)
+        return self._vault
 
     async def deliver_due(self, context: ServiceContext, *, now: datetime | None = None) -> int:
         """Lease, send and record the messages due now; how many were sent."""
