@@ -137,7 +137,7 @@ class CaseRead(BaseModel):
     reply_review_required: bool = Field(
         default=False, description="答复审核: the centre reviews the reply before it counts"
     )
-    reply_review: Literal["pending", "sent_back", "approved"] | None = None
+    reply_review: Literal["pending", "approved", "sent_back"] | None = None
     reply_review_note: str | None = Field(default=None, description="the reviewer's note")
     reply_submitted_at: datetime | None = None
     whistle_id: uuid.UUID | None = Field(default=None, description="set on a whistle summons")
