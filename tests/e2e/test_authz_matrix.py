@@ -36,6 +36,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "resolve": {"reply": "已处理"},
     "return": {"reason": "不是我们的"},
     "extension-request": {"until": "2099-01-01T00:00:00+08:00", "reason": "需要时间"},
+    "pause-request": {"reason": "等待诉求人补充材料"},
     "whistle": {"unit_ids": [OTHER], "ask": "请报到", "report_by": "2099-01-01T00:00:00+08:00"},
     # Loopback http (development) to a port nobody listens on, for an event seldom sent.
     "subscriptions": {"url": "http://127.0.0.1:9/hook", "event_types": ["case.reported_in"]},

@@ -60,6 +60,12 @@ async def test_the_readme_walkthrough_runs_as_written(stack: DevStack) -> None:
     assert "dept-hj lead consultation" in lines and "dept-cg-d01 co consultation" in lines
     assert "['dept-cg-d01', 'dept-hj']" in lines and "accepted True" in lines
     assert "[('dept-cg-d01', 'running'), ('dept-hj', 'met')]" in lines
+    # Pause, reply review and manual merge (issue 18).
+    assert "pending" in lines and "granted" in lines and "ended" in lines
+    assert "[('accept', 'met'), ('contact', 'paused'), ('resolve', 'paused')]" in lines
+    assert "in_progress pending" in lines and "sent_back" in lines
+    assert "approved" in lines and "resolved approved" in lines
+    assert "merged" in lines and "closed True" in lines
     # Other tests of the session add to the month's scorecard; this complaint's units are on it.
     assert "('dept-jt', " in lines[-1] and "('gov-d01', " in lines[-1]
 

@@ -40,6 +40,15 @@ def test_every_catalog_event_has_a_versioned_payload() -> None:
         "sla.warning",
         "sla.breached",
         "escalation.raised",
+        # issue 18: pauses, reply review, manual merge
+        "case.pause_requested",
+        "pause.granted",
+        "pause.denied",
+        "pause.ended",
+        "case.reply_submitted",
+        "reply.approved",
+        "reply.sent_back",
+        "complaint.unmerged",
     }
     names = {t.removeprefix("jiesu.").removesuffix(".v1") for t in EVENT_TYPES}
     assert names == expected

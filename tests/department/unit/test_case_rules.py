@@ -134,3 +134,39 @@ def test_only_a_summons_reports_in_and_only_once() -> None:
         assert caught.value.slug == slug
     assert summons_case_id(whistle, "dept-jt") == summons_case_id(whistle, "dept-jt")
     assert summons_case_id(whistle, "dept-jt") != summons_case_id(whistle, "dept-hj")
+
+
+def test_a_pause_is_asked_once_at_a_time_by_the_lead_unit_before_the_deadline() -> None:
+    accepted = case(status="accepted")
+    assert next_status(accepted, "pause-request", NOW) == "accepted"
+    assert refused(case(), "pause-request") == "not-accepted"
+    assert refused(case(status="accepted", role="co"), "pause-request") == "co-unit-cannot-pause"
+    assert refused(case(status="accepted", pause_status="pending"), "pause-request") == (
+        "pause-pending"
+    )
+    paused = case(status="accepted", pause_status="paused", paused_until=NOW + timedelta(days=1))
+    assert refused(paused, "pause-request") == "already-paused"
+    assert next_status(paused, "pause-request", NOW + timedelta(days=2)) == "accepted"
+    late = NOW + timedelta(days=4)
+    assert refused(accepted, "pause-request", late) == "deadline-passed"
+    assert refused(case(status="resolved"), "pause-request") == "case-not-open"
+
+
+def test_a_pause_moves_the_work_deadlines_but_not_the_return_window() -> None:
+    from jiesu_department.domain import shift_deadlines
+
+    at = NOW.isoformat()
+    moved = shift_deadlines(
+        {"accept_by": at, "contact_by": at, "resolve_by": at, "return_by": at}, timedelta(hours=5)
+    )
+    later = (NOW + timedelta(hours=5)).isoformat()
+    assert moved == {"accept_by": later, "contact_by": later, "resolve_by": later, "return_by": at}
+
+
+def test_a_reviewed_reply_keeps_the_case_open_and_waits_once() -> None:
+    reviewed = case(status="accepted", reply_review_required=True)
+    assert next_status(reviewed, "resolve", NOW) == "in_progress"
+    pending = case(status="in_progress", reply_review_required=True, reply_review="pending")
+    assert refused(pending, "resolve") == "reply-pending"
+    sent_back = case(status="in_progress", reply_review_required=True, reply_review="sent_back")
+    assert next_status(sent_back, "resolve", NOW) == "in_progress"

@@ -135,7 +135,7 @@ def service_env(
     if spec.name == "review" and urls and "review" in urls:
         # Residents' self-review links point at callback-review's own page.
         env[f"{p}SELF_REVIEW__BASE_URL"] = urls["review"]
-    if spec.name in ("metrics", "review") and notify_file is not None:
+    if spec.name in ("metrics", "review", "intake") and notify_file is not None:
         # Development: messages (escalations, residents' links) go to one file.
         env[f"{p}NOTIFY__ADAPTER"] = "file"
         env[f"{p}NOTIFY__FILE_PATH"] = notify_file

@@ -1,4 +1,5 @@
-"""派单台: the dispatch queue, returns, extensions and consultations, and their decisions.
+"""派单台: the dispatch queue, returns, extensions, pauses (挂起), replies to review (答复审核)
+and consultations, and their decisions.
 
 The lists are fragments the page polls every few seconds (dispatch has no feed of its own):
 a newly queued complaint or return appears, and one another dispatcher took disappears,
@@ -28,8 +29,18 @@ LISTS = {
     "queue": ("/v1/dispatch-queue", {}),
     "returns": ("/v1/returns", {"status": "pending"}),
     "extensions": ("/v1/extensions", {"status": "pending"}),
+    "pauses": ("/v1/pauses", {"status": "pending"}),
+    "replies": ("/v1/reply-reviews", {"status": "pending"}),
     "consultations": ("/v1/consultations", {"status": "open"}),
 }
+# A unit's request the centre decides: the desk's name → the API's collection and its id.
+REQUESTS = {
+    "returns": ("/v1/returns", "return_id"),
+    "extensions": ("/v1/extensions", "extension_id"),
+    "pauses": ("/v1/pauses", "pause_id"),
+    "replies": ("/v1/reply-reviews", "reply_review_id"),
+}
+DECIDED = (*REQUESTS, "consultations")
 
 
 @router.get("/dispatch", response_class=HTMLResponse)
@@ -182,14 +193,13 @@ async def _decision_page(
     status: int = 200,
     form: FormState | None = None,
 ) -> Response:
-    if kind == "returns":
-        item = await _find(api, user, "/v1/returns", "return_id", item_id, status="pending")
-    elif kind == "extensions":
-        item = await _find(api, user, "/v1/extensions", "extension_id", item_id, status="pending")
+    if kind in REQUESTS:
+        path, key = REQUESTS[kind]
+        item = await _find(api, user, path, key, item_id, status="pending")
     else:
         item = await api.get("dispatch", f"/v1/consultations/{item_id}", user.token)
     case = None
-    if kind in ("returns", "extensions"):
+    if kind in REQUESTS:
         case = await api.get("department", f"/v1/cases/{item['case_id']}", user.token)
     return render(
         request,
@@ -207,8 +217,9 @@ async def _decision_page(
 async def decision_page(
     request: Request, kind: str, item_id: str, user: Dispatcher, api: Api, names: Names
 ) -> Response:
-    """A return, an extension request or a consultation, with its decision form."""
-    if kind not in ("returns", "extensions", "consultations"):
+    """A return, an extension or pause request, a reply to review or a consultation, with its
+    decision form."""
+    if kind not in DECIDED:
         return Response(status_code=404)
     return await _decision_page(request, user, api, await names.get(user.token), kind, item_id)
 
@@ -232,6 +243,15 @@ def decision_body(kind: str, typed: Any, directory: dict[str, Any], tz: str) -> 
             "note": note,
             **({"resolve_by": resolve_by} if resolve_by else {}),
         }
+    if kind == "pauses":
+        until = local_time(text(typed, "until"), tz)
+        return {
+            "decision": text(typed, "decision") or "",
+            "note": note,
+            **({"until": until} if until else {}),
+        }
+    if kind == "replies":
+        return {"decision": text(typed, "decision") or "", "note": note}
     category = text(typed, "category_code")
     return {
         "lead_unit_id": lead or "",
@@ -252,13 +272,14 @@ async def decide(
     settings: Settings,
 ) -> Response:
     """Post the decision; back to the desk, or the same page with the API's error."""
-    if kind not in ("returns", "extensions", "consultations"):
+    if kind not in DECIDED:
         return Response(status_code=404)
     directory = await names.get(user.token)
     typed = await request.form()
     body = decision_body(kind, typed, directory, settings.timezone)
+    path = REQUESTS[kind][0] if kind in REQUESTS else f"/v1/{kind}"
     try:
-        done = await api.post("dispatch", f"/v1/{kind}/{item_id}/decision", user.token, body)
+        done = await api.post("dispatch", f"{path}/{item_id}/decision", user.token, body)
     except UpstreamError as exc:
         if exc.status not in (409, 422):
             raise
@@ -272,6 +293,10 @@ async def decide(
         message = verdict + (f"，改派 {directory['units'].get(lead, lead)}" if lead else "")
     elif kind == "extensions":
         message = "已批准延期" if done["status"] == "granted" else "已拒绝延期"
+    elif kind == "pauses":
+        message = "已批准挂起" if done["status"] == "granted" else "已拒绝挂起"
+    elif kind == "replies":
+        message = "答复已审核通过" if done["status"] == "approved" else "答复已退回单位"
     else:
         message = f"会商已决定：主办 {directory['units'].get(done['lead_unit_id'], '')}"
     return _done(message)

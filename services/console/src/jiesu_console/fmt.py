@@ -22,7 +22,12 @@ CLOCKS = {
     "report_in": "报到",
 }
 LEVELS = {"reminder": "催办", "supervision": "督办", "notice": "通报"}
-LIGHTS = {"red": ("超期", "danger"), "yellow": ("预警", "warning"), "green": ("正常", "success")}
+LIGHTS = {
+    "red": ("超期", "danger"),
+    "yellow": ("预警", "warning"),
+    "green": ("正常", "success"),
+    "paused": ("已挂起", "info"),
+}
 CASE_STATUS = {
     "assigned": ("待签收", "danger"),
     "accepted": ("已签收", "warning"),
@@ -57,6 +62,13 @@ ACTIONS = {
     "return_rejected": "退单驳回",
     "report-in": "报到",
     "whistle": "吹哨",
+    "pause-request": "挂起申请",
+    "pause_granted": "挂起批准",
+    "pause_denied": "挂起驳回",
+    "pause_ended": "恢复计时",
+    "reply_submitted": "答复提交审核",
+    "reply_sent_back": "答复被退回",
+    "reply_approved": "答复审核通过（办结）",
 }
 # Intake's timeline entries (``jiesu.<entity>.<verb>.v1``) as a person reads them.
 EVENTS = {
@@ -79,6 +91,10 @@ EVENTS = {
     "return.rejected": "驳回退单",
     "extension.granted": "批准延期",
     "extension.denied": "拒绝延期",
+    "pause.granted": "批准挂起",
+    "pause.ended": "恢复计时",
+    "reply.sent_back": "答复退回",
+    "complaint.unmerged": "撤销合并",
     "review.completed": "回访",
     "whistle.blown": "吹哨",
     "whistle.reported": "报到",

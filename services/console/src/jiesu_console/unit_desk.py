@@ -30,6 +30,7 @@ ACTIONS = (
     "resolve",
     "return",
     "extension-request",
+    "pause-request",
     "report-in",
     "whistle",
 )
@@ -49,12 +50,23 @@ def next_clock(case: dict[str, Any]) -> tuple[str, str] | None:
     return "resolve", deadlines["resolve_by"]
 
 
+def is_paused(case: dict[str, Any], now: datetime) -> bool:
+    """挂起: a granted pause not yet past its resume date."""
+    until = case.get("paused_until")
+    return case.get("pause_status") == "paused" and (
+        until is None or datetime.fromisoformat(until) > now
+    )
+
+
 def light(case: dict[str, Any], now: datetime) -> tuple[str, str, str | None, str | None]:
-    """(light, its text, the clock's name, its deadline): red past it, yellow past 80 %."""
+    """(light, its text, the clock's name, its deadline): red past it, yellow past 80 %,
+    grey while paused."""
     clock = next_clock(case)
     if clock is None:
         return "none", "—", None, None
     name, due = clock
+    if is_paused(case, now):  # 挂起: the clocks stand still, no colour to race
+        return "paused", fmt.LIGHTS["paused"][0], name, due
     deadline = datetime.fromisoformat(due)
     start = datetime.fromisoformat(case["assigned_at"])
     span = (deadline - start).total_seconds() or 1.0
@@ -115,15 +127,28 @@ async def _case_page(
     status: int = 200,
     form: FormState | None = None,
     revealed: dict[str, Any] | None = None,
+    template_id: str | None = None,
 ) -> Response:
     case, reveals = await asyncio.gather(
         api.get("department", f"/v1/cases/{case_id}", user.token),
         api.get("department", f"/v1/cases/{case_id}/caller-reveals", user.token),
     )
-    colour, label, clock, due = light(case, datetime.now(UTC))
+    # The unit's reply templates for the case's category, and a draft from the one chosen.
+    templates, draft = await asyncio.gather(
+        api.get(
+            "department",
+            "/v1/reply-templates",
+            user.token,
+            {"category_code": case["category_code"], "unit_id": case["unit_id"]},
+        ),
+        _draft(api, user, case_id, template_id),
+    )
+    now = datetime.now(UTC)
+    colour, label, clock, due = light(case, now)
     return render(
         request,
         "desks/unit_case.html",
+        paused=is_paused(case, now),
         status=status,
         user=user,
         case=case,
@@ -132,15 +157,45 @@ async def _case_page(
         revealed=revealed,
         form=form,
         names=directory,
+        templates=templates["items"],
+        draft=draft,
     )
+
+
+async def _draft(
+    api: Upstream, user: User, case_id: str, template_id: str | None
+) -> dict[str, Any] | None:
+    """The case's reply drafted from a template (None without one, or for a stale one)."""
+    if not template_id:
+        return None
+    try:
+        found: dict[str, Any] = await api.get(
+            "department",
+            f"/v1/cases/{case_id}/reply-draft",
+            user.token,
+            {"template_id": template_id},
+        )
+    except UpstreamError as exc:
+        if exc.status not in (404, 422):
+            raise
+        return None
+    return found
 
 
 @router.get("/unit/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(
-    request: Request, case_id: str, user: UnitStaff, api: Api, names: Names
+    request: Request,
+    case_id: str,
+    user: UnitStaff,
+    api: Api,
+    names: Names,
+    template_id: str | None = None,
 ) -> Response:
-    """The case: the complaint, its deadlines, its timeline and the actions open to the unit."""
-    return await _case_page(request, user, api, await names.get(user.token), case_id)
+    """The case: the complaint, its deadlines, its timeline and the actions open to the unit;
+    ``template_id`` fills the reply from one of the unit's templates."""
+    return await _case_page(
+        request, user, api, await names.get(user.token), case_id, template_id=template_id
+    )
 
 
 def action_body(action: str, form: Any, tz: str, names: dict[str, str]) -> dict[str, Any]:
@@ -159,6 +214,11 @@ def action_body(action: str, form: Any, tz: str, names: dict[str, str]) -> dict[
             "until": local_time(text(form, "until"), tz),
             "reason": text(form, "reason") or "",
         }
+    elif action == "pause-request":
+        fields = {
+            "reason": text(form, "reason") or "",
+            "until": local_time(text(form, "until"), tz),
+        }
     elif action == "report-in":
         fields = {"note": text(form, "note")}
     elif action == "whistle":
@@ -171,7 +231,9 @@ def action_body(action: str, form: Any, tz: str, names: dict[str, str]) -> dict[
         fields = {}
     required = (
         {"method", "note", "reply", "reason", "until", "report_by"}
-        if action != "report-in"
+        if action not in ("report-in", "pause-request")
+        else {"reason"}
+        if action == "pause-request"
         else set()
     )
     return {k: v for k, v in fields.items() if v is not None or k in required}
@@ -199,6 +261,73 @@ async def reveal(
     response = await _case_page(request, user, api, directory, case_id, revealed=revealed)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/unit/cases/{case_id}/resume", response_class=HTMLResponse)
+async def resume(
+    request: Request, case_id: str, user: UnitStaff, api: Api, names: Names
+) -> Response:
+    """恢复计时: the unit ends its running pause (the resident called back)."""
+    directory = await names.get(user.token)
+    typed = await request.form()
+    pause_id = text(typed, "pause_id") or ""
+    try:
+        await api.post("dispatch", f"/v1/pauses/{pause_id}/resume", user.token, {})
+    except UpstreamError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        form = FormState("resume", values=dict(typed)).failed(exc)
+        return await _case_page(
+            request, user, api, directory, case_id, status=exc.status, form=form
+        )
+    return RedirectResponse(f"/unit/cases/{case_id}?done=resume", status_code=303)
+
+
+@router.get("/unit/templates", response_class=HTMLResponse)
+async def templates_page(request: Request, user: UnitStaff, api: Api, names: Names) -> Response:
+    """答复模板: the unit's reply templates, and a form for a new one."""
+    return await _templates_page(request, user, api, await names.get(user.token))
+
+
+async def _templates_page(
+    request: Request,
+    user: User,
+    api: Upstream,
+    directory: dict[str, Any],
+    *,
+    status: int = 200,
+    form: FormState | None = None,
+) -> Response:
+    found = await api.get("department", "/v1/reply-templates", user.token)
+    return render(
+        request,
+        "desks/unit_templates.html",
+        status=status,
+        user=user,
+        items=found["items"],
+        form=form,
+        names=directory,
+    )
+
+
+@router.post("/unit/templates", response_class=HTMLResponse)
+async def save_template(request: Request, user: UnitStaff, api: Api, names: Names) -> Response:
+    """A new reply template; a placeholder no case can fill is refused in place."""
+    typed = await request.form()
+    body = {
+        "title": text(typed, "title") or "",
+        "body": text(typed, "body") or "",
+        "category_code": text(typed, "category_code"),
+    }
+    try:
+        await api.post("department", "/v1/reply-templates", user.token, body)
+    except UpstreamError as exc:
+        if exc.status not in (409, 422):
+            raise
+        form = FormState("template", values=dict(typed)).failed(exc)
+        directory = await names.get(user.token)
+        return await _templates_page(request, user, api, directory, status=exc.status, form=form)
+    return RedirectResponse("/unit/templates", status_code=303)
 
 
 @router.post("/unit/cases/{case_id}/{action}", response_class=HTMLResponse)

@@ -31,6 +31,7 @@ from jiesu_department.schemas import (
     ConsultationStatus,
     ContactCreate,
     ExtensionCreate,
+    PauseCreate,
     ProgressCreate,
     ReportInCreate,
     ResolveCreate,
@@ -305,6 +306,20 @@ async def request_extension(
 ) -> CaseRead:
     """延期: ask the centre for more time; refused once the resolve deadline has passed."""
     return await _act(state, principal, case_id, "extension-request", body.model_dump())
+
+
+@router.post(
+    "/v1/cases/{case_id}/pause-request",
+    openapi_extra=UNIT_ACCESS,
+    response_model=CaseRead,
+    tags=["actions"],
+)
+async def request_pause(
+    case_id: uuid.UUID, body: PauseCreate, principal: Caller, state: State
+) -> CaseRead:
+    """挂起: ask the centre to stop the case's clocks (until ``until``, or until resumed);
+    refused while one is pending or running, and once the resolve deadline has passed."""
+    return await _act(state, principal, case_id, "pause-request", body.model_dump())
 
 
 @router.post(

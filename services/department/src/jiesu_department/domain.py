@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-Action = Literal["accept", "contact", "progress", "resolve", "return", "extension-request"]
+Action = Literal[
+    "accept", "contact", "progress", "resolve", "return", "extension-request", "pause-request"
+]
 OPEN_STATUSES = frozenset({"assigned", "accepted", "in_progress"})
 CASE_NAMESPACE = uuid.UUID("5b0c1f0e-6d1a-4c39-9d3b-6a8f1e2c7a10")
 
@@ -37,6 +39,19 @@ class CaseState:
     return_by: datetime
     resolve_by: datetime
     mode: str = "auto"
+    # 挂起: None, "pending" (asked, the centre has not decided) or "paused" (until
+    # ``paused_until`` when set, else until the centre or the unit resumes it).
+    pause_status: str | None = None
+    paused_until: datetime | None = None
+    # 答复审核: the reply waits for the centre (pending) before the case counts as resolved.
+    reply_review_required: bool = False
+    reply_review: str | None = None
+
+    def paused(self, now: datetime) -> bool:
+        """Paused at ``now``: granted and not yet past its resume date."""
+        return self.pause_status == "paused" and (
+            self.paused_until is None or self.paused_until > now
+        )
 
 
 def case_id_for(assignment_id: uuid.UUID, unit_id: str) -> uuid.UUID:
@@ -63,10 +78,37 @@ def next_status(case: CaseState, action: Action, now: datetime) -> str:
     if action == "progress":
         return "in_progress"
     if action == "resolve":
-        return "resolved"
+        return _check_resolve(case)
     if action == "return":
         return _check_return(case, now)
+    if action == "pause-request":
+        return _check_pause(case, now)
     return _check_extension(case, now)
+
+
+def _check_resolve(case: CaseState) -> str:
+    """A reply the centre reviews leaves the case open (in progress) until it is approved."""
+    if case.reply_review == "pending":
+        raise ActionRefused("reply-pending", "答复正在审核中 / the reply is waiting for review")
+    return "in_progress" if case.reply_review_required else "resolved"
+
+
+def _check_pause(case: CaseState, now: datetime) -> str:
+    """A pause is asked for once at a time, before the resolve deadline, by the lead unit."""
+    if case.role != "lead":
+        raise ActionRefused(
+            "co-unit-cannot-pause", "协办单位不能申请挂起 / only the lead unit pauses"
+        )
+    if case.pause_status == "pending":
+        raise ActionRefused("pause-pending", "已有待审批的挂起申请 / a pause is pending")
+    if case.paused(now):
+        raise ActionRefused("already-paused", "承办任务已挂起 / the case is already paused")
+    if now > case.resolve_by:
+        raise ActionRefused(
+            "deadline-passed",
+            f"办结时限已过（{case.resolve_by.isoformat()}），不能申请挂起 / deadline has passed",
+        )
+    return case.status
 
 
 def _check_return(case: CaseState, now: datetime) -> str:
@@ -96,6 +138,16 @@ def _check_extension(case: CaseState, now: datetime) -> str:
             f"办结时限已过（{case.resolve_by.isoformat()}），不能申请延期 / deadline has passed",
         )
     return case.status
+
+
+def shift_deadlines(deadlines: dict[str, Any], by: timedelta) -> dict[str, Any]:
+    """The case's clocks moved by a pause: accept, contact and resolve (not the return window,
+    which is about the assignment, not the work)."""
+    moved = dict(deadlines)
+    for key in ("accept_by", "contact_by", "resolve_by"):
+        if moved.get(key):
+            moved[key] = (datetime.fromisoformat(moved[key]) + by).isoformat()
+    return moved
 
 
 _LABEL = {"resolved": "办结", "returned": "退回", "withdrawn": "撤销"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jiesu_common.auth import Principal
@@ -13,14 +13,22 @@ from jiesu_common.contracts.events import (
     CaseAcceptedV1,
     CaseContactedV1,
     CaseExtensionRequestedV1,
+    CasePauseRequestedV1,
     CaseProgressedV1,
+    CaseReplySubmittedV1,
     CaseResolvedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
+    ComplaintMergedV1,
     ComplaintSupplementedV1,
     ComplaintWithdrawnV1,
     ExtensionDeniedV1,
     ExtensionGrantedV1,
+    PauseDeniedV1,
+    PauseEndedV1,
+    PauseGrantedV1,
+    ReplyApprovedV1,
+    ReplySentBackV1,
     ReturnApprovedV1,
     ReturnRejectedV1,
 )
@@ -104,6 +112,7 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
                 "co_unit_ids": list(payload.co_unit_ids),
                 "lead_unit_id": payload.lead_unit_id,
                 "assigned_at": payload.assigned_at,
+                "reply_review_required": payload.reply_review and role == "lead",
             },
             by=payload.assigned_by,
             at=payload.assigned_at,
@@ -112,18 +121,22 @@ async def open_cases(payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitO
 
 
 async def close_out_withdrawn(
-    payload: ComplaintWithdrawnV1, event: CloudEvent, uow: UnitOfWork
+    payload: ComplaintWithdrawnV1 | ComplaintMergedV1, event: CloudEvent, uow: UnitOfWork
 ) -> None:
-    """The resident withdrew: every open case of the complaint ends."""
+    """The resident withdrew, or the complaint was merged into a master by hand (it follows
+    the master's outcome): every open case of the complaint ends."""
     assert isinstance(uow, DepartmentUnitOfWork)
+    if isinstance(payload, ComplaintMergedV1):
+        action, at = "merged", payload.merged_at
+        detail = {"master_id": str(payload.master_id), "reason": payload.note}
+    else:
+        action, at, detail = "withdrawn", payload.withdrawn_at, {"reason": payload.reason}
     for case in await uow.cases.of_complaint(payload.complaint_id):
         if case.status in domain.OPEN_STATUSES:
             await uow.cases.change(case.case_id, case.unit_id, status="withdrawn")
-            await uow.cases.log_action(
-                case.case_id, "withdrawn", None, payload.withdrawn_at, {"reason": payload.reason}
-            )
+            await uow.cases.log_action(case.case_id, action, None, at, detail)
     await uow.cases.close_consultations(
-        complaint_id=payload.complaint_id, status="cancelled", decided_at=payload.withdrawn_at
+        complaint_id=payload.complaint_id, status="cancelled", decided_at=at
     )
 
 
@@ -190,6 +203,51 @@ async def apply_extension_decision(
     )
 
 
+async def apply_pause_decision(
+    payload: PauseGrantedV1 | PauseDeniedV1 | PauseEndedV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """挂起: granted, the case shows as paused and its deadlines move by the planned pause;
+    denied, nothing is pending; ended early by action, the deadlines move back by the part
+    not used (an open-ended pause moves them by the time it lasted)."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None or case.pause_id != payload.pause_id:
+        return
+    values: dict[str, Any]
+    if isinstance(payload, PauseGrantedV1):
+        if case.pause_status != "pending":
+            return
+        planned = payload.until - payload.paused_at if payload.until else timedelta(0)
+        values = {
+            "pause_status": "paused",
+            "paused_until": payload.until,
+            "deadlines": domain.shift_deadlines(case.deadlines, planned),
+        }
+        action, detail = "pause_granted", {"until": _iso(payload.until), "note": payload.note}
+    elif isinstance(payload, PauseDeniedV1):
+        if case.pause_status != "pending":
+            return
+        values = {"pause_status": None, "paused_until": None}
+        action, detail = "pause_denied", {"note": payload.note}
+    else:
+        if case.pause_status != "paused":
+            return
+        # The deadlines already include the planned pause (none when open-ended).
+        planned_end = payload.until or payload.paused_at
+        values = {
+            "pause_status": None,
+            "paused_until": None,
+            "deadlines": domain.shift_deadlines(case.deadlines, payload.ended_at - planned_end),
+        }
+        action, detail = "pause_ended", {"ended_at": _iso(payload.ended_at)}
+    await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=(action, payload.decided_by, payload.decided_at, detail),
+        **values,
+    )
+
+
 # --- case actions (from the API) ------------------------------------------------------------
 
 
@@ -213,6 +271,10 @@ async def act_on_case(
         return_by=datetime.fromisoformat(deadlines["return_by"]),
         resolve_by=datetime.fromisoformat(deadlines["resolve_by"]),
         mode=case.mode,
+        pause_status=case.pause_status,
+        paused_until=case.paused_until,
+        reply_review_required=case.reply_review_required,
+        reply_review=case.reply_review,
     )
     try:
         status = domain.next_status(state, action, now)
@@ -220,6 +282,13 @@ async def act_on_case(
         raise Problem.conflict(refused.slug, refused.message) from refused
     if action == "extension-request" and body["until"] <= state.resolve_by:
         raise Problem.invalid("延期后的时限须晚于当前办结时限 / `until` must be after resolve_by")
+    if action == "pause-request":
+        if body.get("until") is not None and body["until"] <= now:
+            raise Problem.invalid("恢复日期须在将来 / `until` must be in the future")
+        body = body | {"pause_id": str(uuid.uuid4())}
+    if action == "resolve" and status != "resolved":
+        # 答复审核: the reply waits for the centre; the case counts as resolved on approval.
+        return await _submit_reply(case, status, body, principal, now, uow)
     values = {"status": status} | _stamps(action, now, body, case.status)
     changed = await uow.cases.change(
         case.case_id,
@@ -231,6 +300,89 @@ async def act_on_case(
     await uow.commit()
     log.info("case %s", action, extra={"case_id": str(case.case_id), "unit_id": case.unit_id})
     return changed
+
+
+async def _submit_reply(
+    case: Any,
+    status: str,
+    body: dict[str, Any],
+    principal: Principal,
+    now: datetime,
+    uow: DepartmentUnitOfWork,
+) -> Any:
+    """The reply goes to the centre's review; the resolve clock keeps running meanwhile."""
+    reply_review_id = uuid.uuid4()
+    changed = await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=("reply_submitted", principal.subject, now, _jsonable(body)),
+        status=status,
+        reply=body["reply"],
+        result=body.get("result"),
+        reply_review="pending",
+        reply_review_note=None,
+        reply_submitted_at=now,
+    )
+    uow.publish(
+        CaseReplySubmittedV1(
+            complaint_id=case.complaint_id,
+            case_id=case.case_id,
+            unit_id=case.unit_id,
+            round=case.round,
+            role=case.role,
+            by=principal.subject,
+            reply_review_id=reply_review_id,
+            reply=body["reply"],
+            result=body.get("result"),
+            submitted_at=now,
+        )
+    )
+    await uow.commit()
+    log.info("reply submitted for review", extra={"case_id": str(case.case_id)})
+    return changed
+
+
+async def apply_reply_review(
+    payload: ReplyApprovedV1 | ReplySentBackV1, event: CloudEvent, uow: UnitOfWork
+) -> None:
+    """Approved: the case is resolved now (and says so to everyone, as a unit's resolve does).
+    Sent back: the case stays open with the reviewer's note; the unit replies again."""
+    assert isinstance(uow, DepartmentUnitOfWork)
+    case = await uow.cases.get(payload.case_id, for_update=True)
+    if case is None or case.reply_review != "pending" or case.status not in domain.OPEN_STATUSES:
+        return
+    detail = {"note": payload.note}
+    if isinstance(payload, ReplySentBackV1):
+        await uow.cases.change(
+            case.case_id,
+            case.unit_id,
+            log=("reply_sent_back", payload.decided_by, payload.decided_at, detail),
+            reply_review="sent_back",
+            reply_review_note=payload.note,
+        )
+        return
+    await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=("reply_approved", payload.decided_by, payload.decided_at, detail),
+        status="resolved",
+        resolved_at=payload.decided_at,
+        reply_review="approved",
+        reply_review_note=payload.note,
+    )
+    uow.publish(
+        CaseResolvedV1(
+            complaint_id=case.complaint_id,
+            case_id=case.case_id,
+            unit_id=case.unit_id,
+            round=case.round,
+            role=case.role,
+            by=payload.decided_by,
+            reply=case.reply,
+            result=case.result,
+            resolved_at=payload.decided_at,
+        )
+    )
 
 
 async def own_case(
@@ -266,6 +418,8 @@ def _stamps(action: str, now: datetime, body: dict[str, Any], status: str) -> di
         }
     if action == "extension-request":
         return {"extension_pending": True}
+    if action == "pause-request":
+        return {"pause_status": "pending", "pause_id": uuid.UUID(body["pause_id"])}
     return {}
 
 
@@ -294,9 +448,21 @@ def _event_for(action: str, case: Any, by: str, now: datetime, body: dict[str, A
         return CaseReturnedV1(
             **common, reason=body["reason"], evidence=body.get("evidence"), returned_at=now
         )
+    if action == "pause-request":
+        return CasePauseRequestedV1(
+            **common,
+            pause_id=uuid.UUID(body["pause_id"]),
+            reason=body["reason"],
+            until=body.get("until"),
+            requested_at=now,
+        )
     return CaseExtensionRequestedV1(
         **common, until=body["until"], reason=body["reason"], requested_at=now
     )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 def _jsonable(body: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from jiesu_common.contracts import TOPICS
 from jiesu_common.http import create_service_app
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import ServiceSettings
+from jiesu_department import reply_api
 from jiesu_department.api import STREAM_BATCH, router
 from jiesu_department.consumers import consumer_specs
 from jiesu_department.feed import CaseFeed, database_reads
@@ -67,6 +68,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         router=router,
     )
     app.include_router(webhooks_api.router)
+    app.include_router(reply_api.router)
     units = CachedUnits(
         dispatch_units(settings.dispatch_url, settings.auth, settings.dispatch_timeout_s),
         ttl_s=settings.units_ttl_s,

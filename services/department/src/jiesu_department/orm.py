@@ -60,6 +60,16 @@ cases = Table(
     Column("return_reason", Text),
     Column("return_decision", Text),
     Column("extension_pending", Boolean, nullable=False, server_default="false"),
+    # 挂起: the pause asked for or granted (pending | paused; null when none), and its date.
+    Column("pause_id", UUID(as_uuid=True)),
+    Column("pause_status", Text),
+    Column("paused_until", DateTime(timezone=True)),
+    # Reply review (答复审核): set on the assignment by the city's policy; the reply waits
+    # for the centre (pending), comes back with a note (sent_back), or is approved.
+    Column("reply_review_required", Boolean, nullable=False, server_default="false"),
+    Column("reply_review", Text),
+    Column("reply_review_note", Text),
+    Column("reply_submitted_at", DateTime(timezone=True)),
     # A whistle summons (吹哨报到): the street office's case this unit was summoned to.
     Column("whistle_id", UUID(as_uuid=True)),
     Column("summoned_by", Text),
@@ -83,6 +93,24 @@ case_actions = Table(
     Column("by", Text),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("detail", JSONB, nullable=False, server_default="{}"),
+)
+
+# A unit's reply templates (答复模板), per category; ``{placeholders}`` filled from the case.
+reply_templates = Table(
+    "reply_templates",
+    metadata,
+    Column("template_id", UUID(as_uuid=True), primary_key=True),
+    Column("unit_id", Text, nullable=False),
+    Column("category_code", Text),  # null: for every category
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index(
+    "ix_reply_templates_unit_id_category_code",
+    reply_templates.c.unit_id,
+    reply_templates.c.category_code,
 )
 
 # Who saw a resident's phone number, when, for which case (the audited reveal).

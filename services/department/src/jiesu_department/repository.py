@@ -171,6 +171,41 @@ class CaseRepository(FastRepository):
         ).one()
         return int(row[0]), int(row[1])
 
+    # --- reply templates (答复模板) ----------------------------------------------------------
+
+    async def templates(self, *, unit_id: str, category_code: str | None) -> list[Any]:
+        """A unit's templates (of one category, and those for every category), by title."""
+        t = orm.reply_templates
+        query = select(t).where(t.c.unit_id == unit_id)
+        if category_code is not None:
+            query = query.where((t.c.category_code == category_code) | t.c.category_code.is_(None))
+        query = query.order_by(t.c.category_code.nulls_last(), t.c.title, t.c.template_id)
+        return list((await self.session.execute(query)).all())
+
+    async def template(self, template_id: uuid.UUID) -> Any | None:
+        """One template."""
+        t = orm.reply_templates
+        return (await self.session.execute(select(t).where(t.c.template_id == template_id))).first()
+
+    async def save_template(self, row: dict[str, Any]) -> Any:
+        """Insert or replace a template; returns it."""
+        t = orm.reply_templates
+        query = (
+            pg_insert(t)
+            .values(**row)
+            .on_conflict_do_update(
+                index_elements=[t.c.template_id],
+                set_={k: v for k, v in row.items() if k not in ("template_id", "unit_id")},
+            )
+            .returning(t)
+        )
+        return (await self.session.execute(query)).one()
+
+    async def delete_template(self, template_id: uuid.UUID) -> None:
+        """Remove a template."""
+        t = orm.reply_templates
+        await self.session.execute(t.delete().where(t.c.template_id == template_id))
+
     async def add_reveal(self, row: dict[str, Any]) -> None:
         """Record who saw a resident's phone number."""
         await self.session.execute(insert(orm.caller_reveals).values(**row))

@@ -64,6 +64,16 @@ class ExtensionCreate(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class PauseCreate(BaseModel):
+    """挂起: why the clocks should stop (waiting for the resident, a court, the weather), and
+    optionally the date they resume by themselves."""
+
+    model_config = _STRICT
+
+    reason: str = Field(min_length=1, max_length=2000)
+    until: AwareDatetime | None = None
+
+
 class WhistleCreate(BaseModel):
     """吹哨: the departments to summon, what is asked of them, and when they must report in."""
 
@@ -119,6 +129,17 @@ class CaseRead(BaseModel):
     return_reason: str | None
     return_decision: str | None
     extension_pending: bool
+    pause_id: uuid.UUID | None = Field(default=None, description="the pause asked for or granted")
+    pause_status: Literal["pending", "paused"] | None = Field(
+        default=None, description="挂起: asked for (pending) or granted (paused)"
+    )
+    paused_until: datetime | None = Field(default=None, description="when a pause resumes")
+    reply_review_required: bool = Field(
+        default=False, description="答复审核: the centre reviews the reply before it counts"
+    )
+    reply_review: Literal["pending", "approved", "sent_back"] | None = None
+    reply_review_note: str | None = Field(default=None, description="the reviewer's note")
+    reply_submitted_at: datetime | None = None
     whistle_id: uuid.UUID | None = Field(default=None, description="set on a whistle summons")
     summoned_by: str | None = None
     ask: str | None = None
@@ -196,3 +217,41 @@ class ConsultationPage(BaseModel):
 
     items: list[ConsultationItem]
     next: str | None
+
+
+class TemplateCreate(BaseModel):
+    """A reply template (答复模板): for one category (or every one), with ``{placeholders}``."""
+
+    model_config = _STRICT
+
+    category_code: str | None = Field(default=None, max_length=64)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=8000)
+
+
+class TemplateRead(BaseModel):
+    """A unit's reply template."""
+
+    template_id: uuid.UUID
+    unit_id: str
+    category_code: str | None
+    title: str
+    body: str
+    updated_by: str
+    updated_at: datetime
+
+
+class TemplatePage(BaseModel):
+    """A unit's templates."""
+
+    items: list[TemplateRead]
+    next: str | None
+
+
+class ReplyDraft(BaseModel):
+    """A case's reply drafted from a template."""
+
+    case_id: uuid.UUID
+    template_id: uuid.UUID
+    title: str
+    reply: str

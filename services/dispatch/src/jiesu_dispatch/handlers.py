@@ -14,6 +14,7 @@ from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import (
     ComplaintAnsweredV1,
     ComplaintAssignedV1,
+    ComplaintMergedV1,
     ComplaintQueuedV1,
     ComplaintReceivedV1,
     ComplaintSummaryV1,
@@ -87,6 +88,9 @@ class Dispatcher:
     settings: DispatchSettings
     calendar: WorkingCalendar
     _rules: tuple[float, list[RoutingRule]] | None = field(default=None, init=False, repr=False)
+    _reply_policy: tuple[float, frozenset[tuple[str, str]]] | None = field(
+        default=None, init=False, repr=False
+    )
 
     async def remember_answer(
         self, payload: ComplaintAnsweredV1, event: CloudEvent, uow: UnitOfWork
@@ -165,15 +169,22 @@ class Dispatcher:
         )
 
     async def withdraw_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
-        """A withdrawn complaint leaves the queue; its open consultation is called off."""
+        """A withdrawn complaint leaves the queue; its open consultation is called off. A
+        complaint merged into a master by hand leaves the same way (it follows its master)."""
         assert isinstance(uow, DispatchUnitOfWork)
+        merged = isinstance(payload, ComplaintMergedV1)
+        at = payload.merged_at if merged else payload.withdrawn_at
+        if merged and await uow.dispatch.complaint(payload.complaint_id) is None:
+            return  # merged at filing: never routed
         open_one = await uow.consultations.open_of(payload.complaint_id)
         if open_one is not None:
             await uow.consultations.update(
-                open_one.consultation_id, status="cancelled", decided_at=payload.withdrawn_at
+                open_one.consultation_id, status="cancelled", decided_at=at
             )
         await uow.dispatch.dequeue(payload.complaint_id)
-        await uow.dispatch.update_complaint(payload.complaint_id, state="withdrawn")
+        await uow.dispatch.update_complaint(
+            payload.complaint_id, state="merged" if merged else "withdrawn"
+        )
 
     async def assign_manually(
         self,
@@ -305,6 +316,18 @@ class Dispatcher:
     def forget_rules(self) -> None:
         """A new version was stored: read it before routing again."""
         self._rules = None
+        self._reply_policy = None
+
+    async def reply_review_required(
+        self, uow: DispatchUnitOfWork, *, category: str, unit_id: str
+    ) -> bool:
+        """The city's reply-review policy (答复审核) for this category or lead unit, kept for
+        ``rules_ttl_s`` like the routing rules."""
+        now = time.monotonic()
+        if self._reply_policy is None or now - self._reply_policy[0] > self.settings.rules_ttl_s:
+            self._reply_policy = (now, frozenset(await uow.dispatch.reply_review_policy()))
+        scopes = self._reply_policy[1]
+        return ("category", category) in scopes or ("unit", unit_id) in scopes
 
     async def queue(
         self,
@@ -465,6 +488,9 @@ class Dispatcher:
             summary=summary,
             previous_lead_unit_id=previous,
             note=note,
+            reply_review=await self.reply_review_required(
+                uow, category=category, unit_id=decision.lead_unit_id
+            ),
         )
         uow.publish(assigned)
         log.info(

@@ -13,8 +13,10 @@ from jiesu_common.contracts.events import (
     CaseExtensionRequestedV1,
     CaseReturnedV1,
     ComplaintAssignedV1,
+    ComplaintReceivedV1,
     ComplaintReopenedV1,
     ComplaintSummaryV1,
+    ComplaintUnmergedV1,
     ExtensionDeniedV1,
     ExtensionGrantedV1,
     ReturnApprovedV1,
@@ -99,6 +101,30 @@ class LoopBack:
                 "requested_at": payload.requested_at,
                 "status": "pending",
             },
+        )
+
+    async def unmerge_complaint(
+        self, payload: ComplaintUnmergedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """Unmerged: routed anew, as a new complaint (merged at filing, dispatch never saw it)
+        or in a new round (merged by hand after it was routed)."""
+        assert isinstance(uow, DispatchUnitOfWork)
+        ref = await uow.dispatch.complaint(payload.complaint_id, for_update=True)
+        if ref is None:
+            received = ComplaintReceivedV1(
+                complaint_id=payload.complaint_id, summary=payload.summary
+            )
+            await self.dispatcher.route_complaint(received, event, uow)
+            return
+        if ref.state != "merged":
+            return
+        await uow.dispatch.update_complaint(payload.complaint_id, state="received")
+        await self._route_again(
+            uow,
+            ref,
+            ref.current_round + 1,
+            exclude=frozenset(),
+            note=f"撤销合并 / unmerged: {payload.note}",
         )
 
     async def reopen_complaint(

@@ -12,6 +12,7 @@ from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.http import create_service_app
 from jiesu_common.runtime import PeriodicTask, ServiceContext
 from jiesu_common.settings import ServiceSettings
+from jiesu_dispatch import case_requests_api
 from jiesu_dispatch.api import router
 from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.consumers import consumer_specs
@@ -120,5 +121,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=context.lifespan(),
         router=router,
     )
+    app.include_router(case_requests_api.router)
     app.state.dispatch = DispatchState(settings=settings, context=context, dispatcher=dispatcher)
     return app

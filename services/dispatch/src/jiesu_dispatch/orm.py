@@ -130,6 +130,59 @@ extensions = Table(
 )
 Index("ix_extensions_status_requested_at", extensions.c.status, extensions.c.requested_at)
 
+# A unit's request to pause its case's clocks (挂起), the centre's decision, and its end.
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("pause_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("until", DateTime(timezone=True)),  # the date asked for, then the date granted
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # pending | granted | denied | ended
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+    Column("paused_at", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("ended_by", Text),
+)
+Index("ix_pauses_status_requested_at", pauses.c.status, pauses.c.requested_at)
+
+# A unit's reply waiting for the centre's review (答复审核) before it counts as resolved.
+reply_reviews = Table(
+    "reply_reviews",
+    metadata,
+    Column("reply_review_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("reply", Text, nullable=False),
+    Column("result", Text),
+    Column("submitted_by", Text),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("status", Text, nullable=False),  # pending | approved | sent_back
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("note", Text),
+)
+Index("ix_reply_reviews_status_requested_at", reply_reviews.c.status, reply_reviews.c.requested_at)
+
+# The city's reply-review policy: replies in these categories, or of these units, are
+# reviewed by the centre before they count as resolved.
+reply_review_policy = Table(
+    "reply_review_policy",
+    metadata,
+    Column("scope", Text, primary_key=True),  # category | unit
+    Column("code", Text, primary_key=True),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 # A joint consultation (会商): units convened to decide who leads the next round.
 consultations = Table(
     "consultations",

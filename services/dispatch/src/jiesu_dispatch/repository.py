@@ -182,8 +182,9 @@ class DispatchRepository(FastRepository):
         complaint_id: uuid.UUID | None,
         after: datetime | None,
         limit: int,
+        unit_id: str | None = None,
     ) -> list[Any]:
-        """Requests oldest first, optionally of one status or one complaint."""
+        """Requests oldest first, optionally of one status, one complaint or one unit."""
         t = orm.metadata.tables[table]
         at = t.c["returned_at" if table == "returns" else "requested_at"]
         query = select(t).order_by(at, t.c[row_key(table)]).limit(limit + 1)
@@ -191,6 +192,8 @@ class DispatchRepository(FastRepository):
             query = query.where(t.c.status == status)
         if complaint_id is not None:
             query = query.where(t.c.complaint_id == complaint_id)
+        if unit_id is not None:
+            query = query.where(t.c.unit_id == unit_id)
         if after is not None:
             query = query.where(at > after)
         return list((await self.session.execute(query)).all())
@@ -231,6 +234,25 @@ class DispatchRepository(FastRepository):
         await self.session.execute(delete(t).where(t.c.unit_id == unit_id))
         if rows:
             await self.session.execute(insert(t).values(rows))
+
+    async def reply_review_policy(self) -> list[tuple[str, str]]:
+        """The (scope, code) pairs whose replies the centre reviews."""
+        t = orm.reply_review_policy
+        rows = await self.session.execute(select(t.c.scope, t.c.code).order_by(t.c.scope, t.c.code))
+        return [(r.scope, r.code) for r in rows]
+
+    async def replace_reply_review_policy(
+        self, pairs: list[tuple[str, str]], *, updated_by: str
+    ) -> None:
+        """Replace the whole policy (one DELETE, one INSERT)."""
+        t = orm.reply_review_policy
+        await self.session.execute(t.delete())
+        if pairs:
+            await self.session.execute(
+                insert(t).values(
+                    [{"scope": s, "code": c, "updated_by": updated_by} for s, c in pairs]
+                )
+            )
 
 
 class ConsultationRepository:
@@ -341,6 +363,14 @@ class ConsultationRepository:
         return result.first() is not None
 
 
+_ROW_KEYS = {
+    "returns": "return_id",
+    "extensions": "extension_id",
+    "pauses": "pause_id",
+    "reply_reviews": "reply_review_id",
+}
+
+
 def row_key(table: str) -> str:
-    """The id column of the returns and extensions tables."""
-    return "return_id" if table == "returns" else "extension_id"
+    """The id column of the tables of units' requests to the centre."""
+    return _ROW_KEYS[table]

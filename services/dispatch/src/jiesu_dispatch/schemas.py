@@ -340,3 +340,78 @@ class WhistleRead(BaseModel):
     report_by: datetime
     requested_by: str | None
     blown_at: datetime
+
+
+class PauseDecisionCreate(BaseModel):
+    """The centre's decision on a pause (挂起); granting may set another resume date."""
+
+    model_config = _STRICT
+
+    decision: Literal["grant", "deny"]
+    note: str | None = Field(default=None, max_length=2000)
+    until: AwareDatetime | None = None
+
+
+class PauseResumeCreate(BaseModel):
+    """Resume a paused case before its date (the resident called back, the court ruled)."""
+
+    model_config = _STRICT
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PauseRead(BaseModel):
+    """A unit's pause request, the centre's decision, and when the clocks ran again."""
+
+    pause_id: uuid.UUID
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    unit_id: str
+    reason: str
+    until: datetime | None
+    requested_at: datetime
+    status: Literal["pending", "granted", "denied", "ended"]
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+    paused_at: datetime | None
+    ended_at: datetime | None
+    ended_by: str | None
+
+
+class ReplyDecisionCreate(BaseModel):
+    """The centre's review of a unit's reply: approve, or send back with a note."""
+
+    model_config = _STRICT
+
+    decision: Literal["approve", "send_back"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReplyReviewRead(BaseModel):
+    """A unit's reply waiting for (or after) the centre's review (答复审核)."""
+
+    reply_review_id: uuid.UUID
+    case_id: uuid.UUID
+    complaint_id: uuid.UUID
+    round: int
+    unit_id: str
+    reply: str
+    result: str | None
+    submitted_by: str | None
+    requested_at: datetime
+    status: Literal["pending", "approved", "sent_back"]
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+
+
+class ReplyReviewPolicy(BaseModel):
+    """Which replies the centre reviews before they count as resolved: those in these
+    categories, and those of these units (applies to assignments made from now on)."""
+
+    model_config = _STRICT
+
+    category_codes: list[str] = Field(default_factory=list, max_length=500)
+    unit_ids: list[str] = Field(default_factory=list, max_length=2000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jiesu_common.runtime import ServiceContext
+from jiesu_dispatch.case_requests import CaseRequests
 from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
 from jiesu_dispatch.loopback import LoopBack
@@ -23,6 +24,11 @@ class DispatchState:
     def loopback(self) -> LoopBack:
         """Returns, extensions and reopens, on this process's dispatcher."""
         return LoopBack(self.dispatcher)
+
+    @property
+    def case_requests(self) -> CaseRequests:
+        """Pauses and replies to review."""
+        return CaseRequests()
 
     @property
     def consultations(self) -> Consultations:

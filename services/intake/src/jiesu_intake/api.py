@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from jiesu_common.access import GuardedRoute, access, authenticate
 from jiesu_common.auth import Principal, require_roles
 from jiesu_common.http import Problem
-from jiesu_intake import api_keys, handlers
+from jiesu_intake import api_keys, handlers, merges
 from jiesu_intake.handlers import FileComplaint
 from jiesu_intake.schemas import (
     ApiKeyCreate,
@@ -24,7 +24,9 @@ from jiesu_intake.schemas import (
     ComplaintCreated,
     ComplaintPage,
     ComplaintRead,
+    MergeRequest,
     TimelineEntry,
+    UnmergeRequest,
     WithdrawRequest,
 )
 from jiesu_intake.state import IntakeState
@@ -199,6 +201,51 @@ async def post_withdraw(
     async with state.uow() as uow:
         row = await handlers.withdraw_complaint(
             complaint_id=complaint_id, reason=body.reason, principal=principal, uow=uow
+        )
+    return to_read(row)
+
+
+MERGE_ACCESS = access("operator", "dispatcher", "admin")
+
+
+@router.post(
+    "/v1/complaints/{complaint_id}/merge",
+    openapi_extra=MERGE_ACCESS,
+    response_model=ComplaintRead,
+    tags=["complaints"],
+)
+async def post_merge(
+    complaint_id: uuid.UUID, body: MergeRequest, principal: Caller, state: State
+) -> ComplaintRead:
+    """合并: an operator or dispatcher links a duplicate to its master by hand; it closes with
+    the master, and its resident is told. Refused for a complaint that is not open, into
+    itself, into a master that is over, or for a complaint that is itself a master."""
+    require_roles(principal, "operator", "dispatcher", "admin")
+    async with state.uow() as uow:
+        row = await merges.merge_complaint(
+            complaint_id=complaint_id,
+            master_id=body.master_id,
+            note=body.note,
+            principal=principal,
+            uow=uow,
+        )
+    return to_read(row)
+
+
+@router.post(
+    "/v1/complaints/{complaint_id}/unmerge",
+    openapi_extra=MERGE_ACCESS,
+    response_model=ComplaintRead,
+    tags=["complaints"],
+)
+async def post_unmerge(
+    complaint_id: uuid.UUID, body: UnmergeRequest, principal: Caller, state: State
+) -> ComplaintRead:
+    """撤销合并: the complaint stands on its own again and is routed anew."""
+    require_roles(principal, "operator", "dispatcher", "admin")
+    async with state.uow() as uow:
+        row = await merges.unmerge_complaint(
+            complaint_id=complaint_id, note=body.note, principal=principal, uow=uow
         )
     return to_read(row)
 

@@ -179,3 +179,50 @@ def supplement_outcome(
     if wants_reopen and status in (ComplaintStatus.resolved, ComplaintStatus.closed):
         return "requests_reopen"
     return "comment"
+
+
+# A complaint may be merged by hand while it is still being handled, into a master that is
+# still open; resolved ones wait for their review, closed ones are over.
+MERGEABLE = {
+    ComplaintStatus.received,
+    ComplaintStatus.queued,
+    ComplaintStatus.consultation,
+    ComplaintStatus.assigned,
+    ComplaintStatus.accepted,
+    ComplaintStatus.in_progress,
+}
+MASTER_ENDED = {ComplaintStatus.closed, ComplaintStatus.withdrawn, ComplaintStatus.answered}
+
+
+class MergeRefused(Exception):
+    """A manual merge that cannot be made; ``slug`` says why, ``status`` the HTTP status."""
+
+    def __init__(self, slug: str, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.slug, self.message, self.status = slug, message, status
+
+
+def check_merge(
+    *,
+    complaint_id: uuid.UUID,
+    status: ComplaintStatus,
+    master_id: uuid.UUID,
+    master_status: ComplaintStatus,
+    has_duplicates: bool,
+) -> None:
+    """合并: the duplicate is open, the master is another open complaint, and the duplicate
+    is no master of others (merge those first, or unmerge them)."""
+    if complaint_id == master_id:
+        raise MergeRefused("merge-into-self", "不能合并到自身 / cannot merge into itself", 422)
+    if status not in MERGEABLE:
+        raise MergeRefused(
+            "complaint-not-mergeable", f"诉求状态为 {status.value}，不能合并 / cannot merge"
+        )
+    if master_status in MASTER_ENDED:
+        raise MergeRefused(
+            "master-ended", f"主工单已{master_status.value}，不能并入 / the master is over"
+        )
+    if has_duplicates:
+        raise MergeRefused(
+            "has-duplicates", "该诉求本身是其他重复件的主工单 / it is the master of duplicates"
+        )

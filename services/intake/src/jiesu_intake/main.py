@@ -9,7 +9,8 @@ from fastapi import APIRouter, FastAPI
 
 from jiesu_common.contracts import TOPICS
 from jiesu_common.http import create_service_app
-from jiesu_common.runtime import ServiceContext
+from jiesu_common.notify import notifier_from
+from jiesu_common.runtime import PeriodicTask, ServiceContext
 from jiesu_common.settings import ServiceSettings
 from jiesu_intake.api import authenticate_app, router
 from jiesu_intake.catalog import CachedCatalog, CatalogFetch, DispatchCatalog
@@ -18,6 +19,7 @@ from jiesu_intake.handlers import IntakeUnitOfWork
 from jiesu_intake.internal_api import router as internal_router
 from jiesu_intake.knowledge import search
 from jiesu_intake.knowledge.api import router as knowledge_router
+from jiesu_intake.merges import ResidentNotices
 from jiesu_intake.open311.api import PREFIX as OPEN311_PREFIX
 from jiesu_intake.open311.api import router as open311_router
 from jiesu_intake.open311.render import errors_response
@@ -29,13 +31,23 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def create_context(settings: ServiceSettings) -> ServiceContext:
-    """Engine, producer, relay and consumers of one intake process."""
+    """Engine, producer, relay, consumers and residents' messages of one intake process."""
+    assert isinstance(settings, IntakeSettings)
+    notices = ResidentNotices(settings.pii, notifier_from(settings.notify))
     return ServiceContext(
         settings=settings,
         migrations_dir=MIGRATIONS,
         produces=[TOPICS["intake"]],
         consumers=consumer_specs(),
         uow_class=IntakeUnitOfWork,
+        periodic=[
+            PeriodicTask(
+                "resident-notices",
+                settings.notify_interval_s,
+                notices.deliver_due,
+                after_catch_up=False,
+            )
+        ],
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
 from jiesu_common.db import new_metadata
 from jiesu_common.messaging.tables import add_messaging_tables
+from jiesu_common.notify_store import add_notifications_table
 
 metadata = new_metadata()
 outbox, inbox = add_messaging_tables(metadata)
@@ -84,6 +85,11 @@ Index(
 )
 Index("ix_complaints_category_code_created_at", complaints.c.category_code, complaints.c.created_at)
 Index("ix_complaints_status", complaints.c.status)
+Index(
+    "ix_complaints_duplicate_of",
+    complaints.c.duplicate_of,
+    postgresql_where=complaints.c.duplicate_of.isnot(None),
+)
 Index("ix_complaints_app_id_created_at", complaints.c.app_id, complaints.c.created_at)
 
 timeline = Table(
@@ -173,3 +179,7 @@ article_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", Text, nullable=False),
 )
+
+# Messages owed to residents (a merge, the master's outcome), written in the transaction of
+# the change they tell of and delivered after it (the number is read from the vault then).
+notifications = add_notifications_table(metadata)

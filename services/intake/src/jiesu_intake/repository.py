@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -204,6 +204,55 @@ class ComplaintRepository(FastRepository):
             .returning(orm.timeline.c.id)
         )
         return result.first() is not None
+
+    async def duplicates_of(self, master_id: uuid.UUID, *, for_update: bool = False) -> list[Any]:
+        """The complaints merged into ``master_id`` (still merged), oldest first."""
+        t = orm.complaints
+        query = (
+            select(t)
+            .where(t.c.duplicate_of == master_id, t.c.status == ComplaintStatus.merged.value)
+            .order_by(t.c.created_at, t.c.id)
+        )
+        if for_update:
+            query = query.with_for_update()
+        return list((await self.session.execute(query)).all())
+
+    async def has_duplicates(self, master_id: uuid.UUID) -> bool:
+        """Whether any complaint is merged into ``master_id``."""
+        t = orm.complaints
+        query = select(t.c.id).where(t.c.duplicate_of == master_id).limit(1)
+        return (await self.session.execute(query)).first() is not None
+
+    async def owe_notifications(self, rows: list[dict[str, Any]]) -> None:
+        """Owe messages (once each: their ids are derived from what they tell of)."""
+        if rows:
+            await self.session.execute(
+                pg_insert(orm.notifications).values(rows).on_conflict_do_nothing()
+            )
+
+    async def claim_notifications(
+        self, now: datetime, limit: int, *, lease_until: datetime
+    ) -> list[Any]:
+        """Messages due now, leased (another replica skips them), with the resident's
+        encrypted number and the complaint's ticket."""
+        sql = text(
+            "UPDATE notifications SET next_attempt_at = :lease, attempts = attempts + 1 "
+            "WHERE notification_id IN (SELECT notification_id FROM notifications "
+            "WHERE next_attempt_at <= :now AND status IN ('pending', 'failed') "
+            "ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
+            "RETURNING notifications.*, (SELECT c.caller_phone_enc FROM complaints c "
+            "WHERE c.id = notifications.complaint_id) AS phone_enc, (SELECT c.anonymous "
+            "FROM complaints c WHERE c.id = notifications.complaint_id) AS anonymous"
+        )
+        params = {"now": now, "lease": lease_until, "limit": limit}
+        return list((await self.session.execute(sql, params)).all())
+
+    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
+        """A message's outcome."""
+        t = orm.notifications
+        await self.session.execute(
+            update(t).where(t.c.notification_id == notification_id).values(**values)
+        )
 
     async def timeline_of(self, complaint_id: uuid.UUID) -> list[Any]:
         """The timeline, oldest first."""

@@ -153,6 +153,23 @@ class WithdrawRequest(_Input):
     reason: str = Field(min_length=2, max_length=1000)
 
 
+class MergeRequest(_Input):
+    """合并: the master this complaint duplicates, and why (recorded, shown on the timeline)."""
+
+    model_config = _STRICT
+
+    master_id: uuid.UUID
+    note: str = Field(min_length=2, max_length=1000)
+
+
+class UnmergeRequest(_Input):
+    """撤销合并: why the complaint stands on its own after all."""
+
+    model_config = _STRICT
+
+    note: str = Field(min_length=2, max_length=1000)
+
+
 class ComplaintCreated(BaseModel):
     """The answer to a filing."""
 

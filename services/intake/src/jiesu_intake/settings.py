@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from jiesu_common.notify import NotifySettings
 from jiesu_common.settings import ServiceSettings
 
 
@@ -73,3 +74,6 @@ class IntakeSettings(ServiceSettings):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
     open311: Open311Settings = Field(default_factory=Open311Settings)
+    # Residents' messages (a manual merge, the master's outcome); how often they are sent.
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    notify_interval_s: float = Field(default=2.0, gt=0)

@@ -13,7 +13,7 @@ from typing import Any
 from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import ComplaintStatus
 from jiesu_common.db.uow import UnitOfWork
-from jiesu_intake import domain
+from jiesu_intake import domain, merges
 from jiesu_intake.handlers import IntakeUnitOfWork
 
 # Lifecycle event type → the status it implies (for the lead unit's case events).
@@ -73,6 +73,8 @@ async def apply_lifecycle_event(payload: Any, event: CloudEvent, uow: UnitOfWork
         # an unknown id is a defect, not a race: fail and let the runner park it (DLQ).
         raise LookupError(f"complaint {complaint_id} is unknown to intake")
     await _project(uow, current, event)
+    if event.type == "jiesu.complaint.closed.v1":
+        await merges.close_duplicates(uow, complaint_id, event)  # duplicates follow the master
 
 
 async def _project(uow: IntakeUnitOfWork, current: Any, event: CloudEvent) -> None:

@@ -68,13 +68,18 @@ async def complaint_sla(complaint_id: uuid.UUID, principal: Caller, state: State
     ended = any(getattr(fact, c) for c in ("withdrawn_at", "merged_at", "closed_at"))
     clocks = []
     for r in rows:
-        outcome = domain.outcome(clock_state(r), now)
-        if outcome in ("running", "breached", "pending"):
+        clock = clock_state(r)
+        outcome = domain.outcome(clock, now)
+        if outcome in ("running", "breached", "pending", "paused"):
             if r.round < fact.current_round:
                 outcome = "superseded"
             elif ended:
                 outcome = "ended"
-        clocks.append(ClockRead.model_validate({**r._mapping, "state": outcome}))
+        clocks.append(
+            ClockRead.model_validate(
+                {**r._mapping, "state": outcome, "effective_deadline": clock.effective_deadline}
+            )
+        )
     return ComplaintSla(
         complaint_id=complaint_id,
         ticket_no=fact.ticket_no,

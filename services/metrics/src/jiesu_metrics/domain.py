@@ -3,13 +3,18 @@
 Ladder (DESIGN §6): warning at 80 % of the clock; at the deadline a breach and a
 reminder (催办); one working day later supervision (督办); five working days after the
 deadline a public notice (通报). A clock that is stopped (the unit acted) fires nothing.
+
+A pause (挂起) granted by the centre stops a running clock: nothing fires while it lasts,
+and the time it lasted moves the whole ladder later (``paused_s``). A pause with a date
+ends by itself at that date (the ticker folds it in); one ended by action earlier counts
+only up to then.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from jiesu_common.calendar import WorkingCalendar
@@ -45,20 +50,58 @@ class ClockState:
     warned_at: datetime | None
     breached_at: datetime | None
     level: str | None
+    paused_at: datetime | None = None  # a pause running since then
+    pause_until: datetime | None = None  # ... until then (None: until resumed by action)
+    paused_s: float = 0.0  # seconds of pauses already over
 
     @property
     def effective_deadline(self) -> datetime | None:
-        """The deadline, moved by an approved extension."""
-        return self.extended_deadline or self.deadline
+        """The deadline, moved by an approved extension and by the pauses already over."""
+        base = self.extended_deadline or self.deadline
+        return None if base is None else base + timedelta(seconds=self.paused_s)
+
+    def paused(self, now: datetime) -> bool:
+        """A pause runs at ``now``."""
+        return self.paused_at is not None and (self.pause_until is None or now < self.pause_until)
+
+
+def start_pause(state: ClockState, paused_at: datetime, until: datetime | None) -> ClockState:
+    """A granted pause stops the clock (a stopped clock, or one already paused, is left)."""
+    if state.stopped_at is not None and state.stopped_at <= paused_at:
+        return state
+    if state.paused_at is not None:
+        return state
+    return replace(state, paused_at=paused_at, pause_until=until)
+
+
+def end_pause(state: ClockState, ended_at: datetime) -> ClockState:
+    """The pause is over at ``ended_at`` (or at its own date, if that came first): the time it
+    lasted moves the ladder; the clock runs again."""
+    if state.paused_at is None:
+        return state
+    end = min(ended_at, state.pause_until) if state.pause_until else ended_at
+    lasted = max((end - state.paused_at).total_seconds(), 0.0)
+    return replace(state, paused_at=None, pause_until=None, paused_s=state.paused_s + lasted)
+
+
+def _resumed(state: ClockState, now: datetime) -> ClockState:
+    """A dated pause whose date has come is folded in."""
+    if state.paused_at is not None and state.pause_until is not None and now >= state.pause_until:
+        return end_pause(state, state.pause_until)
+    return state
 
 
 def next_fire_at(state: ClockState, ladder: Ladder) -> datetime | None:
-    """When the clock next needs looking at; None when it never will (stopped, ended)."""
+    """When the clock next needs looking at; None when it never will (stopped, ended, or
+    paused until resumed by action). A dated pause is looked at when it ends."""
     deadline = state.effective_deadline
     if state.stopped_at is not None or deadline is None or state.started_at is None:
         return None
+    if state.paused_at is not None:
+        return state.pause_until
     if state.breached_at is None:
-        warn_at = warning_time(state.started_at, deadline, ladder.warning_fraction)
+        shift = timedelta(seconds=state.paused_s)
+        warn_at = warning_time(state.started_at, deadline - shift, ladder.warning_fraction) + shift
         return warn_at if state.warned_at is None and warn_at < deadline else deadline
     if state.level == "reminder":
         return ladder.calendar.add_working_days(deadline, ladder.supervision_after)
@@ -79,17 +122,22 @@ def fire(state: ClockState, now: datetime, ladder: Ladder) -> tuple[list[Firing]
     warning but still breaches exactly once, and catches up the rungs already due.
     """
     fired: list[Firing] = []
+    state = _resumed(state, now)
     deadline, started = state.effective_deadline, state.started_at
     if state.stopped_at is not None or deadline is None or started is None:
         return fired, state
+    if state.paused_at is not None:
+        return fired, state
     if state.breached_at is None:
+        shift = timedelta(seconds=state.paused_s)
         if now >= deadline:
             fired += ["breached", "reminder"]
             state = replace(
                 state, warned_at=state.warned_at or now, breached_at=now, level="reminder"
             )
-        elif state.warned_at is None and now >= warning_time(
-            started, deadline, ladder.warning_fraction
+        elif (
+            state.warned_at is None
+            and now >= warning_time(started, deadline - shift, ladder.warning_fraction) + shift
         ):
             return ["warning"], replace(state, warned_at=now)
         else:
@@ -105,12 +153,17 @@ def fire(state: ClockState, now: datetime, ladder: Ladder) -> tuple[list[Firing]
 
 
 def outcome(state: ClockState, now: datetime) -> str:
-    """met | late | breached (still running past its deadline) | running | pending."""
+    """met | late | breached (still running past its deadline) | paused | running | pending."""
+    if state.stopped_at is not None and state.paused_at is not None:
+        state = end_pause(state, state.stopped_at)  # stopped while paused
+    state = _resumed(state, now)
     deadline = state.effective_deadline
     if deadline is None:
         return "pending"
     if state.stopped_at is not None:
         return "met" if state.stopped_at <= deadline else "late"
+    if state.paused_at is not None:
+        return "paused"
     return "breached" if state.breached_at is not None or now >= deadline else "running"
 
 

@@ -17,6 +17,8 @@ from jiesu_common.contracts.events import (
     ConsultationOpenedV1,
     EscalationRaisedV1,
     ExtensionGrantedV1,
+    PauseEndedV1,
+    PauseGrantedV1,
     ReviewCompletedV1,
     SlaBreachedV1,
     SlaWarningV1,
@@ -100,6 +102,13 @@ class Projector:
         if column == "merged_at":  # a duplicate counts in its master's hot spot
             values["master_id"] = payload.master_id
         await uow.metrics.complaint_fact(payload.complaint_id, **values)
+
+    async def complaint_unmerged(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        """A merge undone: the complaint counts on its own again (and, merged at filing, is
+        known now for the first time)."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await self.complaint_received(payload, event, uow)
+        await uow.metrics.unmerge_fact(payload.complaint_id)
 
     async def complaint_assigned(
         self, payload: ComplaintAssignedV1, event: CloudEvent, uow: UnitOfWork
@@ -193,6 +202,46 @@ class Projector:
             extended_deadline=payload.resolve_by,
         )
         await self._reschedule(uow, row)
+
+    async def pause_granted(
+        self, payload: PauseGrantedV1, event: CloudEvent, uow: UnitOfWork
+    ) -> None:
+        """挂起: the unit's running clocks of the round stop until the pause ends."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.add_pause(
+            {
+                "pause_id": payload.pause_id,
+                "complaint_id": payload.complaint_id,
+                "round": payload.round,
+                "unit_id": payload.unit_id,
+                "paused_at": payload.paused_at,
+                "until": payload.until,
+            }
+        )
+        for row in await uow.metrics.unit_clocks(
+            payload.complaint_id, payload.round, payload.unit_id
+        ):
+            await self._save_pause(
+                uow, row, domain.start_pause(clock_state(row), payload.paused_at, payload.until)
+            )
+
+    async def pause_ended(self, payload: PauseEndedV1, event: CloudEvent, uow: UnitOfWork) -> None:
+        """Resumed by action before its date: the clocks run again, later by the pause."""
+        assert isinstance(uow, MetricsUnitOfWork)
+        await uow.metrics.end_pause(payload.pause_id, payload.ended_at)
+        for row in await uow.metrics.unit_clocks(
+            payload.complaint_id, payload.round, payload.unit_id
+        ):
+            await self._save_pause(uow, row, domain.end_pause(clock_state(row), payload.ended_at))
+
+    async def _save_pause(self, uow: MetricsUnitOfWork, row: Any, after: domain.ClockState) -> None:
+        await uow.metrics.set_clock(
+            row.clock_id,
+            paused_at=after.paused_at,
+            pause_until=after.pause_until,
+            paused_s=after.paused_s,
+            next_fire_at=domain.next_fire_at(after, self.ladder),
+        )
 
     async def case_returned(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
         """A unit returned its case."""
@@ -334,6 +383,9 @@ class Projector:
                 breached_at=after.breached_at,
                 level=after.level,
                 level_at=now if after.level != row.level else row.level_at,
+                paused_at=after.paused_at,
+                pause_until=after.pause_until,
+                paused_s=after.paused_s,
                 next_fire_at=domain.next_fire_at(after, self.ladder),
             )
         # Owed in the transaction that raises the rung: once, whatever restarts follow.
@@ -381,6 +433,9 @@ def clock_state(row: Any) -> domain.ClockState:
         warned_at=row.warned_at,
         breached_at=row.breached_at,
         level=row.level,
+        paused_at=row.paused_at,
+        pause_until=row.pause_until,
+        paused_s=row.paused_s or 0.0,
     )
 
 

@@ -114,6 +114,11 @@ clocks = Table(
     Column("level", Text),  # reminder | supervision | notice
     Column("next_fire_at", DateTime(timezone=True)),
     Column("level_at", DateTime(timezone=True)),  # when the ladder reached ``level``
+    # 挂起: a pause running since ``paused_at`` (until ``pause_until``, or until ended by
+    # action), and the seconds of pauses already over, which move the whole ladder later.
+    Column("paused_at", DateTime(timezone=True)),
+    Column("pause_until", DateTime(timezone=True)),
+    Column("paused_s", Float, nullable=False, server_default="0"),
     PrimaryKeyConstraint("complaint_id", "round", "unit_id", "clock"),
 )
 Index(
@@ -184,6 +189,21 @@ whistles = Table(
     Column("blown_at", DateTime(timezone=True), nullable=False),
 )
 Index("ix_whistle_facts_blown_at", whistles.c.blown_at)
+
+# Pauses (挂起) granted by the centre, for the scorecards' paused time; ``ended_at`` is set
+# when one is ended by action before its date.
+pauses = Table(
+    "pause_facts",
+    metadata,
+    Column("pause_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True)),
+    Column("ended_at", DateTime(timezone=True)),
+)
+Index("ix_pause_facts_paused_at", pauses.c.paused_at)
 
 # The escalation ladder's messages (催办 → the duty contact, 督办 → head and district
 # supervisor, 通报 → the supervisors): written pending with the escalation, then delivered.

@@ -173,6 +173,34 @@ class MetricsRepository(FastRepository):
         sql = _upsert(table, ("consultation_id",), tuple(row), merge)
         await (await self.conn()).execute(sql, *json_args(orm.consultations, row))
 
+    async def unmerge_fact(self, complaint_id: uuid.UUID) -> None:
+        """A complaint no longer merged."""
+        t = orm.complaint_facts
+        await self.session.execute(
+            update(t).where(t.c.complaint_id == complaint_id).values(merged_at=None, master_id=None)
+        )
+
+    async def unit_clocks(self, complaint_id: uuid.UUID, round_no: int, unit_id: str) -> list[Any]:
+        """A unit's clocks of one round, locked (a pause applies to all of them)."""
+        c = orm.clocks
+        query = (
+            select(c)
+            .where(c.c.complaint_id == complaint_id, c.c.round == round_no, c.c.unit_id == unit_id)
+            .with_for_update()
+        )
+        return list((await self.session.execute(query)).all())
+
+    async def add_pause(self, row: dict[str, Any]) -> None:
+        """Remember a granted pause (once)."""
+        await self._insert_once(orm.pauses, row)
+
+    async def end_pause(self, pause_id: uuid.UUID, ended_at: datetime) -> None:
+        """A pause ended by action."""
+        t = orm.pauses
+        await self.session.execute(
+            update(t).where(t.c.pause_id == pause_id).values(ended_at=ended_at)
+        )
+
     async def add_whistle(self, row: dict[str, Any]) -> None:
         """Remember a whistle (once)."""
         await self._insert_once(orm.whistles, row)
@@ -232,14 +260,17 @@ class MetricsRepository(FastRepository):
     ) -> list[Any]:
         """Running clocks of live rounds past their deadline, most overdue first."""
         c, f = orm.clocks, orm.complaint_facts
-        deadline = func.coalesce(c.c.extended_deadline, c.c.deadline).label("effective_deadline")
+        deadline = _effective_deadline(c).label("effective_deadline")
         query = (
             select(c, deadline, f.c.ticket_no)
             .join(f, f.c.complaint_id == c.c.complaint_id)
             .where(
                 c.c.stopped_at.is_(None),
                 c.c.round == f.c.current_round,
+                # Unshifted first: a pause only moves a deadline later.
                 func.coalesce(c.c.extended_deadline, c.c.deadline) < now,
+                c.c.paused_at.is_(None),
+                _effective_deadline(c) < now,
                 *_live(f),
             )
             .order_by(deadline, c.c.clock_id)
@@ -250,15 +281,19 @@ class MetricsRepository(FastRepository):
         if clock is not None:
             query = query.where(c.c.clock == clock)
         if after is not None:
-            query = query.where(
-                tuple_(func.coalesce(c.c.extended_deadline, c.c.deadline), c.c.clock_id)
-                > tuple_(*after)
-            )
+            query = query.where(tuple_(_effective_deadline(c), c.c.clock_id) > tuple_(*after))
         return list((await self.session.execute(query)).all())
 
     async def fetch(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """Run a read-only report query."""
         return list((await self.session.execute(text(sql), params)).all())
+
+
+def _effective_deadline(c: Any) -> Any:
+    """The deadline moved by an extension and by the pauses already over."""
+    return func.coalesce(c.c.extended_deadline, c.c.deadline) + func.make_interval(
+        0, 0, 0, 0, 0, 0, c.c.paused_s
+    )
 
 
 def _live(f: Any) -> list[Any]:

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-ClockOutcome = Literal["met", "late", "breached", "running", "pending", "superseded", "ended"]
+ClockOutcome = Literal[
+    "met", "late", "breached", "running", "paused", "pending", "superseded", "ended"
+]
 
 
 class ClockRead(BaseModel):
@@ -27,6 +29,12 @@ class ClockRead(BaseModel):
     warned_at: datetime | None
     breached_at: datetime | None
     level: str | None
+    paused_at: datetime | None = Field(default=None, description="挂起: a pause running since")
+    pause_until: datetime | None = Field(default=None, description="... until (None: by action)")
+    paused_s: float = Field(default=0.0, description="seconds of pauses over, added to deadline")
+    effective_deadline: datetime | None = Field(
+        default=None, description="the deadline moved by extension and pauses over"
+    )
     state: ClockOutcome
 
 
@@ -85,6 +93,10 @@ class ScorecardRow(BaseModel):
     consultations_fallen_back: int
     whistles_blown: int = Field(description="whistles the street office blew")
     report_ins_due: int = Field(description="summonses the unit received")
+    pauses: int = Field(default=0, description="挂起: pauses granted in the month")
+    paused_hours: float = Field(
+        default=0.0, description="hours those pauses lasted (a running one up to now)"
+    )
     report_in_on_time: int
     report_in_late: int
     response_rate: float | None

@@ -12,17 +12,27 @@ from jiesu_metrics.settings import CompositeWeights
 
 # The grouping key of each fact table per level; street and district come from the round.
 _KEYS = {
-    "unit": {"rv": "rv.lead_unit_id", "r": "r.lead_unit_id", "rt": "rt.unit_id", "c": "c.unit_id"},
+    "unit": {
+        "rv": "rv.lead_unit_id",
+        "r": "r.lead_unit_id",
+        "rt": "rt.unit_id",
+        "c": "c.unit_id",
+        "pf": "pf.unit_id",
+    },
     **{
-        level: dict.fromkeys(("rv", "r", "rt", "c"), f"r.{level}_code")
+        level: dict.fromkeys(("rv", "r", "rt", "c", "pf"), f"r.{level}_code")
         for level in ("street", "district")
     },
 }
 _JOIN = "LEFT JOIN rounds r ON r.complaint_id = {t}.complaint_id AND r.round = {t}.round"
-_LATE = (
-    "(c.stopped_at > COALESCE(c.extended_deadline, c.deadline)"
-    " OR (c.stopped_at IS NULL AND c.breached_at IS NOT NULL))"
+# The deadline a stopped clock is judged by: moved by an extension and by its pauses (挂起),
+# a pause still open when the clock stopped counting up to the stop (or to its own date).
+_DEADLINE = (
+    "(COALESCE(c.extended_deadline, c.deadline) + make_interval(secs => c.paused_s"
+    " + CASE WHEN c.paused_at IS NOT NULL AND c.stopped_at > c.paused_at THEN extract(epoch FROM"
+    " LEAST(c.stopped_at, COALESCE(c.pause_until, c.stopped_at)) - c.paused_at) ELSE 0 END))"
 )
+_LATE = f"(c.stopped_at > {_DEADLINE} OR (c.stopped_at IS NULL AND c.breached_at IS NOT NULL))"
 
 
 # A month (YYYY-MM) between 1900 and 2199, as every period parameter takes it: year 0000 or
@@ -99,7 +109,7 @@ async def scorecard(
     await _proactive(repo, keys, params, entry)
     for r in await repo.fetch(
         f"""SELECT {keys["c"]} AS key, c.clock, count(*) AS started,
-               sum((c.stopped_at <= COALESCE(c.extended_deadline, c.deadline))::int) AS on_time,
+               sum((c.stopped_at <= {_DEADLINE})::int) AS on_time,
                sum({_LATE}::int) AS late, sum((c.breached_at IS NOT NULL)::int) AS breached
             FROM clocks c {_JOIN.format(t="c")}
             WHERE c.started_at >= :start AND c.started_at < :end AND {keys["c"]} IS NOT NULL
@@ -112,6 +122,20 @@ async def scorecard(
         e["breaches"] += r.breached or 0
         if r.clock == "report_in":
             e["report_ins_due"] = r.started
+    # Paused time (挂起) counts apart: pauses granted in the month and the hours they lasted
+    # (a running one up to now).
+    for r in await repo.fetch(
+        f"""SELECT {keys["pf"]} AS key, count(*) AS paused,
+               sum(extract(epoch FROM LEAST(COALESCE(pf.ended_at, 'infinity'),
+                   COALESCE(pf.until, 'infinity'), now()) - pf.paused_at)) / 3600.0 AS hours
+            FROM pause_facts pf {_JOIN.format(t="pf")}
+            WHERE pf.paused_at >= :start AND pf.paused_at < :end AND {keys["pf"]} IS NOT NULL
+            GROUP BY 1""",
+        params,
+    ):
+        e = entry(r.key)
+        e["pauses"] = r.paused
+        e["paused_hours"] = round(max(float(r.hours or 0), 0.0), 2)
     items = [_with_rates(e, weights) for e in sorted(rows.values(), key=lambda e: e["key"])]
     platform = (
         await repo.fetch(
@@ -244,9 +268,10 @@ def _empty(key: str) -> dict[str, Any]:
         "accept_on_time accept_late contact_on_time contact_late resolve_on_time resolve_late "
         "breaches consultations consultations_decided_in_time consultations_fallen_back "
         "whistles_blown report_ins_due report_in_on_time report_in_late proactive_assigned "
-        "proactive_from_hotspots proactive_from_patrols proactive_reviewed proactive_resolved"
+        "proactive_from_hotspots proactive_from_patrols proactive_reviewed proactive_resolved "
+        "pauses"
     )
-    return {"key": key, **dict.fromkeys(counts.split(), 0)}
+    return {"key": key, **dict.fromkeys(counts.split(), 0), "paused_hours": 0.0}
 
 
 def _with_rates(e: dict[str, Any], w: CompositeWeights) -> dict[str, Any]:

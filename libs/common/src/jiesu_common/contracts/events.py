@@ -129,7 +129,8 @@ class ComplaintReceivedV1(EventPayload):
 
 
 class ComplaintMergedV1(EventPayload):
-    """A complaint was recognised as a duplicate and linked to its master."""
+    """A complaint was recognised as a duplicate and linked to its master (at filing, or by
+    an operator or dispatcher by hand: ``reason`` manual, with who and why)."""
 
     event_type = "jiesu.complaint.merged.v1"
     topic = TOPICS["intake"]
@@ -138,9 +139,27 @@ class ComplaintMergedV1(EventPayload):
     ticket_no: str
     master_id: uuid.UUID
     master_ticket_no: str
-    reason: Literal["same_caller", "nearby_same_category"]
-    similarity: float = Field(ge=0, le=1)
+    reason: Literal["same_caller", "nearby_same_category", "manual"]
+    similarity: float = Field(ge=0, le=1, description="1 for a manual merge")
     merged_at: datetime
+    merged_by: str | None = None
+    note: str | None = Field(default=None, description="why, for a manual merge")
+
+
+class ComplaintUnmergedV1(EventPayload):
+    """A merge was undone by hand: the complaint stands on its own again and is routed anew
+    (``summary`` for a service that never saw it, merged at filing)."""
+
+    event_type = "jiesu.complaint.unmerged.v1"
+    topic = TOPICS["intake"]
+    source = "/jiesu/intake"
+
+    ticket_no: str
+    master_id: uuid.UUID
+    note: str
+    unmerged_by: str
+    unmerged_at: datetime
+    summary: ComplaintSummaryV1
 
 
 class ComplaintAnsweredV1(EventPayload):
@@ -222,6 +241,11 @@ class ComplaintAssignedV1(_Dispatch):
     summary: ComplaintSummaryV1
     previous_lead_unit_id: str | None = None
     note: str | None = None
+    reply_review: bool = Field(
+        default=False,
+        description="the city's policy: the lead unit's reply is reviewed by the centre "
+        "before it counts as resolved (答复审核)",
+    )
 
 
 class ComplaintQueuedV1(_Dispatch):
@@ -310,6 +334,48 @@ class ExtensionDeniedV1(_CaseDecision):
     extension_id: uuid.UUID
 
 
+class PauseGrantedV1(_CaseDecision):
+    """The centre approved a unit's pause (挂起): the case's clocks stop from ``paused_at``
+    until ``until`` (when set) or until a ``pause.ended``."""
+
+    event_type = "jiesu.pause.granted.v1"
+    pause_id: uuid.UUID
+    paused_at: datetime
+    until: datetime | None = None
+
+
+class PauseDeniedV1(_CaseDecision):
+    """The centre refused a unit's pause; the clocks never stopped."""
+
+    event_type = "jiesu.pause.denied.v1"
+    pause_id: uuid.UUID
+
+
+class PauseEndedV1(_CaseDecision):
+    """A granted pause was ended by action before its date (``decided_by`` resumed it):
+    the case's clocks run again from ``ended_at``."""
+
+    event_type = "jiesu.pause.ended.v1"
+    pause_id: uuid.UUID
+    paused_at: datetime
+    until: datetime | None = Field(default=None, description="the date it would have ended")
+    ended_at: datetime
+
+
+class ReplyApprovedV1(_CaseDecision):
+    """The centre approved a unit's reply (答复审核): the case now counts as resolved."""
+
+    event_type = "jiesu.reply.approved.v1"
+    reply_review_id: uuid.UUID
+
+
+class ReplySentBackV1(_CaseDecision):
+    """The centre sent a unit's reply back with a note; the case stays open, its clock runs."""
+
+    event_type = "jiesu.reply.sent_back.v1"
+    reply_review_id: uuid.UUID
+
+
 class WhistleBlownV1(_Dispatch):
     """A street office summoned departments to a case (吹哨)."""
 
@@ -388,6 +454,27 @@ class CaseExtensionRequestedV1(_Case):
     until: datetime
     reason: str
     requested_at: datetime
+
+
+class CasePauseRequestedV1(_Case):
+    """The unit asks the centre to pause the case's clocks (挂起), with a reason and
+    optionally the date they resume."""
+
+    event_type = "jiesu.case.pause_requested.v1"
+    pause_id: uuid.UUID
+    reason: str
+    until: datetime | None = None
+    requested_at: datetime
+
+
+class CaseReplySubmittedV1(_Case):
+    """The unit replied on a case whose reply the centre reviews: not resolved until approved."""
+
+    event_type = "jiesu.case.reply_submitted.v1"
+    reply_review_id: uuid.UUID
+    reply: str
+    result: str | None = None
+    submitted_at: datetime
 
 
 class WhistleRequestedV1(_Case):
@@ -500,6 +587,7 @@ class EscalationRaisedV1(_Sla):
 PAYLOADS: tuple[type[EventPayload], ...] = (
     ComplaintReceivedV1,
     ComplaintMergedV1,
+    ComplaintUnmergedV1,
     ComplaintAnsweredV1,
     ComplaintWithdrawnV1,
     ComplaintSupplementedV1,
@@ -511,6 +599,11 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     ReturnRejectedV1,
     ExtensionGrantedV1,
     ExtensionDeniedV1,
+    PauseGrantedV1,
+    PauseDeniedV1,
+    PauseEndedV1,
+    ReplyApprovedV1,
+    ReplySentBackV1,
     WhistleBlownV1,
     CaseAcceptedV1,
     CaseContactedV1,
@@ -518,6 +611,8 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     CaseResolvedV1,
     CaseReturnedV1,
     CaseExtensionRequestedV1,
+    CasePauseRequestedV1,
+    CaseReplySubmittedV1,
     WhistleRequestedV1,
     WhistleReportedV1,
     ReviewCompletedV1,

@@ -30,6 +30,7 @@ _EVENT_OF_ACTION = {
     "whistle": "case.whistle_blown",
     "whistle_blown": "case.whistle_blown",
     "report-in": "case.reported_in",
+    "reply_approved": "case.resolved",  # a reviewed reply counts as resolved when approved
 }
 CASE_UPDATED = "case.updated"
 EventType = Literal[
