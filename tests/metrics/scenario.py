@@ -18,6 +18,7 @@ from jiesu_common.contracts.events import (
     ComplaintReceivedV1,
     ComplaintReopenedV1,
     ComplaintSummaryV1,
+    ConsultationOpenedV1,
     DeadlinesV1,
     ExtensionGrantedV1,
     JurisdictionV1,
@@ -70,6 +71,22 @@ def assigned(
         assigned_at=at(start),
         jurisdiction=JurisdictionV1(street_code="S0101", district_code="D01"),
         summary=summary(n),
+    )
+
+
+def consultation_opened(cid: uuid.UUID, now: datetime) -> ConsultationOpenedV1:
+    """A first-round consultation (会商) of two units over a tie in the routing rules."""
+    return ConsultationOpenedV1(
+        complaint_id=cid,
+        consultation_id=uuid.uuid4(),
+        round=1,
+        participants=("dept-cg-d01", "dept-hj"),
+        reason="派单规则认定多家主办单位",
+        deadline=now + timedelta(hours=4),
+        opened_at=now,
+        trigger="tie",
+        summary=summary(1),
+        category_code="ENV-SMOKE",
     )
 
 

@@ -4,12 +4,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from jiesu_common.contracts.events import ConsultationOpenedV1
 from jiesu_common.db.engine import create_engine, session_factory
 from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.testing.plugin import DatabaseFactory
@@ -19,7 +18,7 @@ from jiesu_department.main import MIGRATIONS
 from jiesu_department.schemas import ConsultationItem
 from jiesu_department.settings import DepartmentSettings
 from tests.department.integration.test_case_projection import apply
-from tests.metrics.scenario import assigned, summary
+from tests.metrics.scenario import assigned, consultation_opened
 
 pytestmark = pytest.mark.integration
 
@@ -102,18 +101,7 @@ async def test_consultations_come_with_the_cases_in_transaction_order(
     feed, sessions = feed_and_sessions
     cid = uuid.uuid4()
     now = datetime.now(UTC)
-    opened = ConsultationOpenedV1(
-        complaint_id=cid,
-        consultation_id=uuid.uuid4(),
-        round=1,
-        participants=("dept-cg-d01", "dept-hj"),
-        reason="派单规则认定多家主办单位",
-        deadline=now + timedelta(hours=4),
-        opened_at=now,
-        trigger="tie",
-        summary=summary(1),
-        category_code="ENV-SMOKE",
-    )
+    opened = consultation_opened(cid, now)
     async with feed.subscribe("dept-hj") as hj:
         start = hj.joined_at
         await apply(sessions, handlers.open_cases, assigned(uuid.uuid4(), 1, 1, "dept-hj", (), 0))

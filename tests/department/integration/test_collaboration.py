@@ -15,7 +15,6 @@ from jiesu_common.auth import mint_token
 from jiesu_common.contracts import make_event
 from jiesu_common.contracts.events import (
     ConsultationDecidedV1,
-    ConsultationOpenedV1,
     WhistleBlownV1,
 )
 from jiesu_common.db.migrations import upgrade_head
@@ -25,7 +24,7 @@ from jiesu_department import collaboration, handlers
 from jiesu_department.main import MIGRATIONS, create_app
 from jiesu_department.settings import DepartmentSettings
 from jiesu_department.units import CachedUnits
-from tests.metrics.scenario import assigned, summary
+from tests.metrics.scenario import assigned, consultation_opened
 
 SECRET = "department-tests-secret-0123456789abcdef"
 UNITS = {
@@ -98,18 +97,7 @@ async def test_participants_see_their_open_consultations_until_decided(
 ) -> None:
     cid = uuid.uuid4()
     now = datetime.now(UTC)
-    opened = ConsultationOpenedV1(
-        complaint_id=cid,
-        consultation_id=uuid.uuid4(),
-        round=1,
-        participants=("dept-cg-d01", "dept-hj"),
-        reason="派单规则认定多家主办单位",
-        deadline=now + timedelta(hours=4),
-        opened_at=now,
-        trigger="tie",
-        summary=summary(1),
-        category_code="ENV-SMOKE",
-    )
+    opened = consultation_opened(cid, now)
     for _ in range(2):  # redelivered: still one per participant
         await feed(department, collaboration.note_consultation_opened, opened)
     for unit in ("dept-cg-d01", "dept-hj"):

@@ -9,7 +9,10 @@ and the last error.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -23,8 +26,10 @@ from sqlalchemy import (
     Text,
     func,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
 
 STATUSES = ("pending", "sent", "failed", "dead")
 
@@ -84,3 +89,70 @@ def retry_at(now: datetime, attempts: int, *, first_s: float, cap_s: float) -> d
     """When to try again after ``attempts`` failed tries: ``first_s`` doubling up to ``cap_s``."""
     delay = min(cap_s, first_s * 2 ** max(0, attempts - 1))
     return now + timedelta(seconds=delay)
+
+
+def claim_due_sql(also: str) -> Any:
+    """Leases the messages due at ``:now`` until ``:lease`` (another replica skips them, and
+    a process that dies holding them leaves them to be tried again), at most ``:limit``;
+    returns their rows and ``also``: more columns the sender needs, as SQL expressions that
+    may name ``notifications``."""
+    return text(
+        "UPDATE notifications SET next_attempt_at = :lease, attempts = attempts + 1 "
+        "WHERE notification_id IN (SELECT notification_id FROM notifications "
+        "WHERE next_attempt_at <= :now AND status IN ('pending', 'failed') "
+        "ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
+        f"RETURNING notifications.*, {also}"
+    )
+
+
+class NotificationRows:
+    """A repository's part for its service's ``notifications`` table: lease what is due,
+    record an outcome. ``CLAIM`` is the service's ``claim_due_sql``, ``NOTIFICATIONS`` its
+    table (``add_notifications_table``)."""
+
+    CLAIM: Any
+    NOTIFICATIONS: Table
+    session: AsyncSession
+
+    async def claim_notifications(
+        self, now: datetime, limit: int, *, lease_until: datetime
+    ) -> list[Any]:
+        """Messages due at ``now``, leased until ``lease_until``."""
+        params = {"now": now, "lease": lease_until, "limit": limit}
+        return list((await self.session.execute(self.CLAIM, params)).all())
+
+    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
+        """A message's outcome."""
+        t = self.NOTIFICATIONS
+        await self.session.execute(
+            update(t).where(t.c.notification_id == notification_id).values(**values)
+        )
+
+
+async def deliver_due(
+    uow: Callable[[], AbstractAsyncContextManager[Any]],
+    rows_of: Callable[[Any], NotificationRows],
+    send: Callable[[Any], Awaitable[dict[str, Any]]],
+    *,
+    batch: int,
+    lease_s: float,
+    now: datetime | None = None,
+) -> int:
+    """Lease the messages due now (one transaction), send each and record its outcome (one
+    transaction each); how many were sent. ``send`` returns the columns to record."""
+    now = now or datetime.now(UTC)
+    async with uow() as work:
+        rows = await rows_of(work).claim_notifications(
+            now, batch, lease_until=now + timedelta(seconds=lease_s)
+        )
+        if not rows:
+            return 0
+        await work.commit()
+    sent = 0
+    for row in rows:
+        outcome = await send(row)
+        sent += outcome["status"] == "sent"
+        async with uow() as work:
+            await rows_of(work).record_notification(row.notification_id, **outcome)
+            await work.commit()
+    return sent

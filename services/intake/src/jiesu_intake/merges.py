@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from jiesu_common.auth import Principal
@@ -15,7 +15,7 @@ from jiesu_common.contracts import CloudEvent
 from jiesu_common.contracts.events import ComplaintMergedV1, ComplaintStatus, ComplaintUnmergedV1
 from jiesu_common.http import Problem
 from jiesu_common.notify import Message, Notifier, NotifyError, Recipient, record_of
-from jiesu_common.notify_store import retry_at
+from jiesu_common.notify_store import deliver_due, retry_at
 from jiesu_common.runtime import ServiceContext
 from jiesu_intake import domain
 from jiesu_intake.handlers import IntakeUnitOfWork, summary_of
@@ -213,24 +213,9 @@ class ResidentNotices:
 
     async def deliver_due(self, context: ServiceContext, *, now: datetime | None = None) -> int:
         """Lease, send and record the messages due now; how many were sent."""
-        now = now or datetime.now(UTC)
-        async with context.uow() as uow:
-            assert isinstance(uow, IntakeUnitOfWork)
-            rows = await uow.complaints.claim_notifications(
-                now, 50, lease_until=now + timedelta(seconds=60)
-            )
-            if not rows:
-                return 0
-            await uow.commit()
-        sent = 0
-        for row in rows:
-            outcome = await self._send(row)
-            sent += outcome["status"] == "sent"
-            async with context.uow() as uow:
-                assert isinstance(uow, IntakeUnitOfWork)
-                await uow.complaints.record_notification(row.notification_id, **outcome)
-                await uow.commit()
-        return sent
+        return await deliver_due(
+            context.uow, lambda uow: uow.complaints, self._send, batch=50, lease_s=60, now=now
+        )
 
     async def _send(self, row: Any) -> dict[str, Any]:
         recorded: dict[str, Any] = {}

@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, or_, select, text, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +17,7 @@ from jiesu_common.contracts.events import ComplaintStatus
 from jiesu_common.db.sql import FastRepository, to_json, values_of
 from jiesu_common.http import encode_cursor, parse_cursor
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
+from jiesu_common.notify_store import NotificationRows, claim_due_sql
 from jiesu_intake import orm
 from jiesu_intake.domain import CLOSED_FOR_DUPLICATES, DuplicateCandidate
 
@@ -100,8 +101,16 @@ class StatusRow(NamedTuple):
     status_round: int
 
 
-class ComplaintRepository(FastRepository):
+class ComplaintRepository(NotificationRows, FastRepository):
     """Reads and writes intake's tables inside one session (hot paths on its connection)."""
+
+    # Messages to residents: with the complaint's encrypted number (read at sending).
+    NOTIFICATIONS = orm.notifications
+    CLAIM = claim_due_sql(
+        "(SELECT c.caller_phone_enc FROM complaints c WHERE c.id = notifications.complaint_id) "
+        "AS phone_enc, (SELECT c.anonymous FROM complaints c "
+        "WHERE c.id = notifications.complaint_id) AS anonymous"
+    )
 
     async def add_with_first_event(
         self,
@@ -229,30 +238,6 @@ class ComplaintRepository(FastRepository):
             await self.session.execute(
                 pg_insert(orm.notifications).values(rows).on_conflict_do_nothing()
             )
-
-    async def claim_notifications(
-        self, now: datetime, limit: int, *, lease_until: datetime
-    ) -> list[Any]:
-        """Messages due now, leased (another replica skips them), with the resident's
-        encrypted number and the complaint's ticket."""
-        sql = text(
-            "UPDATE notifications SET next_attempt_at = :lease, attempts = attempts + 1 "
-            "WHERE notification_id IN (SELECT notification_id FROM notifications "
-            "WHERE next_attempt_at <= :now AND status IN ('pending', 'failed') "
-            "ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
-            "RETURNING notifications.*, (SELECT c.caller_phone_enc FROM complaints c "
-            "WHERE c.id = notifications.complaint_id) AS phone_enc, (SELECT c.anonymous "
-            "FROM complaints c WHERE c.id = notifications.complaint_id) AS anonymous"
-        )
-        params = {"now": now, "lease": lease_until, "limit": limit}
-        return list((await self.session.execute(sql, params)).all())
-
-    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
-        """A message's outcome."""
-        t = orm.notifications
-        await self.session.execute(
-            update(t).where(t.c.notification_id == notification_id).values(**values)
-        )
 
     async def timeline_of(self, complaint_id: uuid.UUID) -> list[Any]:
         """The timeline, oldest first."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -20,11 +20,10 @@ import httpx
 from jiesu_common.calendar import zone
 from jiesu_common.identity import credentials_for
 from jiesu_common.notify import Message, Notifier, NotifyError, Recipient, notifier_from, record_of
-from jiesu_common.notify_store import retry_at
+from jiesu_common.notify_store import deliver_due, retry_at
 from jiesu_common.runtime import ServiceContext
 from jiesu_common.settings import AuthSettings
 from jiesu_metrics import domain
-from jiesu_metrics.handlers import MetricsUnitOfWork
 from jiesu_metrics.settings import MetricsSettings
 
 log = logging.getLogger(__name__)
@@ -84,24 +83,14 @@ class EscalationNotices:
 
     async def deliver_due(self, context: ServiceContext, *, now: datetime | None = None) -> int:
         """Lease, send and record the messages due now; how many were sent."""
-        now = now or datetime.now(UTC)
-        async with context.uow() as uow:
-            assert isinstance(uow, MetricsUnitOfWork)
-            rows = await uow.metrics.claim_notifications(
-                now, self.config.batch, lease_until=now + timedelta(seconds=self.config.lease_s)
-            )
-            if not rows:
-                return 0
-            await uow.commit()
-        sent = 0
-        for row in rows:
-            outcome = await self._send(row)
-            sent += outcome["status"] == "sent"
-            async with context.uow() as uow:
-                assert isinstance(uow, MetricsUnitOfWork)
-                await uow.metrics.record_notification(row.notification_id, **outcome)
-                await uow.commit()
-        return sent
+        return await deliver_due(
+            context.uow,
+            lambda uow: uow.metrics,
+            self._send,
+            batch=self.config.batch,
+            lease_s=self.config.lease_s,
+            now=now,
+        )
 
     async def _send(self, row: Any) -> dict[str, Any]:
         """Send one message; the columns that record what happened."""

@@ -11,6 +11,7 @@ from sqlalchemy import Table, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from jiesu_common.db.sql import FastRepository, Row, json_args, set_clause, values_of
+from jiesu_common.notify_store import NotificationRows, claim_due_sql
 from jiesu_metrics import orm
 from jiesu_metrics.domain import clock_id_for
 
@@ -61,8 +62,15 @@ def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...], merge: s
     )
 
 
-class MetricsRepository(FastRepository):
+class MetricsRepository(NotificationRows, FastRepository):
     """Reads and writes metrics' tables inside one session (hot paths on its connection)."""
+
+    # Escalation messages to units' contacts: with the complaint's ticket.
+    NOTIFICATIONS = orm.notifications
+    CLAIM = claim_due_sql(
+        "(SELECT f.ticket_no FROM complaint_facts f "
+        "WHERE f.complaint_id = notifications.complaint_id) AS ticket_no"
+    )
 
     # --- facts -------------------------------------------------------------------------
 
@@ -115,29 +123,6 @@ class MetricsRepository(FastRepository):
             await self.session.execute(
                 pg_insert(orm.notifications).values(rows).on_conflict_do_nothing()
             )
-
-    async def claim_notifications(
-        self, now: datetime, limit: int, *, lease_until: datetime
-    ) -> list[Any]:
-        """Messages due at ``now``, leased until ``lease_until`` (another replica skips them,
-        and a process that dies holding them leaves them to be tried again)."""
-        sql = text(
-            "UPDATE notifications SET next_attempt_at = :lease, attempts = attempts + 1 "
-            "WHERE notification_id IN (SELECT notification_id FROM notifications "
-            "WHERE next_attempt_at <= :now AND status IN ('pending', 'failed') "
-            "ORDER BY next_attempt_at LIMIT :limit FOR UPDATE SKIP LOCKED) "
-            "RETURNING notifications.*, (SELECT f.ticket_no FROM complaint_facts f "
-            "WHERE f.complaint_id = notifications.complaint_id) AS ticket_no"
-        )
-        params = {"now": now, "lease": lease_until, "limit": limit}
-        return list((await self.session.execute(sql, params)).all())
-
-    async def record_notification(self, notification_id: uuid.UUID, **values: Any) -> None:
-        """A message's outcome."""
-        t = orm.notifications
-        await self.session.execute(
-            update(t).where(t.c.notification_id == notification_id).values(**values)
-        )
 
     async def notifications(
         self, *, complaint_id: uuid.UUID | None, status: str | None, limit: int
