@@ -1,0 +1,264 @@
+"""Text → category: TF-IDF over character n-grams and jieba words, the title weighted
+more, and a calibrated linear SVM.
+
+Training uses scikit-learn; the fitted model is then reduced to plain arrays (vocabularies,
+idf weights, coefficients, sigmoid calibration), which is what the registry stores and the
+dispatch process serves from, so serving never imports scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from jiesu_dispatch.learning.segment import Segmenter, corpus_dictionary, normalize
+
+FIELDS = ("title", "text")  # the title alone, and title + content
+ANALYZERS = ("char", "word")
+
+
+@dataclass(frozen=True)
+class TextParams:
+    """Hyper-parameters of the text model (stored with every version)."""
+
+    char_min: int = 1
+    char_max: int = 3
+    title_weight: float = 0.6
+    c: float = 0.5
+    min_df: int = 2
+    max_features: int = 150_000  # per block: bounds the model's memory
+    calibration_folds: int = 3
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Document:
+    """What the text model reads of a complaint."""
+
+    title: str
+    content: str
+
+    def fields(self) -> dict[str, str]:
+        """The normalized title, and title + content."""
+        title = normalize(self.title)
+        return {"title": title, "text": normalize(f"{self.title} {self.content}")}
+
+
+def char_ngrams(text: str, low: int, high: int) -> list[str]:
+    """Every character n-gram of the text with low <= n <= high (spaces included)."""
+    return [text[i : i + n] for n in range(low, high + 1) for i in range(len(text) - n + 1)]
+
+
+class Analyzers:
+    """The two analyzers of one model: character n-grams and dictionary words."""
+
+    def __init__(self, params: TextParams, segmenter: Segmenter) -> None:
+        self.params = params
+        self.segmenter = segmenter
+
+    def terms(self, analyzer: str, text: str) -> list[str]:
+        """The terms ``analyzer`` finds in a normalized text."""
+        if analyzer == "char":
+            return char_ngrams(text, self.params.char_min, self.params.char_max)
+        return self.segmenter.words(text)
+
+
+@dataclass
+class Block:
+    """One TF-IDF block: a field read by an analyzer, l2-normalized, then weighted."""
+
+    field: str
+    analyzer: str
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    weight: float
+    offset: int  # where its columns start in the model's feature space
+
+
+class TextModel:
+    """A fitted text model, served from plain arrays."""
+
+    def __init__(
+        self,
+        *,
+        params: TextParams,
+        dictionary: str,
+        blocks: list[Block],
+        classes: list[str],
+        coef: np.ndarray,  # (n_features, n_models): one column per binary model
+        intercept: np.ndarray,
+        calibration_a: np.ndarray,
+        calibration_b: np.ndarray,
+    ) -> None:
+        self.params = params
+        self.analyzers = Analyzers(params, Segmenter(dictionary))
+        self.blocks = blocks
+        self.classes = classes
+        self.coef = coef
+        self.intercept = intercept
+        self.calibration_a = calibration_a
+        self.calibration_b = calibration_b
+
+    def features(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
+        """The document's sparse feature vector as (indices, values)."""
+        fields = doc.fields()
+        indices: list[int] = []
+        values: list[float] = []
+        for block in self.blocks:
+            counts = Counter(self.analyzers.terms(block.analyzer, fields[block.field]))
+            idx = [(block.vocabulary[t], c) for t, c in counts.items() if t in block.vocabulary]
+            if not idx:
+                continue
+            cols = np.fromiter((i for i, _ in idx), dtype=np.int64, count=len(idx))
+            tf = np.fromiter((1.0 + math.log(c) for _, c in idx), dtype=np.float64, count=len(idx))
+            vals = tf * block.idf[cols]
+            vals *= block.weight / float(np.sqrt(vals @ vals))
+            indices.extend((cols + block.offset).tolist())
+            values.extend(vals.tolist())
+        return np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64)
+
+    def predict_proba(self, doc: Document) -> list[tuple[str, float]]:
+        """Every class with its calibrated probability, most likely first."""
+        cols, vals = self.features(doc)
+        scores = vals @ self.coef[cols] + self.intercept
+        probs = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
+        if len(self.classes) == 2:
+            probs = np.array([1.0 - probs[0], probs[0]])
+        else:
+            total = probs.sum()
+            probs = probs / total if total > 0 else np.full(len(self.classes), 1 / len(self.classes))
+        order = np.argsort(-probs, kind="stable")
+        return [(self.classes[i], float(probs[i])) for i in order]
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain types and arrays only: what the registry stores (with skops)."""
+        return {
+            "format": 1,
+            "params": self.params.as_dict(),
+            "dictionary": self.analyzers.segmenter.dictionary,
+            "classes": list(self.classes),
+            "blocks": [
+                {
+                    "field": b.field,
+                    "analyzer": b.analyzer,
+                    "terms": np.array(sorted(b.vocabulary, key=b.vocabulary.__getitem__)),
+                    "idf": b.idf,
+                    "weight": b.weight,
+                    "offset": b.offset,
+                }
+                for b in self.blocks
+            ],
+            "coef": self.coef,
+            "intercept": self.intercept,
+            "calibration_a": self.calibration_a,
+            "calibration_b": self.calibration_b,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TextModel:
+        """The model of a stored state."""
+        blocks = [
+            Block(
+                field=b["field"],
+                analyzer=b["analyzer"],
+                vocabulary={str(t): i for i, t in enumerate(b["terms"].tolist())},
+                idf=np.asarray(b["idf"], dtype=np.float64),
+                weight=float(b["weight"]),
+                offset=int(b["offset"]),
+            )
+            for b in state["blocks"]
+        ]
+        return cls(
+            params=TextParams(**state["params"]),
+            dictionary=state["dictionary"],
+            blocks=blocks,
+            classes=[str(c) for c in state["classes"]],
+            coef=np.asarray(state["coef"]),
+            intercept=np.asarray(state["intercept"]),
+            calibration_a=np.asarray(state["calibration_a"]),
+            calibration_b=np.asarray(state["calibration_b"]),
+        )
+
+
+def train_text_model(
+    docs: Sequence[Document], labels: Sequence[str], params: TextParams | None = None
+) -> TextModel:
+    """Fit the text model (scikit-learn is imported here, not in the serving path)."""
+    params = params or TextParams()
+    fields = [d.fields() for d in docs]
+    dictionary = corpus_dictionary(f["text"] for f in fields)
+    analyzers = Analyzers(params, Segmenter(dictionary))
+    matrix, blocks = _fit_blocks(fields, analyzers, params)
+    return _fit_classifier(matrix, blocks, list(labels), params, dictionary)
+
+
+def _fit_blocks(
+    fields: list[dict[str, str]], analyzers: Analyzers, params: TextParams
+) -> tuple[Any, list[Block]]:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    parts = []
+    blocks: list[Block] = []
+    offset = 0
+    for field in FIELDS:
+        texts = [f[field] for f in fields]
+        for analyzer in ANALYZERS:
+            vectorizer = TfidfVectorizer(
+                analyzer=_Analyze(analyzers, analyzer),
+                sublinear_tf=True,
+                min_df=params.min_df,
+                max_features=params.max_features,
+                dtype=np.float64,
+            )
+            weight = params.title_weight if field == "title" else 1.0
+            parts.append(vectorizer.fit_transform(texts) * weight)
+            vocabulary = {str(t): int(i) for t, i in vectorizer.vocabulary_.items()}
+            blocks.append(Block(field, analyzer, vocabulary, vectorizer.idf_, weight, offset))
+            offset += len(vocabulary)
+    return sparse.hstack(parts).tocsr(), blocks
+
+
+class _Analyze:
+    """A picklable analyzer callable for TfidfVectorizer (never stored in an artefact)."""
+
+    def __init__(self, analyzers: Analyzers, analyzer: str) -> None:
+        self.analyzers = analyzers
+        self.analyzer = analyzer
+
+    def __call__(self, text: str) -> list[str]:
+        return self.analyzers.terms(self.analyzer, text)
+
+
+def _fit_classifier(
+    matrix: Any, blocks: list[Block], labels: list[str], params: TextParams, dictionary: str
+) -> TextModel:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import LinearSVC
+
+    folds = max(2, min(params.calibration_folds, min(Counter(labels).values())))
+    model = CalibratedClassifierCV(
+        LinearSVC(C=params.c), method="sigmoid", cv=folds, ensemble=False
+    )
+    model.fit(matrix, labels)
+    calibrated = model.calibrated_classifiers_[0]
+    svm = calibrated.estimator
+    calibrators = calibrated.calibrators
+    return TextModel(
+        params=params,
+        dictionary=dictionary,
+        blocks=blocks,
+        classes=[str(c) for c in model.classes_],
+        coef=np.ascontiguousarray(svm.coef_.T.astype(np.float32)),
+        intercept=svm.intercept_.astype(np.float64),
+        calibration_a=np.array([c.a_ for c in calibrators], dtype=np.float64),
+        calibration_b=np.array([c.b_ for c in calibrators], dtype=np.float64),
+    )
