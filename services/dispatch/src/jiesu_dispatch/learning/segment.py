@@ -52,7 +52,7 @@ class Segmenter:
         return [w for w in self._tokenizer.cut(text, HMM=False) if not _SKIP.match(w)]
 
 
-def corpus_dictionary(texts: Iterable[str]) -> str:
+def corpus_dictionary(texts: Iterable[str], *, longest: int = 6) -> str:
     """jieba's words (two characters or more) that occur in the texts, as dictionary lines.
 
     Loads jieba's full dictionary: call it only where training runs, never while serving.
@@ -60,9 +60,10 @@ def corpus_dictionary(texts: Iterable[str]) -> str:
     jieba = _jieba()
     full = jieba.Tokenizer()
     full.initialize()
-    found: dict[str, int] = {}
+    freq = full.FREQ
+    seen: set[str] = set()
     for text in texts:
-        for word in full.cut(text, HMM=False):
-            if len(word) > 1 and word not in found and full.FREQ.get(word):
-                found[word] = full.FREQ[word]
-    return "".join(f"{w} {f}\n" for w, f in sorted(found.items()))
+        n = len(text)
+        seen.update(text[i : i + k] for k in range(2, longest + 1) for i in range(n - k + 1))
+    found = sorted((w, freq[w]) for w in seen if freq.get(w))
+    return "".join(f"{w} {f}\n" for w, f in found)

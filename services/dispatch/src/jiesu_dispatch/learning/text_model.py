@@ -32,6 +32,7 @@ class TextParams:
     c: float = 0.5
     min_df: int = 2
     max_features: int = 150_000  # per block: bounds the model's memory
+    max_chars: int = 400  # of title + content: long letters say what they are about early
     calibration_folds: int = 3
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,6 +51,11 @@ class Document:
         """The normalized title, and title + content."""
         title = normalize(self.title)
         return {"title": title, "text": normalize(f"{self.title} {self.content}")}
+
+    def clipped(self, max_chars: int) -> Document:
+        """The document with its content cut so title + content fit max_chars."""
+        room = max(0, max_chars - len(self.title))
+        return self if len(self.content) <= room else Document(self.title, self.content[:room])
 
 
 def char_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -109,7 +115,7 @@ class TextModel:
 
     def features(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
         """The document's sparse feature vector as (indices, values)."""
-        fields = doc.fields()
+        fields = doc.clipped(self.params.max_chars).fields()
         indices: list[int] = []
         values: list[float] = []
         for block in self.blocks:
@@ -193,7 +199,7 @@ def train_text_model(
 ) -> TextModel:
     """Fit the text model (scikit-learn is imported here, not in the serving path)."""
     params = params or TextParams()
-    fields = [d.fields() for d in docs]
+    fields = [d.clipped(params.max_chars).fields() for d in docs]
     dictionary = corpus_dictionary(f["text"] for f in fields)
     analyzers = Analyzers(params, Segmenter(dictionary))
     matrix, blocks = _fit_blocks(fields, analyzers, params)
@@ -203,39 +209,50 @@ def train_text_model(
 def _fit_blocks(
     fields: list[dict[str, str]], analyzers: Analyzers, params: TextParams
 ) -> tuple[Any, list[Block]]:
+    """Vocabularies (document frequency >= min_df, the most frequent first), idf and the
+    weighted, l2-normalized TF-IDF matrix, computed exactly as ``TextModel.features`` does."""
     from scipy import sparse
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
+    n_docs = len(fields)
     parts = []
     blocks: list[Block] = []
     offset = 0
     for field in FIELDS:
-        texts = [f[field] for f in fields]
         for analyzer in ANALYZERS:
-            vectorizer = TfidfVectorizer(
-                analyzer=_Analyze(analyzers, analyzer),
-                sublinear_tf=True,
-                min_df=params.min_df,
-                max_features=params.max_features,
-                dtype=np.float64,
-            )
+            counts = [Counter(analyzers.terms(analyzer, f[field])) for f in fields]
+            df: Counter[str] = Counter()
+            for c in counts:
+                df.update(c.keys())
+            kept = [t for t, n in df.most_common(params.max_features) if n >= params.min_df]
+            vocabulary = {t: i for i, t in enumerate(kept)}
+            # Smooth idf, as scikit-learn's TfidfVectorizer computes it.
+            idf = np.log((1 + n_docs) / (1 + np.array([df[t] for t in kept], dtype=np.float64))) + 1
             weight = params.title_weight if field == "title" else 1.0
-            parts.append(vectorizer.fit_transform(texts) * weight)
-            vocabulary = {str(t): int(i) for t, i in vectorizer.vocabulary_.items()}
-            blocks.append(Block(field, analyzer, vocabulary, vectorizer.idf_, weight, offset))
+            block = Block(field, analyzer, vocabulary, idf, weight, offset)
+            parts.append(_block_matrix(counts, block))
+            blocks.append(block)
             offset += len(vocabulary)
     return sparse.hstack(parts).tocsr(), blocks
 
 
-class _Analyze:
-    """A picklable analyzer callable for TfidfVectorizer (never stored in an artefact)."""
+def _block_matrix(counts: list[Counter[str]], block: Block) -> Any:
+    from scipy import sparse
 
-    def __init__(self, analyzers: Analyzers, analyzer: str) -> None:
-        self.analyzers = analyzers
-        self.analyzer = analyzer
-
-    def __call__(self, text: str) -> list[str]:
-        return self.analyzers.terms(self.analyzer, text)
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for c in counts:
+        pairs = [(block.vocabulary[t], n) for t, n in c.items() if t in block.vocabulary]
+        if pairs:
+            cols = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+            tf = 1.0 + np.log(np.fromiter((n for _, n in pairs), dtype=np.float64, count=len(pairs)))
+            vals = tf * block.idf[cols]
+            vals *= block.weight / float(np.sqrt(vals @ vals))
+            indices.extend(cols.tolist())
+            data.extend(vals.tolist())
+        indptr.append(len(indices))
+    shape = (len(counts), len(block.vocabulary))
+    return sparse.csr_matrix((data, indices, indptr), shape=shape)
 
 
 def _fit_classifier(
