@@ -60,9 +60,7 @@ def calibration(
     rows = []
     for threshold in CALIBRATION_THRESHOLDS:
         kept = [
-            t == p
-            for t, p, c in zip(truth, predicted, confidence, strict=True)
-            if c >= threshold
+            t == p for t, p, c in zip(truth, predicted, confidence, strict=True) if c >= threshold
         ]
         rows.append(
             {
@@ -108,7 +106,9 @@ def cross_validate(
     for test in stratified_folds(labels, k):
         held = set(test)
         train = [i for i in range(len(items)) if i not in held]
-        out = fit_predict([items[i] for i in train], [labels[i] for i in train], [items[i] for i in test])
+        out = fit_predict(
+            [items[i] for i in train], [labels[i] for i in train], [items[i] for i in test]
+        )
         fold_truth = [labels[i] for i in test]
         fold_pred = [p for p, _ in out]
         fold_f1.append(report(fold_truth, fold_pred, [c for _, c in out])["macro_f1"])
@@ -140,7 +140,9 @@ def render(rep: dict[str, Any]) -> str:
         )
     lines.append("类别 / class: precision recall f1 support")
     for label, s in rep["per_class"].items():
-        lines.append(f"  {label}: {s['precision']:.3f} {s['recall']:.3f} {s['f1']:.3f} {s['support']}")
+        lines.append(
+            f"  {label}: {s['precision']:.3f} {s['recall']:.3f} {s['f1']:.3f} {s['support']}"
+        )
     lines.append("混淆矩阵 / confusion (rows = truth): " + " | ".join(rep["labels"]))
     lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in rep["confusion"]]
     lines.append("置信度校准 / calibration: threshold coverage accuracy")

@@ -140,7 +140,9 @@ class TextModel:
             probs = np.array([1.0 - probs[0], probs[0]])
         else:
             total = probs.sum()
-            probs = probs / total if total > 0 else np.full(len(self.classes), 1 / len(self.classes))
+            probs = (
+                probs / total if total > 0 else np.full(len(self.classes), 1 / len(self.classes))
+            )
         order = np.argsort(-probs, kind="stable")
         return [(self.classes[i], float(probs[i])) for i in order]
 
@@ -245,7 +247,9 @@ def _block_matrix(counts: list[Counter[str]], block: Block) -> Any:
         pairs = [(block.vocabulary[t], n) for t, n in c.items() if t in block.vocabulary]
         if pairs:
             cols = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
-            tf = 1.0 + np.log(np.fromiter((n for _, n in pairs), dtype=np.float64, count=len(pairs)))
+            tf = 1.0 + np.log(
+                np.fromiter((n for _, n in pairs), dtype=np.float64, count=len(pairs))
+            )
             vals = tf * block.idf[cols]
             vals *= block.weight / float(np.sqrt(vals @ vals))
             indices.extend(cols.tolist())
