@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +23,10 @@ _SKIP = re.compile(r"^[\W_]+$")
 
 def _jieba() -> Any:
     """jieba, imported once and quietly (it logs its dictionary loading at DEBUG)."""
-    with _lock:
+    with _lock, warnings.catch_warnings():
+        # jieba's regular expressions warn about escapes when compiled without bytecode.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
         import jieba
 
         jieba.setLogLevel(logging.WARNING)
