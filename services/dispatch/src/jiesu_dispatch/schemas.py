@@ -454,3 +454,12 @@ class MisrouteReplayRead(BaseModel):
     unit_right: int
     routed_right: int
     routed_right_rate: float | None
+
+
+class ServedRead(BaseModel):
+    """What one dispatch replica serves now."""
+
+    replica: str
+    category_champion: int | None
+    category_challenger: int | None
+    unit_champion: int | None

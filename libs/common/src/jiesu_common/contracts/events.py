@@ -330,7 +330,9 @@ class ModelPromotedV1(_Dispatch):
     alias: Literal["champion", "challenger"]
     version: int = Field(ge=1)
     previous_version: int | None = None
-    action: Literal["promote", "rollback", "train"]
+    action: Literal["promote", "rollback", "train", "retire"] = Field(
+        description="retire: the alias points nowhere now (version is the one it left)"
+    )
     promoted_by: str
     promoted_at: datetime
     note: str | None = None

@@ -23,6 +23,7 @@ from jiesu_dispatch.schemas import (
     RollbackCreate,
     RuleOverturnRead,
     RuleOverturnsRead,
+    ServedRead,
     ShadowRead,
 )
 
@@ -92,6 +93,27 @@ async def put_alias(
     return AliasRead(**moved)
 
 
+@router.delete(
+    "/v1/learning/{kind}/aliases/{alias}",
+    openapi_extra=ADMIN_ACCESS,
+    response_model=AliasRead,
+    tags=["learning"],
+)
+async def retire_alias(
+    kind: Kind, alias: Literal["champion", "challenger"], principal: Caller, state: State
+) -> AliasRead:
+    """Stop serving an alias on every replica (without a category champion, the keyword
+    classifier guesses again)."""
+    require_roles(principal, "admin")
+    async with state.uow() as uow:
+        moved = await service.retire_alias(
+            uow, kind=kind, alias=alias, by=principal.subject, note=None
+        )
+        await uow.commit()
+    await _switch(state)
+    return AliasRead(**moved)
+
+
 @router.post(
     "/v1/learning/{kind}/aliases/champion/rollback",
     openapi_extra=ADMIN_ACCESS,
@@ -108,6 +130,24 @@ async def rollback_champion(
         await uow.commit()
     await _switch(state)
     return AliasRead(**moved)
+
+
+@router.get(
+    "/v1/learning/served",
+    openapi_extra=READ_ACCESS,
+    response_model=ServedRead,
+    tags=["learning"],
+)
+async def get_served(principal: Caller, state: State) -> ServedRead:
+    """The versions this replica classifies and routes with now (held in memory)."""
+    require_roles(principal, *READ_ROLES)
+    models = state.dispatcher.models
+    return ServedRead(
+        replica=state.settings.replica(),
+        category_champion=models.version("category", "champion"),
+        category_challenger=models.version("category", "challenger"),
+        unit_champion=models.version("unit", "champion"),
+    )
 
 
 @router.get(

@@ -113,6 +113,30 @@ class LearningRepository:
                 set_={"version": version, "updated_by": by, "updated_at": at},
             )
         )
+        await self.record_alias_change(
+            kind=kind,
+            alias=alias,
+            version=version,
+            previous=previous,
+            action=action,
+            by=by,
+            note=note,
+            at=at,
+        )
+
+    async def record_alias_change(
+        self,
+        *,
+        kind: str,
+        alias: str,
+        version: int,
+        previous: int | None,
+        action: str,
+        by: str,
+        note: str | None,
+        at: datetime,
+    ) -> None:
+        """One line of an alias's history."""
         await self.session.execute(
             orm.model_alias_changes.insert().values(
                 kind=kind,

@@ -304,6 +304,46 @@ async def move_alias(
     return {"kind": kind, "alias": alias, "version": version, "previous_version": previous}
 
 
+async def retire_alias(
+    uow: UnitOfWork, *, kind: str, alias: str, by: str, note: str | None
+) -> dict[str, Any]:
+    """The alias points nowhere: replicas stop serving it (a category champion's place is
+    taken by the keyword classifier again). Announced like a promotion."""
+    if kind not in KINDS:
+        raise Problem.not_found(f"模型类型 / model kind {kind}")
+    u = _uow(uow)
+    await u.learning.lock_aliases(kind)
+    current = (await u.learning.aliases(kind)).get((kind, alias))
+    if current is None:
+        raise Problem.not_found(f"模型别名 / {kind} {alias}")
+    now = datetime.now(UTC)
+    await u.learning.drop_alias(kind, alias)
+    await u.learning.record_alias_change(
+        kind=kind,
+        alias=alias,
+        version=current,
+        previous=current,
+        action="retire",
+        by=by,
+        note=note,
+        at=now,
+    )
+    uow.publish(
+        ModelPromotedV1(
+            complaint_id=model_key(kind),
+            kind=kind,  # type: ignore[arg-type]
+            alias=alias,  # type: ignore[arg-type]
+            version=current,
+            previous_version=current,
+            action="retire",
+            promoted_by=by,
+            promoted_at=now,
+            note=note,
+        )
+    )
+    return {"kind": kind, "alias": alias, "version": current, "previous_version": current}
+
+
 async def rollback(uow: UnitOfWork, *, kind: str, by: str, note: str | None) -> dict[str, Any]:
     """Give the champion alias back to the version it held before its last change."""
     if kind not in KINDS:
