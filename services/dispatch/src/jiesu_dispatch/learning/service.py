@@ -291,11 +291,11 @@ async def move_alias(
     uow.publish(
         ModelPromotedV1(
             complaint_id=model_key(kind),
-            kind=kind,  # type: ignore[arg-type]
-            alias=alias,  # type: ignore[arg-type]
+            kind=kind,
+            alias=alias,
             version=version,
             previous_version=previous,
-            action=action,  # type: ignore[arg-type]
+            action=action,
             promoted_by=by,
             promoted_at=now,
             note=note,
@@ -331,8 +331,8 @@ async def retire_alias(
     uow.publish(
         ModelPromotedV1(
             complaint_id=model_key(kind),
-            kind=kind,  # type: ignore[arg-type]
-            alias=alias,  # type: ignore[arg-type]
+            kind=kind,
+            alias=alias,
             version=current,
             previous_version=current,
             action="retire",
