@@ -264,6 +264,10 @@ async def test_a_reassigned_case_closes_as_a_misroute_and_teaches_the_unit_model
         )
     ).json()
     assert (replay["misroutes"], replay["unit_right"]) == (1, 1)
+    by_unit = {r["key"]: r for r in replay["by_unit"]}
+    assert (by_unit["dept-jt"]["misrouted"], by_unit["dept-jt"]["misroute_rate"]) == (1, 1.0)
+    assert by_unit["dept-jg"]["misroute_rate"] == 0.0
+    assert {r["key"] for r in replay["by_category"]} == {"ROAD-DAMAGE", "TRAFFIC-SIGNAL"}
     bad = await dispatch.get(
         "/v1/learning/misroute-replay", params={"period": "2026-13"}, headers=DISPATCHER
     )

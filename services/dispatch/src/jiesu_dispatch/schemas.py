@@ -443,10 +443,22 @@ class RuleOverturnsRead(BaseModel):
     next: str | None = None
 
 
+class MisrouteRateRead(BaseModel):
+    """Closed complaints of one first lead unit (or final category) in the month."""
+
+    key: str = Field(description="the unit first assigned, or the final category")
+    closed: int
+    misrouted: int = Field(description="first lead unit did not finish it")
+    misroute_rate: float
+
+
 class MisrouteReplayRead(BaseModel):
-    """Would the current champions have routed last month's misroutes right?"""
+    """A month's misroutes per unit and category, and would the current champions have
+    routed them right?"""
 
     period: str
+    by_unit: list[MisrouteRateRead]
+    by_category: list[MisrouteRateRead]
     misroutes: int
     category_champion: int | None
     unit_champion: int | None

@@ -42,6 +42,22 @@ class LearningRepository:
         query = select(t).where(t.c.misrouted, t.c.closed_at >= start, t.c.closed_at < end)
         return list((await self.session.execute(query.order_by(t.c.closed_at))).all())
 
+    async def misroute_rates(self, start: datetime, end: datetime, by: str) -> list[Any]:
+        """Per first lead unit (by="unit") or final category: closed, misrouted, in [start, end)."""
+        t = orm.learning_examples
+        key = t.c.first_lead_unit_id if by == "unit" else t.c.category
+        query = (
+            select(
+                key.label("key"),
+                func.count().label("closed"),
+                func.count().filter(t.c.misrouted).label("misrouted"),
+            )
+            .where(t.c.closed_at >= start, t.c.closed_at < end, key.is_not(None))
+            .group_by(key)
+            .order_by(func.count().filter(t.c.misrouted).desc(), key)
+        )
+        return list((await self.session.execute(query)).all())
+
     async def forget_before(self, cutoff: datetime) -> int:
         """Drop history and shadow rows closed before the cutoff (the retention)."""
         t, s = orm.learning_examples, orm.shadow_predictions

@@ -56,7 +56,7 @@ class Segmenter:
         return [w for w in self._tokenizer.cut(text, HMM=False) if not _SKIP.match(w)]
 
 
-def corpus_dictionary(texts: Iterable[str], *, longest: int = 6) -> str:
+def corpus_dictionary(texts: Iterable[str], *, longest: int = 4) -> str:
     """jieba's words (two characters or more) that occur in the texts, as dictionary lines.
 
     Loads jieba's full dictionary: call it only where training runs, never while serving.

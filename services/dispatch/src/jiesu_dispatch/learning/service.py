@@ -423,7 +423,20 @@ async def misroute_replay(
         unit_right += u_ok
         both += c_ok and u_ok
     n = len(misroutes)
+    rates = {
+        f"by_{by}": [
+            {
+                "key": r.key,
+                "closed": r.closed,
+                "misrouted": r.misrouted,
+                "misroute_rate": round(r.misrouted / r.closed, 4),
+            }
+            for r in await _uow(uow).learning.misroute_rates(start, end, by)
+        ]
+        for by in ("unit", "category")
+    }
     return {
+        **rates,
         "misroutes": n,
         "category_champion": models.version("category", "champion"),
         "unit_champion": models.version("unit", "champion"),

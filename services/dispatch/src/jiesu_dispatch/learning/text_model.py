@@ -8,7 +8,7 @@ dispatch process serves from, so serving never imports scikit-learn.
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -34,6 +34,10 @@ class TextParams:
     max_features: int = 150_000  # per block: bounds the model's memory
     max_chars: int = 400  # of title + content: long letters say what they are about early
     calibration_folds: int = 3
+    word_bigrams: bool = False  # pairs of neighbouring words as terms too
+    # "svm": linear SVM with sigmoid calibration; "logreg": multinomial logistic regression
+    # (probabilities of its own).
+    classifier: str = "svm"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -74,7 +78,10 @@ class Analyzers:
         """The terms ``analyzer`` finds in a normalized text."""
         if analyzer == "char":
             return char_ngrams(text, self.params.char_min, self.params.char_max)
-        return self.segmenter.words(text)
+        words = self.segmenter.words(text)
+        if self.params.word_bigrams:
+            return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
+        return words
 
 
 @dataclass
@@ -116,25 +123,33 @@ class TextModel:
     def features(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
         """The document's sparse feature vector as (indices, values)."""
         fields = doc.clipped(self.params.max_chars).fields()
-        indices: list[int] = []
-        values: list[float] = []
+        indices: list[np.ndarray] = []
+        values: list[np.ndarray] = []
         for block in self.blocks:
-            counts = Counter(self.analyzers.terms(block.analyzer, fields[block.field]))
-            idx = [(block.vocabulary[t], c) for t, c in counts.items() if t in block.vocabulary]
-            if not idx:
+            terms = self.analyzers.terms(block.analyzer, fields[block.field])
+            found = _columns(terms, block.vocabulary)
+            if found is None:
                 continue
-            cols = np.fromiter((i for i, _ in idx), dtype=np.int64, count=len(idx))
-            tf = np.fromiter((1.0 + math.log(c) for _, c in idx), dtype=np.float64, count=len(idx))
-            vals = tf * block.idf[cols]
-            vals *= block.weight / float(np.sqrt(vals @ vals))
-            indices.extend((cols + block.offset).tolist())
-            values.extend(vals.tolist())
-        return np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64)
+            cols, vals = _weighted(found, block)
+            indices.append(cols + block.offset)
+            values.append(vals)
+        if not indices:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(indices), np.concatenate(values)
 
     def predict_proba(self, doc: Document) -> list[tuple[str, float]]:
         """Every class with its calibrated probability, most likely first."""
         cols, vals = self.features(doc)
         scores = vals @ self.coef[cols] + self.intercept
+        if self.params.classifier == "logreg":
+            if len(self.classes) == 2:
+                p = 1.0 / (1.0 + np.exp(-scores[0]))
+                probs = np.array([1.0 - p, p])
+            else:
+                exp = np.exp(scores - scores.max())
+                probs = exp / exp.sum()
+            order = np.argsort(-probs, kind="stable")
+            return [(self.classes[i], float(probs[i])) for i in order]
         probs = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
         if len(self.classes) == 2:
             probs = np.array([1.0 - probs[0], probs[0]])
@@ -221,47 +236,65 @@ def _fit_blocks(
     offset = 0
     for field in FIELDS:
         for analyzer in ANALYZERS:
-            counts = [Counter(analyzers.terms(analyzer, f[field])) for f in fields]
+            docs_terms = [analyzers.terms(analyzer, f[field]) for f in fields]
             df: Counter[str] = Counter()
-            for c in counts:
-                df.update(c.keys())
+            for terms in docs_terms:
+                df.update(set(terms))
             kept = [t for t, n in df.most_common(params.max_features) if n >= params.min_df]
             vocabulary = {t: i for i, t in enumerate(kept)}
             # Smooth idf, as scikit-learn's TfidfVectorizer computes it.
             idf = np.log((1 + n_docs) / (1 + np.array([df[t] for t in kept], dtype=np.float64))) + 1
             weight = params.title_weight if field == "title" else 1.0
             block = Block(field, analyzer, vocabulary, idf, weight, offset)
-            parts.append(_block_matrix(counts, block))
+            parts.append(_block_matrix(docs_terms, block))
             blocks.append(block)
             offset += len(vocabulary)
     return sparse.hstack(parts).tocsr(), blocks
 
 
-def _block_matrix(counts: list[Counter[str]], block: Block) -> Any:
+def _columns(terms: list[str], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The vocabulary columns of the terms and how often each occurs (None: no known term)."""
+    hits = [i for i in map(vocabulary.get, terms) if i is not None]
+    if not hits:
+        return None
+    cols, counts = np.unique(np.asarray(hits, dtype=np.int64), return_counts=True)
+    return cols, counts
+
+
+def _weighted(found: tuple[np.ndarray, np.ndarray], block: Block) -> tuple[np.ndarray, np.ndarray]:
+    """Sublinear tf x idf, l2-normalized, times the block's weight."""
+    cols, counts = found
+    vals = (1.0 + np.log(counts)) * block.idf[cols]
+    vals *= block.weight / float(np.sqrt(vals @ vals))
+    return cols, vals
+
+
+def _block_matrix(docs_terms: list[list[str]], block: Block) -> Any:
     from scipy import sparse
 
     indptr = [0]
-    indices: list[int] = []
-    data: list[float] = []
-    for c in counts:
-        pairs = [(block.vocabulary[t], n) for t, n in c.items() if t in block.vocabulary]
-        if pairs:
-            cols = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
-            tf = 1.0 + np.log(
-                np.fromiter((n for _, n in pairs), dtype=np.float64, count=len(pairs))
-            )
-            vals = tf * block.idf[cols]
-            vals *= block.weight / float(np.sqrt(vals @ vals))
-            indices.extend(cols.tolist())
-            data.extend(vals.tolist())
-        indptr.append(len(indices))
-    shape = (len(counts), len(block.vocabulary))
-    return sparse.csr_matrix((data, indices, indptr), shape=shape)
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    total = 0
+    for terms in docs_terms:
+        found = _columns(terms, block.vocabulary)
+        if found is not None:
+            cols, vals = _weighted(found, block)
+            indices.append(cols)
+            data.append(vals)
+            total += len(cols)
+        indptr.append(total)
+    shape = (len(docs_terms), len(block.vocabulary))
+    flat_indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+    flat_data = np.concatenate(data) if data else np.zeros(0)
+    return sparse.csr_matrix((flat_data, flat_indices, indptr), shape=shape)
 
 
 def _fit_classifier(
     matrix: Any, blocks: list[Block], labels: list[str], params: TextParams, dictionary: str
 ) -> TextModel:
+    if params.classifier == "logreg":
+        return _fit_logreg(matrix, blocks, labels, params, dictionary)
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import LinearSVC
 
@@ -282,4 +315,24 @@ def _fit_classifier(
         intercept=svm.intercept_.astype(np.float64),
         calibration_a=np.array([c.a_ for c in calibrators], dtype=np.float64),
         calibration_b=np.array([c.b_ for c in calibrators], dtype=np.float64),
+    )
+
+
+def _fit_logreg(
+    matrix: Any, blocks: list[Block], labels: list[str], params: TextParams, dictionary: str
+) -> TextModel:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=params.c, max_iter=1000)
+    model.fit(matrix, labels)
+    empty = np.zeros(0)
+    return TextModel(
+        params=params,
+        dictionary=dictionary,
+        blocks=blocks,
+        classes=[str(c) for c in model.classes_],
+        coef=np.ascontiguousarray(model.coef_.T.astype(np.float32)),
+        intercept=model.intercept_.astype(np.float64),
+        calibration_a=empty,
+        calibration_b=empty,
     )
