@@ -76,8 +76,13 @@ class ServedModels:
                 if wanted is None:
                     self.slots.pop(slot, None)
                     continue
-                data = await fetch(wanted)
-                model = await asyncio.to_thread(decode, slot[0], data)
+                # The champion and the challenger may be one version: held once.
+                same = [m for (k, _), (v, m) in self.slots.items() if k == slot[0] and v == wanted]
+                if same:
+                    model = same[0]
+                else:
+                    data = await fetch(wanted)
+                    model = await asyncio.to_thread(decode, slot[0], data)
                 self.slots[slot] = (wanted, model)
                 log.info(
                     "model served", extra={"kind": slot[0], "alias": slot[1], "version": wanted}

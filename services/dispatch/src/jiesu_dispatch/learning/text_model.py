@@ -90,10 +90,30 @@ class Block:
 
     field: str
     analyzer: str
-    vocabulary: dict[str, int]
+    terms: np.ndarray  # the block's terms, by column
     idf: np.ndarray
     weight: float
     offset: int  # where its columns start in the model's feature space
+
+    def __post_init__(self) -> None:
+        # Sorted terms and their columns: a few bytes a term, where a dict costs ~100.
+        self._order = np.argsort(self.terms, kind="stable")
+        self._sorted = self.terms[self._order]
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    def columns(self, terms: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The columns of the known terms and how often each occurs (None: none known)."""
+        if not terms or not len(self._sorted):
+            return None
+        found = np.asarray(terms)
+        pos = np.minimum(np.searchsorted(self._sorted, found), len(self._sorted) - 1)
+        pos = pos[self._sorted[pos] == found]
+        if not len(pos):
+            return None
+        cols, counts = np.unique(self._order[pos], return_counts=True)
+        return cols, counts
 
 
 class TextModel:
@@ -127,7 +147,7 @@ class TextModel:
         values: list[np.ndarray] = []
         for block in self.blocks:
             terms = self.analyzers.terms(block.analyzer, fields[block.field])
-            found = _columns(terms, block.vocabulary)
+            found = block.columns(terms)
             if found is None:
                 continue
             cols, vals = _weighted(found, block)
@@ -172,7 +192,7 @@ class TextModel:
                 {
                     "field": b.field,
                     "analyzer": b.analyzer,
-                    "terms": np.array(sorted(b.vocabulary, key=b.vocabulary.__getitem__)),
+                    "terms": b.terms,
                     "idf": b.idf,
                     "weight": b.weight,
                     "offset": b.offset,
@@ -192,7 +212,7 @@ class TextModel:
             Block(
                 field=b["field"],
                 analyzer=b["analyzer"],
-                vocabulary={str(t): i for i, t in enumerate(b["terms"].tolist())},
+                terms=np.asarray(b["terms"]),
                 idf=np.asarray(b["idf"], dtype=np.float64),
                 weight=float(b["weight"]),
                 offset=int(b["offset"]),
@@ -238,15 +258,16 @@ def _fit_blocks(
         for analyzer in ANALYZERS:
             docs_terms = [analyzers.terms(analyzer, f[field]) for f in fields]
             df: Counter[str] = Counter()
-            for terms in docs_terms:
-                df.update(set(terms))
+            for doc_terms in docs_terms:
+                df.update(set(doc_terms))
             kept = [t for t, n in df.most_common(params.max_features) if n >= params.min_df]
             vocabulary = {t: i for i, t in enumerate(kept)}
+            by_column = np.array(kept, dtype=str) if kept else np.array([], dtype="<U1")
             # Smooth idf, as scikit-learn's TfidfVectorizer computes it.
             idf = np.log((1 + n_docs) / (1 + np.array([df[t] for t in kept], dtype=np.float64))) + 1
             weight = params.title_weight if field == "title" else 1.0
-            block = Block(field, analyzer, vocabulary, idf, weight, offset)
-            parts.append(_block_matrix(docs_terms, block))
+            block = Block(field, analyzer, by_column, idf, weight, offset)
+            parts.append(_block_matrix(docs_terms, block, vocabulary))
             blocks.append(block)
             offset += len(vocabulary)
     return sparse.hstack(parts).tocsr(), blocks
@@ -269,7 +290,7 @@ def _weighted(found: tuple[np.ndarray, np.ndarray], block: Block) -> tuple[np.nd
     return cols, vals
 
 
-def _block_matrix(docs_terms: list[list[str]], block: Block) -> Any:
+def _block_matrix(docs_terms: list[list[str]], block: Block, vocabulary: dict[str, int]) -> Any:
     from scipy import sparse
 
     indptr = [0]
@@ -277,14 +298,14 @@ def _block_matrix(docs_terms: list[list[str]], block: Block) -> Any:
     data: list[np.ndarray] = []
     total = 0
     for terms in docs_terms:
-        found = _columns(terms, block.vocabulary)
+        found = _columns(terms, vocabulary)
         if found is not None:
             cols, vals = _weighted(found, block)
             indices.append(cols)
             data.append(vals)
             total += len(cols)
         indptr.append(total)
-    shape = (len(docs_terms), len(block.vocabulary))
+    shape = (len(docs_terms), len(block))
     flat_indices = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
     flat_data = np.concatenate(data) if data else np.zeros(0)
     return sparse.csr_matrix((flat_data, flat_indices, indptr), shape=shape)
