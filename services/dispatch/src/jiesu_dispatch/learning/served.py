@@ -4,6 +4,7 @@ announcement. Classifying a complaint touches no database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 from collections.abc import Mapping
@@ -101,7 +102,5 @@ def decode(kind: str, artefact: bytes) -> Any:
 def _give_back_memory() -> None:
     """Return the decoding's scratch memory to the system (glibc keeps a worker thread's
     arena otherwise: ~60 MB of RSS for nothing)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
