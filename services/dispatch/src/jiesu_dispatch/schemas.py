@@ -392,7 +392,7 @@ class AliasPut(BaseModel):
 
     model_config = _STRICT
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
     note: str | None = Field(default=None, max_length=2000)
 
 

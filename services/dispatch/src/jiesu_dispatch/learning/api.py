@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import require_roles
@@ -32,7 +32,8 @@ READ_ROLES = ("admin", "supervisor", "dispatcher")
 READ_ACCESS = access(*READ_ROLES)
 ADMIN_ACCESS = access("admin")
 Kind = Literal["category", "unit"]
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+PERIOD_PATTERN = r"^20\d{2}-(0[1-9]|1[0-2])$"
+MAX_VERSION = 2**31 - 1
 
 
 @router.get(
@@ -57,7 +58,9 @@ async def list_models(kind: Kind, principal: Caller, state: State) -> ModelVersi
     response_model=ModelVersionRead,
     tags=["learning"],
 )
-async def get_model(kind: Kind, version: int, principal: Caller, state: State) -> ModelVersionRead:
+async def get_model(
+    kind: Kind, version: Annotated[int, Path(ge=1, le=MAX_VERSION)], principal: Caller, state: State
+) -> ModelVersionRead:
     """One version with its evaluation report."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
