@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +280,10 @@ async def test_a_reassigned_case_closes_as_a_misroute_and_teaches_the_unit_model
     assert [(r["category"], r["lead"], r["finished_by"]) for r in flagged] == [
         ("ROAD-DAMAGE", "dept-jt", "street-s0101")
     ]
+    async with state.uow() as uow:  # past the retention, the history is forgotten
+        gone = await uow.learning.forget_before(datetime.now(UTC) + timedelta(days=1))
+        await uow.commit()
+    assert gone == 2
 
 
 def _with_category(payload: ComplaintReceivedV1, code: str) -> ComplaintReceivedV1:
