@@ -40,6 +40,7 @@ def test_every_catalog_event_has_a_versioned_payload() -> None:
         "sla.warning",
         "sla.breached",
         "escalation.raised",
+        "model.promoted",
     }
     names = {t.removeprefix("jiesu.").removesuffix(".v1") for t in EVENT_TYPES}
     assert names == expected
