@@ -34,12 +34,12 @@ async def retrain(context: ServiceContext) -> int:
         sys.executable,
         "-m",
         "jiesu_dispatch.learning",
+        "--database-url",
+        context.settings.database.url,
         "train",
         "--kind",
         "all",
         "--scheduled",
-        "--database-url",
-        context.settings.database.url,
         stdout=asyncio.subprocess.DEVNULL,
     )
     code = await proc.wait()
