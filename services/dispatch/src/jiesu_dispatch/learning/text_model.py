@@ -35,6 +35,9 @@ class TextParams:
     max_chars: int = 400  # of title + content: long letters say what they are about early
     calibration_folds: int = 3
     word_bigrams: bool = False  # pairs of neighbouring words as terms too
+    # Words are cut from this many characters only (segmenting is the slow part of
+    # serving); character n-grams read all of max_chars. None: as far as max_chars.
+    max_word_chars: int | None = None
     # "svm": linear SVM with sigmoid calibration; "logreg": multinomial logistic regression
     # (probabilities of its own).
     classifier: str = "svm"
@@ -78,7 +81,8 @@ class Analyzers:
         """The terms ``analyzer`` finds in a normalized text."""
         if analyzer == "char":
             return char_ngrams(text, self.params.char_min, self.params.char_max)
-        words = self.segmenter.words(text)
+        limit = self.params.max_word_chars
+        words = self.segmenter.words(text if limit is None else text[:limit])
         if self.params.word_bigrams:
             return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
         return words
