@@ -35,5 +35,6 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
             topics=[TOPICS["dispatch"]],
             handlers=announcements,
             on_critical_path=False,
+            dlq_group="dispatch.models",
         ),
     ]
