@@ -102,7 +102,7 @@ def _load_service(name: str, package: str) -> Service:
     topics = set(context.produces)
     for spec in context.consumers:
         topics.update(spec.topics)
-        topics.update(dlq_topic(t, spec.group_id) for t in spec.topics)
+        topics.update(dlq_topic(t, spec.dlq_name) for t in spec.topics)
     return Service(name=name, package=package, settings=settings, topics=frozenset(topics))
 
 

@@ -49,6 +49,7 @@ def test_every_catalog_event_has_a_versioned_payload() -> None:
         "reply.approved",
         "reply.sent_back",
         "complaint.unmerged",
+        "model.promoted",
     }
     names = {t.removeprefix("jiesu.").removesuffix(".v1") for t in EVENT_TYPES}
     assert names == expected

@@ -42,9 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser(
         "bench", help="benchmark the five steps (see `jiesu bench --help`)", add_help=False
     )
+    sub.add_parser(
+        "learn",
+        help="dispatch's learning loop: import history, train, evaluate (`jiesu learn --help`)",
+        add_help=False,
+    )
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
+    if argv[:1] == ["learn"]:
+        return _learn(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "dev":
         return run_dev(args.data_dir, fresh=args.fresh, port_base=args.port_base)
@@ -64,6 +71,17 @@ def _bench(argv: list[str]) -> int:
             "jiesu bench 需要 jiesu-bench 包 / needs the jiesu-bench package: uv sync --all-packages"
         ) from None
     return int(bench_main(argv))
+
+
+def _learn(argv: list[str]) -> int:
+    try:
+        from jiesu_dispatch.learning.cli import main as learn_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise SystemExit(
+            "jiesu learn 需要 jiesu-dispatch 包 / needs the jiesu-dispatch package: "
+            "uv sync --all-packages"
+        ) from None
+    return int(learn_main(argv))
 
 
 def _token(args: argparse.Namespace) -> str:

@@ -374,6 +374,10 @@ class DevStack:
         )
         return tokens
 
+    def env_of(self, spec: ServiceSpec) -> dict[str, str]:
+        """The environment a service runs with here (to start another replica of it)."""
+        return self._env(spec)
+
     def _env(self, spec: ServiceSpec) -> dict[str, str]:
         env = dict(os.environ)
         env.update(

@@ -49,6 +49,14 @@ class ConsumerSpec:
     # False for a projection nobody waits on within a second (a status view, scorecards,
     # pending reviews): it asks the broker to hold its fetches longer while events flow.
     on_critical_path: bool = True
+    # Names the dead-letter topics when the group id is one per replica (a broadcast to
+    # every replica), so the replicas share one declared DLQ topic per topic.
+    dlq_group: str | None = None
+
+    @property
+    def dlq_name(self) -> str:
+        """The group name in this spec's dead-letter topics."""
+        return self.dlq_group or self.group_id
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,7 @@ class ServiceContext:
                     client_id=f"{name}-{spec.group_id}",
                     guard=self.guard,
                     on_critical_path=spec.on_critical_path,
+                    dlq_group=spec.dlq_group,
                 )
                 self.runners.append(runner)
                 self.guard.on_verified.append(runner.refresh)
@@ -275,7 +284,7 @@ class ServiceContext:
         topics = set(self.produces)
         for spec in self.consumers:
             topics.update(spec.topics)
-            topics.update(dlq_topic(t, spec.group_id) for t in spec.topics)
+            topics.update(dlq_topic(t, spec.dlq_name) for t in spec.topics)
         return sorted(topics)
 
     def _spawn(self, run: Callable[[], Awaitable[None]], name: str) -> None:

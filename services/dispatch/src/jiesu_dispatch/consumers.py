@@ -8,6 +8,7 @@ from jiesu_common.runtime import ConsumerSpec
 from jiesu_dispatch.case_requests import CaseRequests
 from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.handlers import Dispatcher
+from jiesu_dispatch.learning.service import ModelAnnouncements
 from jiesu_dispatch.loopback import LoopBack
 
 
@@ -30,4 +31,17 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
         "jiesu.case.whistle_requested.v1": Consultations(dispatcher).record_whistle,
     }
     topics = [TOPICS["intake"], TOPICS["department"], TOPICS["review"]]
-    return [ConsumerSpec(group_id="dispatch.router", topics=topics, handlers=handlers)]
+    # Every replica hears every model announcement: a consumer group of its own.
+    announcements: dict[str, Handler] = {
+        "jiesu.model.promoted.v1": ModelAnnouncements(dispatcher.models).switch
+    }
+    return [
+        ConsumerSpec(group_id="dispatch.router", topics=topics, handlers=handlers),
+        ConsumerSpec(
+            group_id=f"dispatch.models.{dispatcher.settings.replica()}",
+            topics=[TOPICS["dispatch"]],
+            handlers=announcements,
+            on_critical_path=False,
+            dlq_group="dispatch.models",
+        ),
+    ]

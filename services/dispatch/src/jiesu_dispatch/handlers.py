@@ -33,6 +33,9 @@ from jiesu_dispatch.deadlines import (
     with_override,
 )
 from jiesu_dispatch.directory import Directory, Jurisdiction
+from jiesu_dispatch.learning.repository import LearningRepository
+from jiesu_dispatch.learning.served import Guess, ServedModels
+from jiesu_dispatch.learning.unit_model import Place, UnitSuggestion
 from jiesu_dispatch.repository import ConsultationRepository, DispatchRepository
 from jiesu_dispatch.routing import (
     Contested,
@@ -63,6 +66,7 @@ class DispatchUnitOfWork(UnitOfWork):
         await super().__aenter__()
         self.dispatch = DispatchRepository(self.session, self.connection)
         self.consultations = ConsultationRepository(self.session)
+        self.learning = LearningRepository(self.session)
         return self
 
 
@@ -91,6 +95,8 @@ class Dispatcher:
     _reply_policy: tuple[float, frozenset[tuple[str, str]]] | None = field(
         default=None, init=False, repr=False
     )
+    # The learned models this process serves (loaded at start, switched on model.promoted).
+    models: ServedModels = field(default_factory=ServedModels)
 
     async def remember_answer(
         self, payload: ComplaintAnsweredV1, event: CloudEvent, uow: UnitOfWork
@@ -121,7 +127,7 @@ class Dispatcher:
         assert isinstance(uow, DispatchUnitOfWork)
         summary = payload.summary
         jurisdiction = self._locate(summary)
-        category, candidates = self._category_of(summary)
+        category, candidates, champion = self._category_of(summary)
         known = await uow.dispatch.remember_complaint(
             {
                 "complaint_id": payload.complaint_id,
@@ -134,6 +140,7 @@ class Dispatcher:
         )
         if not known:
             return
+        await self._shadow(uow, payload.complaint_id, summary, champion)
         if category is None:
             await self.queue(uow, payload.complaint_id, 1, "unclassified", candidates)
             return
@@ -254,29 +261,46 @@ class Dispatcher:
             raise Problem.not_found(f"诉求 / complaint {complaint_id}")
         summary = ComplaintSummaryV1.model_validate(ref.summary)
         jurisdiction = Jurisdiction(**ref.jurisdiction)
-        result = classify(
-            f"{summary.title or ''} {summary.content}",
-            self.directory.categories.values(),
-            min_confidence=self.settings.classifier_min_confidence,
-        )
-        ranked = list(result.candidates)
+        champion = self.models.guess("champion", summary.title or "", summary.content)
+        if champion is not None:
+            ranked = self._known(champion.ranked)
+            confidence, threshold = champion.confidence, self.settings.learning_min_confidence
+        else:
+            result = classify(
+                f"{summary.title or ''} {summary.content}",
+                self.directory.categories.values(),
+                min_confidence=self.settings.classifier_min_confidence,
+            )
+            ranked = list(result.candidates)
+            confidence, threshold = result.confidence, self.settings.classifier_min_confidence
         given = summary.category_code
         if given in self.directory.categories and given not in dict(ranked):
             ranked.insert(0, (given, 1.0))  # the category the operator chose comes first
         rules = await self.rules(uow)
         return {
             "complaint_id": complaint_id,
-            "classifier_confidence": result.confidence,
-            "min_confidence": self.settings.classifier_min_confidence,
+            "classifier_confidence": round(confidence, 3),
+            "min_confidence": threshold,
+            "model_version": champion.version if champion else None,
             "suggestions": [
                 _suggestion(
                     code,
-                    share,
+                    round(share, 3),
                     route(
                         category_code=code,
                         jurisdiction=jurisdiction,
                         rules=rules,
                         directory=self.directory,
+                    ),
+                    self.models.suggest_unit(
+                        code,
+                        Place(
+                            jurisdiction.grid_code,
+                            jurisdiction.community_code,
+                            jurisdiction.street_code,
+                            jurisdiction.district_code,
+                        ),
+                        summary.channel,
                     ),
                 )
                 for code, share in ranked
@@ -294,15 +318,64 @@ class Dispatcher:
         rounds = await uow.dispatch.assignments_of(complaint_id)
         return rounds[-1].lead_unit_id if rounds else None
 
-    def _category_of(self, summary: ComplaintSummaryV1) -> tuple[str | None, tuple[str, ...]]:
+    def _category_of(
+        self, summary: ComplaintSummaryV1
+    ) -> tuple[str | None, tuple[str, ...], Guess | None]:
+        """The category (None when unsure), up to three candidates, and the champion's guess.
+
+        The learned champion, when one is served, decides; below the city's threshold the
+        complaint goes to a human with its top three. Without one, the keyword classifier.
+        """
+        champion = self.models.guess("champion", summary.title or "", summary.content)
         if summary.category_code in self.directory.categories:
-            return summary.category_code, ()
+            return summary.category_code, (), champion
+        if champion is not None:
+            ranked = [(c, p) for c, p in self._known(champion.ranked)]
+            candidates = tuple(c for c, _ in ranked[:3])
+            if ranked and ranked[0][1] >= self.settings.learning_min_confidence:
+                return ranked[0][0], candidates, champion
+            return None, candidates, champion
         result = classify(
             f"{summary.title or ''} {summary.content}",
             self.directory.categories.values(),
             min_confidence=self.settings.classifier_min_confidence,
         )
-        return result.category_code, tuple(code for code, _ in result.candidates)
+        return result.category_code, tuple(code for code, _ in result.candidates), None
+
+    def _known(self, ranked: tuple[tuple[str, float], ...]) -> list[tuple[str, float]]:
+        """A model's labels as this directory's category codes (by code, else by name);
+        labels the directory does not know are left out."""
+        by_name = {c.name: c.code for c in self.directory.categories.values()}
+        out = []
+        for label, p in ranked:
+            code = label if label in self.directory.categories else by_name.get(label)
+            if code is not None:
+                out.append((code, p))
+        return out
+
+    async def _shadow(
+        self,
+        uow: DispatchUnitOfWork,
+        complaint_id: uuid.UUID,
+        summary: ComplaintSummaryV1,
+        champion: Guess | None,
+    ) -> None:
+        """With a challenger served, record its guess beside the champion's (it never acts)."""
+        challenger = self.models.guess("challenger", summary.title or "", summary.content, top=1)
+        if challenger is None:
+            return
+        await uow.learning.record_shadow(
+            {
+                "complaint_id": complaint_id,
+                "champion_version": champion.version if champion else None,
+                "champion_label": champion.label if champion else None,
+                "champion_confidence": champion.confidence if champion else None,
+                "challenger_version": challenger.version,
+                "challenger_label": challenger.label,
+                "challenger_confidence": challenger.confidence,
+                "recorded_at": datetime.now(UTC),
+            }
+        )
 
     async def rules(self, uow: DispatchUnitOfWork) -> list[RoutingRule]:
         """The current routing rules, kept parsed for ``rules_ttl_s`` (a new version stored
@@ -565,9 +638,20 @@ async def replace_rules(
 
 
 def _suggestion(
-    code: str, share: float, decision: RouteDecision | Contested | Unroutable
+    code: str,
+    share: float,
+    decision: RouteDecision | Contested | Unroutable,
+    learned: UnitSuggestion | None = None,
 ) -> dict[str, Any]:
-    base: dict[str, Any] = {"category_code": code, "confidence": share, "co_unit_ids": []}
+    base: dict[str, Any] = {
+        "category_code": code,
+        "confidence": share,
+        "co_unit_ids": [],
+        # Where no rule applies, the unit history would pick (never assigned by itself).
+        "learned_unit": asdict(learned)
+        if learned is not None and isinstance(decision, Unroutable)
+        else None,
+    }
     if isinstance(decision, RouteDecision):
         rule = decision.rule
         return {

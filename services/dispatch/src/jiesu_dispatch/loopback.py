@@ -26,6 +26,7 @@ from jiesu_common.db.uow import UnitOfWork
 from jiesu_common.http import Problem
 from jiesu_dispatch.directory import Jurisdiction
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
+from jiesu_dispatch.learning.service import record_closed
 from jiesu_dispatch.routing import RouteDecision, RoutingRule, Unroutable, reroute
 
 log = logging.getLogger(__name__)
@@ -163,9 +164,10 @@ class LoopBack:
         )
 
     async def close_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
-        """The review closed the complaint."""
+        """The review closed the complaint: it becomes training history."""
         assert isinstance(uow, DispatchUnitOfWork)
         await uow.dispatch.update_complaint(payload.complaint_id, state="closed")
+        await record_closed(uow, payload.complaint_id, payload.closed_at)
 
     # --- the centre's decisions ----------------------------------------------------------
 

@@ -18,6 +18,9 @@ from jiesu_dispatch.consultations import Consultations
 from jiesu_dispatch.consumers import consumer_specs
 from jiesu_dispatch.directory import Directory
 from jiesu_dispatch.handlers import Dispatcher, DispatchUnitOfWork
+from jiesu_dispatch.learning import service as learning
+from jiesu_dispatch.learning.api import router as learning_router
+from jiesu_dispatch.learning.schedule import forget_old_history, retrain
 from jiesu_dispatch.routing import rules_from_seed
 from jiesu_dispatch.seed import load_seed, load_unit_contacts
 from jiesu_dispatch.settings import DispatchSettings
@@ -74,6 +77,8 @@ def create_context(
         async with context.uow() as uow:
             assert isinstance(uow, DispatchUnitOfWork)
             data = await uow.dispatch.latest_directory()
+            # The learned models are read once here, then held in memory.
+            await learning.refresh_served(dispatcher.models, uow)
         dispatcher.directory = Directory.from_seed(data if data is not None else load_seed())
 
     consultations = Consultations(dispatcher)
@@ -93,7 +98,13 @@ def create_context(
         periodic=[
             PeriodicTask(
                 "consultation-fallback", settings.consultation_fallback_interval_s, fall_back
-            )
+            ),
+            PeriodicTask("learning-retention", 3600.0, forget_old_history),
+            *(
+                [PeriodicTask("learning-retrain", settings.learning_retrain_interval_s, retrain)]
+                if settings.learning_retrain_interval_s
+                else []
+            ),
         ],
     )
 
@@ -122,5 +133,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         router=router,
     )
     app.include_router(case_requests_api.router)
+    app.include_router(learning_router)
     app.state.dispatch = DispatchState(settings=settings, context=context, dispatcher=dispatcher)
     return app

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Float,
+    ForeignKey,
     Identity,
     Index,
     Integer,
+    LargeBinary,
     Table,
     Text,
     UniqueConstraint,
@@ -255,3 +259,94 @@ unit_contacts = Table(
     Column("updated_by", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+
+# --- learning: history, model registry, shadowing ------------------------------------
+
+# One closed complaint as training data (or one row of an imported history); no caller
+# data. ``id`` is the complaint id for the platform's own history.
+learning_examples = Table(
+    "learning_examples",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("source", Text, nullable=False),  # history | import:<file name>
+    Column("title", Text, nullable=False, server_default=""),
+    Column("content", Text, nullable=False),
+    Column("channel", Text),
+    Column("grid_code", Text),
+    Column("community_code", Text),
+    Column("street_code", Text),
+    Column("district_code", Text),
+    Column("category", Text, nullable=False),
+    Column("first_lead_unit_id", Text),
+    Column("lead_unit_id", Text),
+    Column("first_rule", JSONB),
+    Column("misrouted", Boolean, nullable=False, server_default="false"),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_learning_examples_closed_at", learning_examples.c.closed_at)
+
+# Immutable: a trigger refuses updates (migration 0006).
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", Integer, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),  # category | unit
+    Column("fingerprint", Text, nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("libraries", JSONB, nullable=False),
+    Column("report", JSONB, nullable=False),
+    Column("n_examples", Integer, nullable=False),
+    Column("artefact", LargeBinary, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_model_versions_kind_fingerprint", model_versions.c.kind, model_versions.c.fingerprint)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("kind", Text, primary_key=True),
+    Column("alias", Text, primary_key=True),  # champion | challenger
+    Column(
+        "version",
+        Integer,
+        ForeignKey("model_versions.version"),
+        nullable=False,
+    ),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+model_alias_changes = Table(
+    "model_alias_changes",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("alias", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous_version", Integer),
+    Column("action", Text, nullable=False),  # promote | rollback | train
+    Column("changed_by", Text, nullable=False),
+    Column("note", Text),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("ix_model_alias_changes_kind_alias", model_alias_changes.c.kind, model_alias_changes.c.alias)
+
+# The champion's and the challenger's category for a live complaint, and later the truth.
+shadow_predictions = Table(
+    "shadow_predictions",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("champion_version", Integer),
+    Column("champion_label", Text),
+    Column("champion_confidence", Float),
+    Column("challenger_version", Integer, nullable=False),
+    Column("challenger_label", Text),
+    Column("challenger_confidence", Float),
+    Column("truth", Text),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+)
+Index("ix_shadow_predictions_challenger_version", shadow_predictions.c.challenger_version)

@@ -185,6 +185,19 @@ class SuggestionRead(BaseModel):
     reason: str | None = Field(
         description="why nothing routes (queue) or who contest (consultation)"
     )
+    learned_unit: LearnedUnitRead | None = Field(
+        default=None,
+        description="where no rule applies: the unit that history says finishes such cases",
+    )
+
+
+class LearnedUnitRead(BaseModel):
+    """The unit model's suggestion: the unit, its share of the cases at the level used."""
+
+    unit: str
+    share: float
+    support: int
+    level: Literal["grid", "community", "street", "district", "city"]
 
 
 class SuggestionsRead(BaseModel):
@@ -193,6 +206,9 @@ class SuggestionsRead(BaseModel):
     complaint_id: uuid.UUID
     classifier_confidence: float
     min_confidence: float
+    model_version: int | None = Field(
+        default=None, description="the learned champion that guessed (None: keyword classifier)"
+    )
     suggestions: list[SuggestionRead]
 
 
@@ -360,6 +376,52 @@ class PauseResumeCreate(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+# --- learning ------------------------------------------------------------------------
+
+
+class ModelVersionRead(BaseModel):
+    """One immutable model version in the registry (without its artefact)."""
+
+    version: int
+    kind: Literal["category", "unit"]
+    fingerprint: str = Field(description="sha256 of the training data and parameters")
+    params: dict[str, Any]
+    libraries: dict[str, str]
+    n_examples: int
+    created_by: str
+    created_at: datetime
+    aliases: list[str] = Field(
+        description="champion and/or challenger, when this version holds them"
+    )
+    report: dict[str, Any] | None = Field(
+        default=None, description="the evaluation report (accuracy, macro-F1, per class, ...)"
+    )
+
+
+class ModelVersionsRead(BaseModel):
+    """A model kind's versions, newest first."""
+
+    items: list[ModelVersionRead]
+    next: str | None = None
+
+
+class AliasPut(BaseModel):
+    """Point an alias (champion or challenger) at a version."""
+
+    model_config = _STRICT
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class RollbackCreate(BaseModel):
+    """Give the champion alias back to its previous version."""
+
+    model_config = _STRICT
+
+    note: str | None = Field(default=None, max_length=2000)
+
+
 class PauseRead(BaseModel):
     """A unit's pause request, the centre's decision, and when the clocks ran again."""
 
@@ -415,3 +477,76 @@ class ReplyReviewPolicy(BaseModel):
 
     category_codes: list[str] = Field(default_factory=list, max_length=500)
     unit_ids: list[str] = Field(default_factory=list, max_length=2000)
+
+
+class AliasRead(BaseModel):
+    """Where an alias points now, and where it pointed before."""
+
+    kind: Literal["category", "unit"]
+    alias: Literal["champion", "challenger"]
+    version: int
+    previous_version: int | None
+
+
+class ShadowRead(BaseModel):
+    """The challenger beside the champion on live complaints, so far."""
+
+    champion_version: int | None
+    challenger_version: int | None
+    seen: int = Field(description="complaints both classified")
+    agreement: float | None = Field(description="share of those where they agreed")
+    settled: int = Field(description="of those, closed (the final category is known)")
+    champion_accuracy: float | None
+    challenger_accuracy: float | None
+
+
+class RuleOverturnRead(BaseModel):
+    """A routing rule whose automatic assignments history keeps changing."""
+
+    category: str
+    scope: str
+    lead: str
+    assigned: int = Field(description="closed complaints this rule assigned first")
+    overturned: int = Field(description="of those, finished by another unit")
+    finished_by: str = Field(description="the unit that most often finished them")
+
+
+class RuleOverturnsRead(BaseModel):
+    """Rules to review."""
+
+    items: list[RuleOverturnRead]
+    next: str | None = None
+
+
+class MisrouteRateRead(BaseModel):
+    """Closed complaints of one first lead unit (or final category) in the month."""
+
+    key: str = Field(description="the unit first assigned, or the final category")
+    closed: int
+    misrouted: int = Field(description="first lead unit did not finish it")
+    misroute_rate: float
+
+
+class MisrouteReplayRead(BaseModel):
+    """A month's misroutes per unit and category, and would the current champions have
+    routed them right?"""
+
+    period: str
+    by_unit: list[MisrouteRateRead]
+    by_category: list[MisrouteRateRead]
+    misroutes: int
+    category_champion: int | None
+    unit_champion: int | None
+    category_right: int
+    unit_right: int
+    routed_right: int
+    routed_right_rate: float | None
+
+
+class ServedRead(BaseModel):
+    """What one dispatch replica serves now."""
+
+    replica: str
+    category_champion: int | None
+    category_challenger: int | None
+    unit_champion: int | None

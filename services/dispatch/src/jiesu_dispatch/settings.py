@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -28,6 +30,9 @@ class DispatchSettings(ServiceSettings):
 
     service_name: str = "dispatch"
     port: int = 8002
+    # Names this replica's own consumer group for model announcements (each replica must
+    # hear every model.promoted); unset: host name and port.
+    replica_id: str | None = None
     classifier_min_confidence: float = 0.5
     # Parsed routing rules are kept this long; a version stored by this process is used at
     # once, one stored by another replica within this many seconds.
@@ -45,3 +50,22 @@ class DispatchSettings(ServiceSettings):
     consultation_deadline_s: float | None = Field(default=None, gt=0)
     # How often a worker looks for consultations past their deadline.
     consultation_fallback_interval_s: float = Field(default=5.0, gt=0)
+
+    # --- the learning loop ---------------------------------------------------------------
+    # A learned champion's guess below this probability sends the complaint to a human
+    # dispatcher with the top three (the city's own threshold; see the calibration table
+    # of the version's evaluation report).
+    learning_min_confidence: float = Field(default=0.6, ge=0, le=1)
+    # Closed complaints are kept as training history this long (no caller data is kept).
+    learning_retention_days: int = Field(default=730, gt=0)
+    # When set, a worker retrains every this many seconds; the result is a challenger, and
+    # nothing is trained when the history has not changed.
+    learning_retrain_interval_s: float | None = Field(default=None, gt=0)
+    # A rule is flagged when at least this many of its assignments closed and this share of
+    # them ended with another unit.
+    learning_overturn_min_cases: int = Field(default=5, gt=0)
+    learning_overturn_min_rate: float = Field(default=0.5, gt=0, le=1)
+
+    def replica(self) -> str:
+        """This replica's name (``replica_id``, else host name and port)."""
+        return self.replica_id or f"{socket.gethostname()}-{self.port}"

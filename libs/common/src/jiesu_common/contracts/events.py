@@ -391,6 +391,33 @@ class WhistleBlownV1(_Dispatch):
     blown_at: datetime
 
 
+MODEL_KEY_NAMESPACE = uuid.UUID("6f2b6c2e-5d0c-4f7e-9d55-8a1c3e7b0a16")
+
+
+def model_key(kind: str) -> uuid.UUID:
+    """The fixed key under which one model kind's announcements travel (in order)."""
+    return uuid.uuid5(MODEL_KEY_NAMESPACE, f"model:{kind}")
+
+
+class ModelPromotedV1(_Dispatch):
+    """A model version now holds an alias (champion or challenger): every dispatch replica
+    switches to it. ``complaint_id`` is no complaint here but ``model_key(kind)``, so one
+    kind's announcements stay in order on one partition."""
+
+    event_type = "jiesu.model.promoted.v1"
+
+    kind: Literal["category", "unit"]
+    alias: Literal["champion", "challenger"]
+    version: int = Field(ge=1)
+    previous_version: int | None = None
+    action: Literal["promote", "rollback", "train", "retire"] = Field(
+        description="retire: the alias points nowhere now (version is the one it left)"
+    )
+    promoted_by: str
+    promoted_at: datetime
+    note: str | None = None
+
+
 # --- department -----------------------------------------------------------------------
 
 
@@ -605,6 +632,7 @@ PAYLOADS: tuple[type[EventPayload], ...] = (
     ReplyApprovedV1,
     ReplySentBackV1,
     WhistleBlownV1,
+    ModelPromotedV1,
     CaseAcceptedV1,
     CaseContactedV1,
     CaseProgressedV1,

@@ -154,6 +154,7 @@ class ConsumerRunner:
         client_id: str,
         guard: BrokerGuard | None = None,
         on_critical_path: bool = True,
+        dlq_group: str | None = None,
     ) -> None:
         self._settings = settings
         self._busy_wait_ms = (
@@ -163,6 +164,7 @@ class ConsumerRunner:
         # The broker cluster this group last read from (a change means it kept nothing).
         self.cluster_id: str | None = None
         self.group_id = group_id
+        self._dlq_group = dlq_group or group_id
         self._topics = list(topics)
         self._handlers = dict(handlers)
         self._uow_factory = uow_factory
@@ -467,7 +469,7 @@ class ConsumerRunner:
         return True  # no header (an older or replayed message): parse it to know
 
     async def _dead_letter(self, record: ConsumerRecord, exc: BaseException) -> None:
-        topic = dlq_topic(record.topic, self.group_id)
+        topic = dlq_topic(record.topic, self._dlq_group)
         headers = [
             *list(record.headers or ()),
             ("x-error-type", type(exc).__name__.encode()),
