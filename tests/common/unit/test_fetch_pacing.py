@@ -68,6 +68,7 @@ def test_only_dispatch_and_department_consume_on_the_critical_path() -> None:
     assert {s.group_id: s.on_critical_path for s in specs} == {
         "intake.status-view": False,
         "dispatch.router": True,
+        "dispatch.models.any": False,  # each replica's model announcements
         "department.cases": True,
         "review.callbacks": False,
         "metrics.projections": False,
@@ -75,7 +76,10 @@ def test_only_dispatch_and_department_consume_on_the_critical_path() -> None:
 
 
 class _AnyAttr:
-    """Stands in for a handler object: every attribute is a callable."""
+    """Stands in for a handler object: every attribute is one too, and callable."""
 
     def __getattr__(self, name: str) -> Any:
-        return lambda *args, **kwargs: None
+        return _AnyAttr()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return "any"

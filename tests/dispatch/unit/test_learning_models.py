@@ -49,6 +49,14 @@ def test_text_model_names_the_category_of_unseen_complaints(text_model: TextMode
     assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
 
 
+def test_a_category_seen_once_is_left_out_of_the_fit_not_fatal() -> None:
+    rows = complaints(60)
+    docs = [Document(t, c) for t, c, _ in rows] + [Document("", "井盖被偷了一个")]
+    model = train_text_model(docs, [k for _, _, k in rows] + ["ONCE-ONLY"])
+    assert "ONCE-ONLY" not in model.classes
+    assert set(model.classes) == {k for _, _, k in rows}
+
+
 def test_title_words_come_from_jieba_and_count_more(text_model: TextModel) -> None:
     words = text_model.analyzers.segmenter.words("路灯坏了晚上一片漆黑")
     assert "路灯" in words and "漆黑" in words

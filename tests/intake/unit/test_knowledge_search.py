@@ -25,3 +25,9 @@ def test_an_article_is_current_between_its_dates_inclusive() -> None:
 def test_excerpt_is_flattened_and_cut() -> None:
     assert search.excerpt("一\n二  三", limit=120) == "一 二 三"
     assert search.excerpt("长" * 200, limit=10) == "长" * 9 + "…"
+
+
+def test_a_run_too_long_to_be_a_word_is_not_searched_for() -> None:
+    found = search.words("公积金提取" + "0" * 5000)
+    assert "公积金" in found
+    assert all(len(w) <= search.MAX_WORD_CHARS for w in found)

@@ -325,7 +325,16 @@ def _fit_classifier(
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import LinearSVC
 
-    folds = max(2, min(params.calibration_folds, min(Counter(labels).values())))
+    # Calibration splits every class: a category seen only once (a fold of cross-validation
+    # can leave one so) cannot be calibrated, and is left out of this fit.
+    counts = Counter(labels)
+    keep = [i for i, label in enumerate(labels) if counts[label] >= 2]
+    if len(keep) < len(labels):
+        matrix, labels = matrix[keep], [labels[i] for i in keep]
+        counts = Counter(labels)
+    if len(counts) < 2:
+        raise ValueError("need at least two categories with two examples each to train")
+    folds = max(2, min(params.calibration_folds, min(counts.values())))
     model = CalibratedClassifierCV(
         LinearSVC(C=params.c), method="sigmoid", cv=folds, ensemble=False
     )

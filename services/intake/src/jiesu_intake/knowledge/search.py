@@ -70,6 +70,9 @@ STOP_WORDS = frozenset(
 # them (138,313 words stay) the segmenter takes a few MB and still splits the hotline's
 # vocabulary (公积金, 消防通道, 共享单车 …) as the full dictionary does.
 MIN_WORD_FREQ = 5
+# No word is longer; a run of digits or letters past it is noise, and PostgreSQL refuses a
+# lexeme over 2 KB.
+MAX_WORD_CHARS = 32
 _lock = threading.Lock()
 _tokenizer: Any = None
 
@@ -116,12 +119,16 @@ def warm_up() -> None:
 
 
 def words(text: str) -> list[str]:
-    """The distinct searchable words of ``text``, in order: two characters or more, no
-    punctuation, no stop words; Latin letters lower-cased."""
+    """The distinct searchable words of ``text``, in order: two to ``MAX_WORD_CHARS``
+    characters, no punctuation, no stop words; Latin letters lower-cased."""
     seen: dict[str, None] = {}
     for word in _segmenter().cut_for_search(text.lower()):
         word = word.strip()
-        if len(word) >= 2 and any(ch.isalnum() for ch in word) and word not in STOP_WORDS:
+        if (
+            2 <= len(word) <= MAX_WORD_CHARS
+            and any(ch.isalnum() for ch in word)
+            and word not in STOP_WORDS
+        ):
             seen.setdefault(word, None)
     return list(seen)
 
