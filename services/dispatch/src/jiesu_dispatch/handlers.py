@@ -110,14 +110,7 @@ class Dispatcher:
         given = payload.category_code  # the article's, which need not be a dispatch category
         category = given if given in self.directory.categories else self._category_of(summary)[0]
         await uow.dispatch.remember_complaint(
-            {
-                "complaint_id": payload.complaint_id,
-                "summary": summary.model_dump(mode="json"),
-                "jurisdiction": asdict(self._locate(summary)),
-                "category_code": category,
-                "state": "answered",
-                "received_at": summary.received_at,
-            }
+            _reference(payload.complaint_id, summary, self._locate(summary), category, "answered")
         )
 
     async def route_complaint(
@@ -129,14 +122,7 @@ class Dispatcher:
         jurisdiction = self._locate(summary)
         category, candidates, champion = self._category_of(summary)
         known = await uow.dispatch.remember_complaint(
-            {
-                "complaint_id": payload.complaint_id,
-                "summary": summary.model_dump(mode="json"),
-                "jurisdiction": asdict(jurisdiction),
-                "category_code": category,
-                "state": "received",
-                "received_at": summary.received_at,
-            }
+            _reference(payload.complaint_id, summary, jurisdiction, category, "received")
         )
         if not known:
             return
@@ -681,4 +667,22 @@ def _suggestion(
         "lead_unit_id": None,
         "rule": None,
         "reason": decision.reason,
+    }
+
+
+def _reference(
+    complaint_id: uuid.UUID,
+    summary: ComplaintSummaryV1,
+    jurisdiction: Jurisdiction,
+    category: str | None,
+    state: str,
+) -> dict[str, Any]:
+    """The row dispatch keeps of a complaint it heard of (``remember_complaint``)."""
+    return {
+        "complaint_id": complaint_id,
+        "summary": summary.model_dump(mode="json"),
+        "jurisdiction": asdict(jurisdiction),
+        "category_code": category,
+        "state": state,
+        "received_at": summary.received_at,
     }
