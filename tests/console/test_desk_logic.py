@@ -148,3 +148,22 @@ def test_a_browsers_post_must_come_from_the_consoles_own_origin() -> None:
         )
     )
     assert same_origin(_post(host="console:8006"))  # not a browser: no session rides on it
+
+
+def test_where_no_rule_applies_the_desk_shows_the_unit_history_would_pick() -> None:
+    from jiesu_console.views import TEMPLATES
+
+    cell = TEMPLATES.env.from_string(
+        '{% from "desks/_suggestions.html" import route_cell %}{{ route_cell(s, names) }}'
+    )
+    names = {"units": NAMES}
+    learned = {"unit": "dept-jt", "share": 0.82, "support": 17, "level": "street"}
+    html = cell.render(
+        s={"outcome": "none", "reason": "无规则", "learned_unit": learned}, names=names
+    )
+    assert "历史建议主办：临江市交通委员会" in html
+    assert "本街道同类 17 件中 82% 由其办结" in html
+    unknown = cell.render(
+        s={"outcome": "none", "reason": "无规则", "learned_unit": None}, names=names
+    )
+    assert "无适用规则（无规则）" in unknown and "历史建议" not in unknown

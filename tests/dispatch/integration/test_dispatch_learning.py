@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from jiesu_common.contracts import make_event
 from jiesu_common.contracts.events import ComplaintClosedV1, ComplaintReceivedV1
-from jiesu_dispatch.learning import artefacts, cli, service
+from jiesu_dispatch.learning import artefacts, cli, schedule, service
 from jiesu_dispatch.learning.text_model import Document, TextModel, TextParams, train_text_model
 from jiesu_dispatch.learning.unit_model import Place
 from jiesu_dispatch.loopback import LoopBack
@@ -290,3 +290,35 @@ def _with_category(payload: ComplaintReceivedV1, code: str) -> ComplaintReceived
     return payload.model_copy(
         update={"summary": payload.summary.model_copy(update={"category_code": code})}
     )
+
+
+async def test_scheduled_retraining_makes_challengers_never_champions_and_skips_unchanged_history(
+    dispatch: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    state = _state(dispatch)
+    url = state.settings.database.url
+    history = tmp_path / "history.csv"
+    history.write_text(csv_text(60), encoding="utf-8")
+    await cli._import(url, _csv_args(history))
+    async with state.uow() as uow:
+        first = await service.train(uow, kind="category", by="test", folds=2)
+        await uow.commit()
+    body = {"version": first.version}
+    await dispatch.put("/v1/learning/category/aliases/champion", json=body, headers=ADMIN)
+    more = tmp_path / "more.csv"
+    more.write_text(csv_text(30, seed=11), encoding="utf-8")
+    await cli._import(url, _csv_args(more))  # the city's history grew
+
+    assert await schedule.retrain(state.context) == 0  # the job, as the schedule runs it
+    listed = (await dispatch.get("/v1/learning/category/models", headers=DISPATCHER)).json()
+    newest = listed["items"][0]
+    assert newest["version"] > (first.version or 0) and newest["n_examples"] == 90
+    assert newest["aliases"] == ["challenger"] and newest["created_by"] == "schedule"
+    assert [m["aliases"] for m in listed["items"][1:]] == [["champion"]]
+    units = (await dispatch.get("/v1/learning/unit/models", headers=DISPATCHER)).json()
+    assert [m["aliases"] for m in units["items"]] == [["challenger"]]
+
+    assert await schedule.retrain(state.context) == 0  # nothing new: nothing trained
+    again = (await dispatch.get("/v1/learning/category/models", headers=DISPATCHER)).json()
+    assert len(again["items"]) == len(listed["items"])
+    assert state.dispatcher.models.version("category", "champion") == first.version

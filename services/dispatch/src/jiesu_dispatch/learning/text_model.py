@@ -41,6 +41,9 @@ class TextParams:
     # "svm": linear SVM with sigmoid calibration; "logreg": multinomial logistic regression
     # (probabilities of its own).
     classifier: str = "svm"
+    # "balanced": each category weighs the same in the fit however few its examples (what
+    # macro-F1 rewards); None: every complaint weighs the same.
+    class_weight: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -336,7 +339,10 @@ def _fit_classifier(
         raise ValueError("need at least two categories with two examples each to train")
     folds = max(2, min(params.calibration_folds, min(counts.values())))
     model = CalibratedClassifierCV(
-        LinearSVC(C=params.c), method="sigmoid", cv=folds, ensemble=False
+        LinearSVC(C=params.c, class_weight=params.class_weight),
+        method="sigmoid",
+        cv=folds,
+        ensemble=False,
     )
     model.fit(matrix, labels)
     calibrated = model.calibrated_classifiers_[0]
@@ -359,7 +365,7 @@ def _fit_logreg(
 ) -> TextModel:
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=params.c, max_iter=1000)
+    model = LogisticRegression(C=params.c, max_iter=1000, class_weight=params.class_weight)
     model.fit(matrix, labels)
     empty = np.zeros(0)
     return TextModel(
