@@ -57,7 +57,10 @@ class DepartmentUnitOfWork(UnitOfWork):
         touched and this process's delivery worker."""
         touched = self.cases.take_touched()
         changes = self.cases.take_changes()
-        queued = await self.webhooks.queue_for_changes(changes, touched) if changes else 0
+        hooked = self.cases.take_maybe_hooked()
+        queued = (
+            await self.webhooks.queue_for_changes(changes, touched) if changes and hooked else 0
+        )
         await super().commit()
         if queued:
             wake_workers()

@@ -29,6 +29,12 @@ CHANGES_CHANNEL = "case_changed"
 _XID: ColumnElement[int] = literal_column(orm.XACT_ID)
 
 
+# Whether the unit has an active webhook subscription, read by the statement that changes
+# its case: a transaction whose units have none skips the subscription query at commit.
+_HOOKED = (
+    "EXISTS (SELECT 1 FROM webhook_subscriptions s "
+    "WHERE s.status = 'active' AND s.unit_id = {unit})"
+)
 _LOG = "INSERT INTO case_actions (case_id, action, by, at, detail) VALUES ($1, $2, $3, $4, $5)"
 _GET = "SELECT * FROM cases WHERE case_id = $1"
 _OF_COMPLAINT = "SELECT * FROM cases WHERE complaint_id = $1 ORDER BY round, unit_id FOR UPDATE"
@@ -40,9 +46,10 @@ def _open_logged(columns: str, placeholders: str, n: int) -> str:
     # entry, once: a case that exists already is left as it is and nothing is logged.
     return (
         f"WITH c AS (INSERT INTO cases ({columns}, xid) VALUES ({placeholders}, {orm.XACT_ID}) "
-        "ON CONFLICT DO NOTHING RETURNING case_id) "
-        "INSERT INTO case_actions (case_id, action, by, at, detail) "
-        f"SELECT case_id, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4} FROM c RETURNING case_id"
+        "ON CONFLICT DO NOTHING RETURNING case_id), "
+        "l AS (INSERT INTO case_actions (case_id, action, by, at, detail) "
+        f"SELECT case_id, ${n + 1}, ${n + 2}, ${n + 3}, ${n + 4} FROM c RETURNING case_id) "
+        f"SELECT case_id, {_HOOKED.format(unit=f'${n + 5}')} FROM l"
     )
 
 
@@ -52,7 +59,7 @@ def _change(columns: tuple[str, ...], logged: bool) -> str:
     sets = f"{set_clause(columns, 2)}, " if columns else ""
     update = (
         f"UPDATE cases SET {sets}xid = {orm.XACT_ID}, updated_at = now() "
-        "WHERE case_id = $1 RETURNING *"
+        f"WHERE case_id = $1 RETURNING *, {_HOOKED.format(unit='cases.unit_id')} AS hooked"
     )
     if not logged:
         return update
@@ -74,6 +81,9 @@ class CaseRepository(FastRepository):
         self._touched_units: set[str] = set()
         # (case, action or None) of every write, in order: what webhooks announce.
         self._changes: list[tuple[uuid.UUID, str | None]] = []
+        # Whether a changed case's unit may have a webhook subscription: True once a write
+        # found one or could not tell (a bare history entry), so commit looks them up.
+        self._maybe_hooked = False
 
     async def open_case(
         self,
@@ -87,9 +97,12 @@ class CaseRepository(FastRepository):
         """Insert a case once, with its first history entry; False when it existed."""
         columns, placeholders, args = values_of(orm.cases, row)
         sql = _open_logged(columns, placeholders, len(args))
-        opened = await (await self.conn()).fetchval(sql, *args, action, by, at, to_json(detail))
+        opened = await (await self.conn()).fetchrow(
+            sql, *args, action, by, at, to_json(detail), row["unit_id"]
+        )
         if opened is None:
             return False
+        self._maybe_hooked = self._maybe_hooked or opened[1]
         self._touched_units.add(row["unit_id"])
         self._changes.append((row["case_id"], action))
         return True
@@ -121,6 +134,7 @@ class CaseRepository(FastRepository):
             action, by, at, detail = log
             args += [action, by, at, to_json(detail)]
         row = await (await self.conn()).fetchrow(_change(tuple(values), log is not None), *args)
+        self._maybe_hooked = self._maybe_hooked or row is None or row["hooked"]
         self._touched_units.add(unit_id)
         self._changes.append((case_id, None if log is None else log[0]))
         return row_or_none(row)
@@ -131,6 +145,7 @@ class CaseRepository(FastRepository):
         """Append to the case's history."""
         await (await self.conn()).execute(_LOG, case_id, action, by, at, to_json(detail))
         self._changes.append((case_id, action))
+        self._maybe_hooked = True  # the case's unit is not known here
 
     async def history(self, case_id: uuid.UUID) -> list[Any]:
         """The case's actions, oldest first."""
@@ -284,6 +299,11 @@ class CaseRepository(FastRepository):
             for event_type in dict.fromkeys(rules.event_type_of(a) for a in named):
                 changes.append((case_id, event_type))
         return changes
+
+    def take_maybe_hooked(self) -> bool:
+        """Whether the changes may concern a unit with a webhook subscription (and reset)."""
+        maybe, self._maybe_hooked = self._maybe_hooked, False
+        return maybe
 
     def take_touched(self) -> list[str]:
         """The units whose cases this unit of work changed (and forget them)."""
