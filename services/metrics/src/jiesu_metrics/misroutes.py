@@ -58,25 +58,29 @@ async def misroute_counts(
 
 async def misroute_report(repo: MetricsRepository, *, by: str, params: dict[str, Any]) -> Any:
     """Per key: closed, misrouted, rate and the units that finally took them; most
-    misrouted first, then the totals."""
-    counts = await misroute_counts(repo, by=by, params=params)
-    takeovers: dict[str, list[dict[str, Any]]] = {}
+    misrouted first, then the totals (one pass over the month's closed complaints)."""
+    counts: dict[str, list[int]] = {}
+    takeovers: dict[str, list[tuple[int, str]]] = {}
     for r in await repo.fetch(
-        f"""SELECT {KEYS[by]} AS key, m.closing_lead AS unit_id, count(*) AS closed
-            FROM ({CLOSED}) m WHERE m.misrouted AND {KEYS[by]} IS NOT NULL
-            GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2""",
+        f"""SELECT {KEYS[by]} AS key, m.closing_lead, m.misrouted, count(*) AS closed
+            FROM ({CLOSED}) m WHERE {KEYS[by]} IS NOT NULL GROUP BY 1, 2, 3""",
         params,
     ):
-        shown = takeovers.setdefault(r.key, [])
-        if len(shown) < TAKEOVERS_SHOWN:
-            shown.append({"unit_id": r.unit_id, "closed": r.closed})
+        closed_bad = counts.setdefault(r.key, [0, 0])
+        closed_bad[0] += r.closed
+        if r.misrouted:
+            closed_bad[1] += r.closed
+            takeovers.setdefault(r.key, []).append((-r.closed, r.closing_lead))
     items = [
         {
             "key": key,
             "closed": closed,
             "misrouted": bad,
             "misroute_rate": misroute_rate(bad, closed),
-            "taken_over_by": takeovers.get(key, []),
+            "taken_over_by": [
+                {"unit_id": unit, "closed": -n}
+                for n, unit in sorted(takeovers.get(key, []))[:TAKEOVERS_SHOWN]
+            ],
         }
         for key, (closed, bad) in sorted(counts.items(), key=lambda kv: (-kv[1][1], kv[0]))
     ]
