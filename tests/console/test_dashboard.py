@@ -92,6 +92,15 @@ async def test_a_supervisor_signs_in_and_sees_the_kpi_cards_and_a_ranking(
         await page.locator(f"#{view} :is(table, .kpi-grid, .chart)").first.wait_for()
         await charts_drawn(page, f"#{view}")
         await shoot(page, f"#sec-{view}", f"view-{view}")
+    # 错派率 per category under the dispatch-quality view: metrics' figures, row for row.
+    misroutes = await metrics_get(
+        platform, "/v1/scorecards/misroutes", period=period, by="category"
+    )
+    rows = await _rows_when_loaded(page, "#table-misroutes", len(misroutes["items"]))
+    if misroutes["items"]:
+        assert [r[1:3] for r in rows] == [
+            [f"{i['closed']:,}", f"{i['misrouted']:,}"] for i in misroutes["items"]
+        ]
     await page.screenshot(path=str(ARTIFACTS / "dashboard-full.png"), full_page=True)
     assert page.csp_violations == []  # type: ignore[attr-defined]
 

@@ -101,6 +101,10 @@ async def test_scorecards_by_unit_street_and_district(metrics: httpx.AsyncClient
     assert rows["dept-cg-d01"]["on_time_accept_rate"] == 0.0
     assert rows["dept-cg-d01"]["response_rate"] == 0.0  # the resident said nobody called
     assert rows["dept-jt"]["return_rate"] == 1.0 and rows["dept-jt"]["misroute_rate"] == 1.0
+    # C1, first sent to dept-jt, closed by gov-d01: dept-jt's misroute; C2 closed by its first.
+    closed = {k: (r["first_assigned_closed"], r["misrouted"]) for k, r in rows.items()}
+    assert (closed["dept-jt"], closed["dept-cg-d01"], closed["gov-d01"]) == ((1, 1), (1, 0), (0, 0))
+    assert rows["dept-jt"]["first_assignment_misroute_rate"] == 1.0
     assert unit["platform"] == {
         "received": 4,
         "answered": 1,

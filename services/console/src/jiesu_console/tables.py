@@ -203,6 +203,27 @@ def flows_table(data: dict[str, Any], names: dict[str, Any]) -> Table:
     return Table("flows", "退单改派流向", ["退单单位", "改派至", "件数"], rows, "本期无获批退单")
 
 
+def misroute_table(data: dict[str, Any], names: dict[str, Any]) -> Table:
+    """错派 per category: complaints closed in the month that their first lead unit did not
+    close, most misrouted first."""
+    rows = [
+        [
+            Cell(str(names["categories"].get(r["key"], r["key"]))),
+            Cell(fmt.num(r["closed"])),
+            Cell(fmt.num(r["misrouted"])),
+            Cell(fmt.pct(r["misroute_rate"])),
+        ]
+        for r in data["items"]
+    ]
+    return Table(
+        "misroutes",
+        f"错派率（按类别，{data['period']} 办结）",
+        ["类别", "办结量", "错派量", "错派率"],
+        rows,
+        "本期无办结诉求",
+    )
+
+
 def board_table(data: dict[str, Any], names: dict[str, Any], tz: str) -> Table:
     """超期/预警: lights, countdown, the escalation ladder with each rung's time."""
     rows = []

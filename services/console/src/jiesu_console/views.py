@@ -253,11 +253,18 @@ async def quality(
     data, directory = await asyncio.gather(
         api.get("metrics", "/v1/dashboard/quality", user.token, params), names.get(user.token)
     )
+    misroutes = await api.get(
+        "metrics",
+        "/v1/scorecards/misroutes",
+        user.token,
+        {"period": data["period"], "by": "category"},
+    )
     scope = filters_of(request, SCOPE_KEYS)
     return render(
         request,
         "fragments/quality.html",
         table=tables.quality_table(data, directory, scope),
+        misroutes=tables.misroute_table(misroutes, directory),
         flows=tables.flows_table(data, directory),
         sankey=charts.return_sankey(data["flows"], directory["units"]) if data["flows"] else None,
         data=data,

@@ -13,9 +13,11 @@ from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.http import Problem, decode_cursor, encode_cursor
 from jiesu_metrics import domain
 from jiesu_metrics.handlers import clock_state
+from jiesu_metrics.misroutes import misroute_report
 from jiesu_metrics.schemas import (
     ClockRead,
     ComplaintSla,
+    MisrouteReport,
     NotificationPage,
     NotificationRead,
     OverduePage,
@@ -143,6 +145,28 @@ async def get_scorecard(
             weights=state.settings.weights,
         )
     return Scorecard.model_validate(card)
+
+
+@router.get(
+    "/v1/scorecards/misroutes",
+    openapi_extra=READ_ACCESS,
+    response_model=MisrouteReport,
+    tags=["scorecards"],
+)
+async def get_misroutes(
+    principal: Caller,
+    state: State,
+    period: Annotated[str, Query(pattern=PERIOD_PATTERN, examples=["2026-11"])],
+    by: Literal["unit", "category"] = "unit",
+) -> MisrouteReport:
+    """错派: complaints closed in the month whose first lead unit did not close them, per
+    first lead unit (with the units that took them over) or per category closed under."""
+    month = Period.parse(period, state.settings.timezone)
+    async with state.uow() as uow:
+        report = await misroute_report(
+            uow.metrics, by=by, params={"start": month.start, "end": month.end}
+        )
+    return MisrouteReport.model_validate({"period": month.label, "by": by, **report})
 
 
 # The supervisors' dashboard and hot spots (read models in jiesu_metrics.dashboard).

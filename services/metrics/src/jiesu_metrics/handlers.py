@@ -101,6 +101,8 @@ class Projector:
         values = {column: getattr(payload, column)}
         if column == "merged_at":  # a duplicate counts in its master's hot spot
             values["master_id"] = payload.master_id
+        if column == "closed_at":  # whose round it closed in: the misroute figures' last lead
+            values["closed_round"] = payload.round
         await uow.metrics.complaint_fact(payload.complaint_id, **values)
 
     async def complaint_unmerged(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:

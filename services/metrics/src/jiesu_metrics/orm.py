@@ -34,6 +34,9 @@ complaint_facts = Table(
     Column("withdrawn_at", DateTime(timezone=True)),
     Column("merged_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
+    # The round the review closed: its lead unit is the one that finally took the complaint
+    # (against the first round's lead, a misroute). Null before 0009: the last round known.
+    Column("closed_round", Integer),
     Column("current_round", Integer, nullable=False, server_default="0"),
     # For the dashboard and hot spots: what it is about (dispatch's category) and where
     # (the jurisdiction of its first assignment), who called (pseudonymous) and from where.

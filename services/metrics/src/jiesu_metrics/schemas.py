@@ -107,7 +107,19 @@ class ScorecardRow(BaseModel):
     on_time_resolve_rate: float | None
     return_rate: float | None
     reopen_rate: float | None
-    misroute_rate: float | None
+    misroute_rate: float | None = Field(
+        description="改派率: approved returns ÷ rounds assigned in the month (the dashboard's "
+        "ranking); see first_assignment_misroute_rate for misroutes as complaints closed"
+    )
+    first_assigned_closed: int = Field(
+        default=0, description="complaints closed in the month whose first lead was this key"
+    )
+    misrouted: int = Field(
+        default=0, description="错派: of those, closed by another lead unit than the first"
+    )
+    first_assignment_misroute_rate: float | None = Field(
+        default=None, description="错派率: misrouted ÷ first_assigned_closed"
+    )
     on_time_report_in_rate: float | None
     proactive_assigned: int = Field(
         default=0, description="未诉先办 rounds assigned (not in the three rates)"
@@ -153,6 +165,36 @@ class Scorecard(BaseModel):
     level: Literal["unit", "street", "district"]
     items: list[ScorecardRow]
     platform: PlatformRow
+
+
+class Takeover(BaseModel):
+    """A unit that finally closed some of a key's misrouted complaints."""
+
+    unit_id: str
+    closed: int
+
+
+class MisrouteRow(BaseModel):
+    """One first lead unit's (or category's) complaints closed in the month."""
+
+    key: str = Field(description="the unit first assigned, or the category closed under")
+    closed: int
+    misrouted: int = Field(description="closed by another lead unit than the first")
+    misroute_rate: float | None
+    taken_over_by: list[Takeover] = Field(
+        default_factory=list, description="the closing lead units of the misrouted, top few"
+    )
+
+
+class MisrouteReport(BaseModel):
+    """错派 in a month: complaints closed whose first lead unit did not close them."""
+
+    period: str
+    by: Literal["unit", "category"]
+    items: list[MisrouteRow]
+    closed: int
+    misrouted: int
+    misroute_rate: float | None
 
 
 class NotificationRead(BaseModel):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from jiesu_common.calendar import zone
+from jiesu_metrics.misroutes import misroute_counts
 from jiesu_metrics.repository import MetricsRepository
 from jiesu_metrics.settings import CompositeWeights
 
@@ -105,6 +106,9 @@ async def scorecard(
         params,
     ):
         entry(r.key).update(returned=r.returned, returns_approved=r.approved or 0)
+    # 错派: complaints closed in the month, against the unit (or place) of their first round.
+    for key, (closed, misrouted) in (await misroute_counts(repo, by=level, params=params)).items():
+        entry(key).update(first_assigned_closed=closed, misrouted=misrouted)
     await _collaboration(repo, level, params, entry)
     await _proactive(repo, keys, params, entry)
     for r in await repo.fetch(
@@ -269,7 +273,7 @@ def _empty(key: str) -> dict[str, Any]:
         "breaches consultations consultations_decided_in_time consultations_fallen_back "
         "whistles_blown report_ins_due report_in_on_time report_in_late proactive_assigned "
         "proactive_from_hotspots proactive_from_patrols proactive_reviewed proactive_resolved "
-        "pauses"
+        "pauses first_assigned_closed misrouted"
     )
     return {"key": key, **dict.fromkeys(counts.split(), 0), "paused_hours": 0.0}
 
@@ -296,6 +300,7 @@ def _with_rates(e: dict[str, Any], w: CompositeWeights) -> dict[str, Any]:
         "return_rate": _rate(e["returned"], e["assigned"]),
         "reopen_rate": _rate(e["reopened"], e["reviewed"]),
         "misroute_rate": _rate(e["returns_approved"], e["assigned"]),
+        "first_assignment_misroute_rate": _rate(e["misrouted"], e["first_assigned_closed"]),
         "on_time_report_in_rate": _rate(
             e["report_in_on_time"], e["report_in_on_time"] + e["report_in_late"]
         ),
