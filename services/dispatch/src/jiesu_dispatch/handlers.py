@@ -509,23 +509,6 @@ class Dispatcher:
         )
         deadlines_v1 = DeadlinesV1(**asdict(deadlines))
         assignment_id = uuid.uuid4()
-        await uow.dispatch.record_assignment(
-            {
-                "id": assignment_id,
-                "complaint_id": complaint_id,
-                "round": round_no,
-                "lead_unit_id": decision.lead_unit_id,
-                "co_unit_ids": list(decision.co_unit_ids),
-                "category_code": category,
-                "sla_class": sla_class,
-                "mode": mode,
-                "deadlines": deadlines_v1.model_dump(mode="json"),
-                "rule": asdict(decision.rule),
-                "assigned_by": assigned_by,
-                "note": note,
-                "assigned_at": now,
-            }
-        )
         assigned = ComplaintAssignedV1(
             complaint_id=complaint_id,
             assignment_id=assignment_id,
@@ -552,6 +535,25 @@ class Dispatcher:
             ),
         )
         uow.publish(assigned)
+        await uow.dispatch.record_assignment(
+            {
+                "id": assignment_id,
+                "complaint_id": complaint_id,
+                "round": round_no,
+                "lead_unit_id": decision.lead_unit_id,
+                "co_unit_ids": list(decision.co_unit_ids),
+                "category_code": category,
+                "sla_class": sla_class,
+                "mode": mode,
+                "deadlines": deadlines_v1.model_dump(mode="json"),
+                "rule": asdict(decision.rule),
+                "assigned_by": assigned_by,
+                "note": note,
+                "assigned_at": now,
+            },
+            # The event goes in with the assignment: one round trip for both.
+            outbox=uow.take_outbox_rows(),
+        )
         log.info(
             "complaint assigned",
             extra={"round": round_no, "lead_unit_id": decision.lead_unit_id, "mode": mode},

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.db.sql import FastRepository, values_of
+from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_dispatch import orm
 
 
@@ -24,10 +25,12 @@ def _remember(columns: str, placeholders: str) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _assign(columns: str, placeholders: str, n: int) -> str:
-    # The round's assignment and the complaint's new state in one round trip.
+def _assign(columns: str, placeholders: str, n: int, with_outbox: bool) -> str:
+    # The round's assignment, the complaint's new state and (with_outbox) the events queued
+    # so far in one round trip.
+    events = f", {outbox_rows_cte(n + 4)}" if with_outbox else ""
     return (
-        f"WITH a AS (INSERT INTO assignments ({columns}) VALUES ({placeholders})) "
+        f"WITH a AS (INSERT INTO assignments ({columns}) VALUES ({placeholders})){events} "
         f"UPDATE complaint_refs SET state = 'assigned', current_round = ${n + 1}, "
         f"category_code = ${n + 2} WHERE complaint_id = ${n + 3}"
     )
@@ -43,13 +46,16 @@ class DispatchRepository(FastRepository):
             await (await self.conn()).fetchval(_remember(columns, placeholders), *args) is not None
         )
 
-    async def record_assignment(self, row: dict[str, Any]) -> None:
+    async def record_assignment(
+        self, row: dict[str, Any], *, outbox: OutboxRows | None = None
+    ) -> None:
         """Insert one round's assignment (unique per complaint and round); the complaint
-        is then assigned, in that round and category."""
+        is then assigned, in that round and category. ``outbox`` (the unit of work's
+        ``take_outbox_rows``): events written by the same statement."""
         columns, placeholders, args = values_of(orm.assignments, row)
-        sql = _assign(columns, placeholders, len(args))
+        sql = _assign(columns, placeholders, len(args), outbox is not None)
         await (await self.conn()).execute(
-            sql, *args, row["round"], row["category_code"], row["complaint_id"]
+            sql, *args, row["round"], row["category_code"], row["complaint_id"], *(outbox or ())
         )
 
     async def complaint(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:

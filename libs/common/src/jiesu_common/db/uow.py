@@ -31,14 +31,15 @@ class UnitOfWork:
         self.traceparent: str | None = None
         self.committed = False
         self._pending: list[CloudEvent] = []
-        self._written = False  # events a repository statement already wrote to the outbox
+        # Events a repository statement already wrote to the outbox (take_outbox_rows).
+        self._written: list[CloudEvent] = []
         self._raw: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
         self.committed = False
         self._pending = []
-        self._written = False
+        self._written = []
         self._raw = None
         return self
 
@@ -80,8 +81,9 @@ class UnitOfWork:
 
     @property
     def pending_events(self) -> list[CloudEvent]:
-        """Events queued so far (read-only view for tests and handlers)."""
-        return list(self._pending)
+        """Events this transaction publishes so far, written to the outbox or still queued
+        (read-only view for tests and handlers)."""
+        return [*self._written, *self._pending]
 
     def take_outbox_rows(self) -> OutboxRows | None:
         """The queued events as the outbox insert's arrays, for a repository statement that
@@ -90,7 +92,7 @@ class UnitOfWork:
         pending, self._pending = self._pending, []
         if not pending:
             return None
-        self._written = True
+        self._written.extend(pending)
         return _outbox_rows(pending)
 
     async def commit(self) -> None:
@@ -100,9 +102,9 @@ class UnitOfWork:
             conn = await self.connection()
             await conn.execute(OUTBOX_INSERT, *_outbox_rows(pending))
         await self.session.commit()
-        written = bool(pending) or self._written
+        written = bool(pending or self._written)
         self._pending = []
-        self._written = False
+        self._written = []
         self._raw = None
         self.committed = True
         if written:
@@ -111,7 +113,7 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Abandon the transaction and its pending events."""
         self._pending = []
-        self._written = False
+        self._written = []
         self._raw = None
         await self.session.rollback()
 
