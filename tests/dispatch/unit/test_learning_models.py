@@ -57,6 +57,26 @@ def test_a_category_seen_once_is_left_out_of_the_fit_not_fatal() -> None:
     assert set(model.classes) == {k for _, _, k in rows}
 
 
+@pytest.mark.parametrize("n_categories", [4, 2])
+def test_the_naive_bayes_scaled_svm_is_served_as_one_linear_model(n_categories: int) -> None:
+    rows = [
+        r
+        for r in complaints(160)
+        if r[2] in sorted({k for _, _, k in complaints(40)})[:n_categories]
+    ]
+    params = TextParams(classifier="nbsvm")
+    model = train_text_model([Document(t, c) for t, c, _ in rows], [k for _, _, k in rows], params)
+    assert model.coef.shape[1] == (1 if n_categories == 2 else n_categories)
+    held_out = [r for r in complaints(40, seed=99) if r[2] in model.classes]
+    right = sum(model.predict_proba(Document(t, c))[0][0] == k for t, c, k in held_out)
+    assert right >= len(held_out) - 2
+    again = TextModel.from_state(artefacts.load(artefacts.dump(model.to_state())))
+    doc = Document(*held_out[0][:2])
+    before, after = model.predict_proba(doc), again.predict_proba(doc)
+    assert [c for c, _ in after] == [c for c, _ in before] and before[0][0] == held_out[0][2]
+    assert [p for _, p in after] == pytest.approx([p for _, p in before])
+
+
 def test_title_words_come_from_jieba_and_count_more(text_model: TextModel) -> None:
     words = text_model.analyzers.segmenter.words("路灯坏了晚上一片漆黑")
     assert "路灯" in words and "漆黑" in words
