@@ -1,9 +1,14 @@
 """Role, unit and service from an access token's claims, as configured."""
 
+import time
+from datetime import timedelta
+
 import pytest
 
+from jiesu_common import identity
+from jiesu_common.auth import mint_token
 from jiesu_common.http import Problem
-from jiesu_common.identity import principal_from_claims
+from jiesu_common.identity import TokenVerifier, principal_from_claims
 from jiesu_common.settings import AuthSettings
 
 
@@ -39,3 +44,26 @@ def test_tokens_without_a_usable_role_are_refused(claims: dict[str, object]) -> 
     with pytest.raises(Problem) as refused:
         principal_from_claims(AuthSettings(), claims)
     assert refused.value.status == 401
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = AuthSettings(development=True, jwt_secret="s" * 32)
+    verifier = TokenVerifier(settings)
+    token = mint_token(settings, role="operator", subject="op-1", ttl=timedelta(minutes=10))
+    first = verifier.verify(token)
+    checks: list[str] = []
+    real = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda t, a: (checks.append(t), real(t, a))[1])
+    assert verifier.verify(token) == first and checks == []  # no second signature check
+    now = time.time()
+    monkeypatch.setattr(identity.time, "time", lambda: now + 601)  # past its exp
+    verifier.verify(token)  # (PyJWT's own clock still finds it valid)
+    assert checks == [token]  # the remembered answer ended with the token's exp
+    expired = mint_token(settings, role="operator", ttl=timedelta(seconds=-5))
+    for _ in range(2):
+        with pytest.raises(Problem) as refused:
+            verifier.verify(expired)
+        assert refused.value.status == 401
+    assert expired not in verifier._verified

@@ -14,6 +14,8 @@ service names itself in its token. Production refuses every HS256 token.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import threading
 import time
 from datetime import timedelta
@@ -31,6 +33,11 @@ HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 # People's roles an identity provider may grant; "service" comes only from the client.
 PEOPLE_ROLES = tuple(r for r in ROLES if r != "service")
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# Verified tokens are remembered (a desk or an app sends the same one with every request;
+# checking its signature each time was about 5 % of intake's CPU per filing) until they
+# expire, and at most this long, so a key withdrawn from the JWKS stops a token soon.
+VERIFIED_FOR_S = 300.0
+VERIFIED_MAX = 4096
 
 
 def discover(issuer: str, *, timeout_s: float = 5.0) -> dict[str, Any]:
@@ -50,17 +57,60 @@ class TokenVerifier:
         self.settings = settings
         self._jwks: PyJWKClient | None = None
         self._lock = threading.Lock()
+        # token → (its principal, until when that answer holds, the kid of the issuer's key
+        # that signed it): the oldest go first when it is full.
+        self._verified: dict[str, tuple[Principal, float, str | None]] = {}
 
     async def verify_async(self, token: str) -> Principal:
         """``verify`` without blocking the event loop on a key fetch."""
+        if (known := self._known(token)) is not None:
+            return known
         algorithm = _algorithm(token)
         if algorithm in HMAC_ALGORITHMS:
-            return self._verify(token, algorithm)
-        return await asyncio.to_thread(self._verify, token, algorithm)
+            return self._remember(token, self._verify(token, algorithm), algorithm)
+        principal = await asyncio.to_thread(self._verify, token, algorithm)
+        return self._remember(token, principal, algorithm)
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token (may fetch the issuer's keys)."""
-        return self._verify(token, _algorithm(token))
+        if (known := self._known(token)) is not None:
+            return known
+        algorithm = _algorithm(token)
+        return self._remember(token, self._verify(token, algorithm), algorithm)
+
+    def _known(self, token: str) -> Principal | None:
+        """The principal of a token verified before, while it has not expired and (signed
+        with the issuer's key) while that key is still in the key set last fetched."""
+        cached = self._verified.get(token)
+        if cached is None:
+            return None
+        principal, until, kid = cached
+        if time.time() < until and (kid is None or self._published(kid)):
+            return principal
+        self._verified.pop(token, None)
+        return None
+
+    def _published(self, kid: str) -> bool:
+        # Only the key set already held: a rotation that dropped the key (fetched for a
+        # token with a new kid) ends the tokens it signed; an expired set: verify again.
+        cache = self._jwks.jwk_set_cache if self._jwks is not None else None
+        keys = cache.get() if cache is not None else None
+        return keys is not None and any(k.key_id == kid for k in keys.keys)
+
+    def _remember(self, token: str, principal: Principal, algorithm: str) -> Principal:
+        kid = None
+        if algorithm not in HMAC_ALGORITHMS:
+            kid = jwt.get_unverified_header(token).get("kid")
+            if not isinstance(kid, str):
+                return principal  # a key named by no kid: checked every time
+        until = time.time() + VERIFIED_FOR_S
+        expiry = _expiry(token)
+        if expiry is not None:
+            until = min(until, expiry)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = (principal, until, kid)
+        return principal
 
     def _verify(self, token: str, algorithm: str) -> Principal:
         settings = self.settings
@@ -111,6 +161,17 @@ class TokenVerifier:
                     cooldown_duration=settings.oidc_jwks_cooldown_s,
                 )
             return self._jwks
+
+
+def _expiry(token: str) -> float | None:
+    """The ``exp`` of a token already verified (its payload read again, unchecked)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        exp = claims.get("exp")
+        return float(exp) if isinstance(exp, int | float) else None
+    except (IndexError, ValueError, AttributeError):
+        return None
 
 
 def _algorithm(token: str) -> str:
