@@ -14,8 +14,6 @@ service names itself in its token. Production refuses every HS256 token.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import threading
 import time
 from datetime import timedelta
@@ -65,18 +63,20 @@ class TokenVerifier:
         """``verify`` without blocking the event loop on a key fetch."""
         if (known := self._known(token)) is not None:
             return known
-        algorithm = _algorithm(token)
+        header = _header(token)
+        algorithm = str(header.get("alg"))
         if algorithm in HMAC_ALGORITHMS:
-            return self._remember(token, self._verify(token, algorithm), algorithm)
-        principal = await asyncio.to_thread(self._verify, token, algorithm)
-        return self._remember(token, principal, algorithm)
+            principal = self._verify(token, algorithm)
+        else:
+            principal = await asyncio.to_thread(self._verify, token, algorithm)
+        return self._remember(token, principal, header)
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token (may fetch the issuer's keys)."""
         if (known := self._known(token)) is not None:
             return known
-        algorithm = _algorithm(token)
-        return self._remember(token, self._verify(token, algorithm), algorithm)
+        header = _header(token)
+        return self._remember(token, self._verify(token, str(header.get("alg"))), header)
 
     def _known(self, token: str) -> Principal | None:
         """The principal of a token verified before, while it has not expired and (signed
@@ -97,16 +97,17 @@ class TokenVerifier:
         keys = cache.get() if cache is not None else None
         return keys is not None and any(k.key_id == kid for k in keys.keys)
 
-    def _remember(self, token: str, principal: Principal, algorithm: str) -> Principal:
+    def _remember(self, token: str, principal: Principal, header: dict[str, Any]) -> Principal:
         kid = None
-        if algorithm not in HMAC_ALGORITHMS:
-            kid = jwt.get_unverified_header(token).get("kid")
+        if header.get("alg") not in HMAC_ALGORITHMS:
+            kid = header.get("kid")
             if not isinstance(kid, str):
                 return principal  # a key named by no kid: checked every time
+        # Its signature was checked: its claims are read again only for the expiry.
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
         until = time.time() + VERIFIED_FOR_S
-        expiry = _expiry(token)
-        if expiry is not None:
-            until = min(until, expiry)
+        if isinstance(exp, int | float):
+            until = min(until, float(exp))
         if len(self._verified) >= VERIFIED_MAX:
             self._verified.pop(next(iter(self._verified)))
         self._verified[token] = (principal, until, kid)
@@ -163,20 +164,10 @@ class TokenVerifier:
             return self._jwks
 
 
-def _expiry(token: str) -> float | None:
-    """The ``exp`` of a token already verified (its payload read again, unchecked)."""
+def _header(token: str) -> dict[str, Any]:
+    """The token's header (unchecked: it says which key and algorithm to check it with)."""
     try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        exp = claims.get("exp")
-        return float(exp) if isinstance(exp, int | float) else None
-    except (IndexError, ValueError, AttributeError):
-        return None
-
-
-def _algorithm(token: str) -> str:
-    try:
-        return str(jwt.get_unverified_header(token).get("alg"))
+        return jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
         raise Problem.unauthorized(f"令牌无效 / invalid token: {exc}") from exc
 

@@ -14,11 +14,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi.sse import format_sse_event
+from fastapi.sse import KEEPALIVE_COMMENT, format_sse_event
 from pydantic import BaseModel
 from starlette.responses import StreamingResponse
 
-KEEPALIVE = b": ping\n\n"
+KEEPALIVE = KEEPALIVE_COMMENT  # ": ping", as FastAPI's own streams send it
 # Seconds of silence after which a stream sends a keep-alive comment (proxies and load
 # balancers close connections idle for longer than they like).
 KEEPALIVE_S = 15.0
