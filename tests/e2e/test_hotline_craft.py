@@ -90,12 +90,19 @@ async def test_inquiries_answered_from_an_article_count_against_it_reopen_includ
     use = await p.until(counted, what="the article's direct answers in the scorecard")
 
     async def back_to_dispatch() -> bool:  # the unsolved one goes to dispatch as round 2
-        queue = await p.call(
-            "GET", "dispatch", "/v1/dispatch-queue", "dispatcher", params={"limit": 200}
-        )
         sla = await p.call("GET", "metrics", f"/v1/complaints/{answered[1]}/sla", "supervisor")
-        queued = any(q["complaint_id"] == answered[1] for q in queue.json()["items"])
-        return queued or (sla.status_code == 200 and sla.json()["current_round"] == 2)
+        if sla.status_code == 200 and sla.json()["current_round"] == 2:
+            return True  # routed to a unit
+        params: dict[str, Any] = {"limit": 200}  # or waiting in the queue, however long it is
+        while True:
+            queue = (
+                await p.call("GET", "dispatch", "/v1/dispatch-queue", "dispatcher", params=params)
+            ).json()
+            if any(q["complaint_id"] == answered[1] for q in queue["items"]):
+                return True
+            if queue["next"] is None:
+                return False
+            params["cursor"] = queue["next"]
 
     await p.until(back_to_dispatch, what="the reopened direct answer back at dispatch")
     assert (use["answered"], use["reopened"], use["reopen_rate"]) == (2, 1, 0.5)

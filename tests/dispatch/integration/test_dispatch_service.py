@@ -82,6 +82,33 @@ async def test_unclassifiable_complaint_is_queued_then_assigned_by_hand(
     assert (await dispatch.get("/v1/dispatch-queue", headers=DISPATCHER)).json()["items"] == []
 
 
+async def test_the_queue_pages_through_complaints_queued_in_the_same_instant(
+    dispatch: httpx.AsyncClient,
+) -> None:
+    payloads = [_received(f"啊啊啊啊{n}") for n in range(3)]
+    for payload in payloads:
+        await _route(dispatch, payload)
+    state = dispatch.app.state.dispatch  # type: ignore[attr-defined]
+    async with state.context.engine.begin() as conn:  # one batch, one instant
+        await conn.execute(text("UPDATE dispatch_queue SET queued_at = now()"))
+    seen: list[str] = []
+    params: dict[str, Any] = {"limit": 1}
+    while True:
+        answer = (
+            await dispatch.get("/v1/dispatch-queue", params=params, headers=DISPATCHER)
+        ).json()
+        seen += [i["complaint_id"] for i in answer["items"]]
+        if answer["next"] is None:
+            break
+        params["cursor"] = answer["next"]
+    assert sorted(seen) == sorted(str(p.complaint_id) for p in payloads)
+    bad = await dispatch.get(
+        "/v1/dispatch-queue", params={"cursor": "2026-12-01"}, headers=DISPATCHER
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_manual_assignment_refuses_unknown_units_and_complaints(
     dispatch: httpx.AsyncClient,
 ) -> None:

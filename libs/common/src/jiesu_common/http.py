@@ -372,6 +372,15 @@ def parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValueError("invalid cursor") from exc
 
 
+def next_cursor(rows: list[Any], limit: int, at: str, key: str) -> str | None:
+    """The cursor after a page fetched with ``limit + 1`` rows: its last row's (time, id),
+    or None when that extra row did not come (no more pages)."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    return encode_cursor(getattr(last, at), getattr(last, key))
+
+
 def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """``parse_cursor`` for a query parameter: None when absent, a 422 problem when malformed."""
     if not cursor:

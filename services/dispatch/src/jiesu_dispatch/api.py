@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 
 from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
-from jiesu_common.http import Problem, decode_cursor, encode_cursor, page
+from jiesu_common.http import Problem, decode_cursor, encode_cursor, next_cursor, page
 from jiesu_common.notify import mask_email, mask_phone
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
@@ -208,15 +207,15 @@ def _parse_if_match(value: str | None) -> int | None:
 async def dispatch_queue(
     principal: Caller,
     state: State,
-    cursor: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Complaints waiting for a human dispatcher, oldest first."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
-        rows = await uow.dispatch.queue_page(after=cursor, limit=limit)
+        rows = await uow.dispatch.queue_page(after=decode_cursor(cursor), limit=limit)
     items = [QueueItem(**r._mapping).model_dump(mode="json") for r in rows[:limit]]
-    nxt = rows[limit - 1].queued_at.isoformat() if len(rows) > limit else None
+    nxt = next_cursor(rows, limit, "queued_at", "complaint_id")
     return page(items, nxt)
 
 
@@ -281,17 +280,21 @@ async def list_returns(
     state: State,
     status: Literal["pending", "approved", "rejected", "consultation"] | None = "pending",
     complaint_id: uuid.UUID | None = None,
-    cursor: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The return-review queue (退单审核), oldest first; ``status`` defaults to pending."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
         rows = await uow.dispatch.requests_page(
-            "returns", status=status, complaint_id=complaint_id, after=cursor, limit=limit
+            "returns",
+            status=status,
+            complaint_id=complaint_id,
+            after=decode_cursor(cursor),
+            limit=limit,
         )
     items = [ReturnRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
-    nxt = rows[limit - 1].returned_at.isoformat() if len(rows) > limit else None
+    nxt = next_cursor(rows, limit, "returned_at", "return_id")
     return page(items, nxt)
 
 
@@ -327,17 +330,21 @@ async def list_extensions(
     state: State,
     status: Literal["pending", "granted", "denied"] | None = "pending",
     complaint_id: uuid.UUID | None = None,
-    cursor: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Extension requests (延期审批), oldest first; ``status`` defaults to pending."""
     require_roles(principal, *READ_ROLES)
     async with state.uow() as uow:
         rows = await uow.dispatch.requests_page(
-            "extensions", status=status, complaint_id=complaint_id, after=cursor, limit=limit
+            "extensions",
+            status=status,
+            complaint_id=complaint_id,
+            after=decode_cursor(cursor),
+            limit=limit,
         )
     items = [ExtensionRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
-    nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None
+    nxt = next_cursor(rows, limit, "requested_at", "extension_id")
     return page(items, nxt)
 
 

@@ -4,14 +4,13 @@ review (答复审核), and the city's reply-review policy."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import require_roles
-from jiesu_common.http import Problem, page
+from jiesu_common.http import Problem, decode_cursor, next_cursor, page
 from jiesu_dispatch.api import (
     DISPATCH_ACCESS,
     DISPATCH_ROLES,
@@ -43,7 +42,7 @@ async def list_pauses(
     state: State,
     status: Literal["pending", "granted", "denied", "ended"] | None = "pending",
     complaint_id: uuid.UUID | None = None,
-    cursor: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Pause requests (挂起审批), oldest first; ``status`` defaults to pending. Unit staff see
@@ -54,12 +53,12 @@ async def list_pauses(
             "pauses",
             status=status,
             complaint_id=complaint_id,
-            after=cursor,
+            after=decode_cursor(cursor),
             limit=limit,
             unit_id=principal.unit_id if principal.role == "unit_staff" else None,
         )
     items = [PauseRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
-    nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None
+    nxt = next_cursor(rows, limit, "requested_at", "pause_id")
     return page(items, nxt)
 
 
@@ -163,7 +162,7 @@ async def list_reply_reviews(
     state: State,
     status: Literal["pending", "approved", "sent_back"] | None = "pending",
     complaint_id: uuid.UUID | None = None,
-    cursor: datetime | None = None,
+    cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Replies waiting for the centre's review (答复审核), oldest first; ``status`` defaults to
@@ -174,14 +173,14 @@ async def list_reply_reviews(
             "reply_reviews",
             status=status,
             complaint_id=complaint_id,
-            after=cursor,
+            after=decode_cursor(cursor),
             limit=limit,
             unit_id=principal.unit_id if principal.role == "unit_staff" else None,
         )
     items = [
         ReplyReviewRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]
     ]
-    nxt = rows[limit - 1].requested_at.isoformat() if len(rows) > limit else None
+    nxt = next_cursor(rows, limit, "requested_at", "reply_review_id")
     return page(items, nxt)
 
 

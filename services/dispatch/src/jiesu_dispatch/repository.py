@@ -94,7 +94,9 @@ class DispatchRepository(FastRepository):
             delete(orm.dispatch_queue).where(orm.dispatch_queue.c.complaint_id == complaint_id)
         )
 
-    async def queue_page(self, *, after: datetime | None, limit: int) -> list[Any]:
+    async def queue_page(
+        self, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+    ) -> list[Any]:
         """Oldest first; the join brings the complaint summary along."""
         q, c = orm.dispatch_queue, orm.complaint_refs
         query = (
@@ -104,7 +106,7 @@ class DispatchRepository(FastRepository):
             .limit(limit + 1)
         )
         if after is not None:
-            query = query.where(q.c.queued_at > after)
+            query = query.where(tuple_(q.c.queued_at, q.c.complaint_id) > tuple_(*after))
         return list((await self.session.execute(query)).all())
 
     async def current_rules(self) -> Any | None:
@@ -186,14 +188,14 @@ class DispatchRepository(FastRepository):
         *,
         status: str | None,
         complaint_id: uuid.UUID | None,
-        after: datetime | None,
+        after: tuple[datetime, uuid.UUID] | None,
         limit: int,
         unit_id: str | None = None,
     ) -> list[Any]:
         """Requests oldest first, optionally of one status, one complaint or one unit."""
         t = orm.metadata.tables[table]
-        at = t.c["returned_at" if table == "returns" else "requested_at"]
-        query = select(t).order_by(at, t.c[row_key(table)]).limit(limit + 1)
+        at, key = t.c[requested_at(table)], t.c[row_key(table)]
+        query = select(t).order_by(at, key).limit(limit + 1)
         if status is not None:
             query = query.where(t.c.status == status)
         if complaint_id is not None:
@@ -201,7 +203,7 @@ class DispatchRepository(FastRepository):
         if unit_id is not None:
             query = query.where(t.c.unit_id == unit_id)
         if after is not None:
-            query = query.where(at > after)
+            query = query.where(tuple_(at, key) > tuple_(*after))
         return list((await self.session.execute(query)).all())
 
     async def returns_of(self, complaint_id: uuid.UUID) -> list[Any]:
@@ -380,3 +382,8 @@ _ROW_KEYS = {
 def row_key(table: str) -> str:
     """The id column of the tables of units' requests to the centre."""
     return _ROW_KEYS[table]
+
+
+def requested_at(table: str) -> str:
+    """The time column those requests are listed by (oldest first)."""
+    return "returned_at" if table == "returns" else "requested_at"
