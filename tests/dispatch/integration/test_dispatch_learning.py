@@ -36,16 +36,17 @@ def _state(client: httpx.AsyncClient) -> Any:
 
 
 def _csv_args(path: Path, **extra: Any) -> argparse.Namespace:
-    return argparse.Namespace(
-        csv=path,
-        text_columns="title,text",
-        label_column="label",
-        unit_column="unit",
-        channel_column=None,
-        place_column=[],
-        source=None,
-        **extra,
-    )
+    fields: dict[str, Any] = {
+        "csv": path,
+        "text_columns": "title,text",
+        "label_column": "label",
+        "unit_column": "unit",
+        "channel_column": None,
+        "place_column": [],
+        "source": None,
+        "train_only": False,
+    }
+    return argparse.Namespace(**{**fields, **extra})
 
 
 async def _close(client: httpx.AsyncClient, complaint_id: uuid.UUID) -> None:
@@ -158,6 +159,61 @@ async def test_import_train_skip_promote_and_rollback_through_the_registry(
         and scored["macro_f1"] > 0.9
         and scored["model"]["version"] == first.version
     )
+
+
+async def test_training_only_descriptions_teach_the_category_model_and_are_never_scored(
+    dispatch: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    state = _state(dispatch)
+    url = state.settings.database.url
+    history = tmp_path / "history.csv"
+    history.write_text(csv_text(40), encoding="utf-8")
+    await cli._import(url, _csv_args(history))
+    async with state.uow() as uow:
+        before = await service.train(uow, kind="category", by="test", folds=2)
+        await uow.commit()
+    # The city's category scheme: names nothing in the history says, and a category the
+    # history has no case of (left out: no case could ever score it).
+    scheme = tmp_path / "scheme.csv"
+    scheme.write_text(
+        "level1,level2,level3\n"
+        "CITY-GARBAGE,餐厨废弃物,厨余收集\n"
+        "CITY-GARBAGE,大件废弃物,旧家具弃置\n"
+        "PARK-TREES,园林绿化,树木修剪\n",
+        encoding="utf-8",
+    )
+    await cli._import(
+        url,
+        _csv_args(
+            scheme,
+            text_columns="level2,level3",
+            label_column="level1",
+            unit_column=None,
+            train_only=True,
+        ),
+    )
+    async with state.uow() as uow:
+        after = await service.train(uow, kind="category", by="test", folds=2)
+        unit = await service.train(uow, kind="unit", by="test", folds=2)
+        await uow.commit()
+        models = {
+            v: TextModel.from_state(
+                artefacts.load((await uow.learning.version(v, artefact=True)).artefact)
+            )
+            for v in (before.version, after.version)
+            if v is not None
+        }
+    assert not after.skipped and after.version != before.version  # the data changed
+    rep = after.report
+    assert rep["training_only_examples"] == 2 and rep["n"] == 40  # only the cases are scored
+    assert (
+        "PARK-TREES" not in rep["per_class"] and "PARK-TREES" not in models[after.version].classes
+    )
+    assert unit.report["n"] == 40  # descriptions name no unit: the unit model never sees them
+    doc = Document("厨余收集", "餐厨废弃物没人收集，大件旧家具弃置楼道")
+    taught, untaught = (dict(models[v].predict_proba(doc)) for v in (after.version, before.version))
+    assert max(taught, key=lambda c: taught[c]) == "CITY-GARBAGE"
+    assert taught["CITY-GARBAGE"] > untaught["CITY-GARBAGE"]
 
 
 _MODEL: list[TextModel] = []

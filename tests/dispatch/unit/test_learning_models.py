@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from jiesu_dispatch.learning import artefacts
+from jiesu_dispatch.learning import artefacts, cli
 from jiesu_dispatch.learning.evaluation import calibration, report, stratified_folds
 from jiesu_dispatch.learning.text_model import (
     Document,
@@ -58,15 +58,20 @@ def test_a_category_seen_once_is_left_out_of_the_fit_not_fatal() -> None:
 
 
 @pytest.mark.parametrize("n_categories", [4, 2])
-def test_the_naive_bayes_scaled_svm_is_served_as_one_linear_model(n_categories: int) -> None:
+@pytest.mark.parametrize("classifier", ["nbsvm", "svm+nbsvm"])
+def test_the_naive_bayes_scaled_svm_is_served_as_one_linear_model(
+    n_categories: int, classifier: str
+) -> None:
     rows = [
         r
         for r in complaints(160)
         if r[2] in sorted({k for _, _, k in complaints(40)})[:n_categories]
     ]
-    params = TextParams(classifier="nbsvm")
+    params = TextParams(classifier=classifier)
     model = train_text_model([Document(t, c) for t, c, _ in rows], [k for _, _, k in rows], params)
-    assert model.coef.shape[1] == (1 if n_categories == 2 else n_categories)
+    members = classifier.count("+") + 1
+    per_model = 1 if n_categories == 2 else n_categories
+    assert model.coef.shape[1] == members * per_model == len(model.calibration_a)
     held_out = [r for r in complaints(40, seed=99) if r[2] in model.classes]
     right = sum(model.predict_proba(Document(t, c))[0][0] == k for t, c, k in held_out)
     assert right >= len(held_out) - 2
@@ -75,6 +80,19 @@ def test_the_naive_bayes_scaled_svm_is_served_as_one_linear_model(n_categories: 
     before, after = model.predict_proba(doc), again.predict_proba(doc)
     assert [c for c, _ in after] == [c for c, _ in before] and before[0][0] == held_out[0][2]
     assert [p for _, p in after] == pytest.approx([p for _, p in before])
+    assert sum(p for _, p in before) == pytest.approx(1.0)
+    if members == 2:  # the ensemble's probabilities: the mean of its two members'
+        state = model.to_state()
+        alone = []
+        for name, cols in (("svm", slice(0, per_model)), ("nbsvm", slice(per_model, None))):
+            member = {
+                **state,
+                "params": {**state["params"], "classifier": name},
+                "coef": state["coef"][:, cols],
+                **{k: state[k][cols] for k in ("intercept", "calibration_a", "calibration_b")},
+            }
+            alone.append(dict(TextModel.from_state(member).predict_proba(doc)))
+        assert dict(before) == pytest.approx({c: (alone[0][c] + alone[1][c]) / 2 for c in alone[0]})
 
 
 def test_title_words_come_from_jieba_and_count_more(text_model: TextModel) -> None:
@@ -177,3 +195,11 @@ def test_stratified_folds_spread_every_class() -> None:
     folds = stratified_folds(labels, 5)
     assert sorted(i for f in folds for i in f) == list(range(15))
     assert all(sum(labels[i] == "b" for i in f) == 1 for f in folds)
+
+
+def test_model_parameters_read_from_the_command_line_and_checked() -> None:
+    assert cli._param("classifier=svm+nbsvm") == ("classifier", "svm+nbsvm")
+    assert cli._param("c=0.5") == ("c", 0.5)
+    assert cli._param("class_weight=null") == ("class_weight", None)
+    with pytest.raises(ValueError, match="classifier must be one of"):
+        TextParams(classifier="forest")

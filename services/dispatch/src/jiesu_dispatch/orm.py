@@ -282,6 +282,9 @@ learning_examples = Table(
     Column("lead_unit_id", Text),
     Column("first_rule", JSONB),
     Column("misrouted", Boolean, nullable=False, server_default="false"),
+    # A line describing its category (imported with --train-only): every fit of the
+    # category model learns from it; cross-validation never scores it (migration 0009).
+    Column("train_only", Boolean, nullable=False, server_default="false"),
     Column("closed_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp = sub.add_parser("import", help="import a labelled history from CSV")
     _columns(imp)
     imp.add_argument("--source", help="name of this history (default: import:<file name>)")
+    imp.add_argument(
+        "--train-only",
+        action="store_true",
+        help="the rows describe their categories (names in the city's category scheme, "
+        "glossary lines): the category model learns from them, evaluation never scores them",
+    )
     train = sub.add_parser("train", help="train, evaluate (k-fold CV) and register a version")
     train.add_argument("--kind", choices=("category", "unit", "all"), default="all")
     train.add_argument("--folds", type=int, default=5)
@@ -136,7 +142,14 @@ async def _import(url: str, args: argparse.Namespace) -> int:
     rows = []
     for n, row in enumerate(read_rows(args)):
         # The same file imported again replaces its rows (and leaves the fingerprint alone).
-        rows.append({"id": uuid.uuid5(IMPORT_NAMESPACE, f"{source}:{n}"), "source": source, **row})
+        rows.append(
+            {
+                "id": uuid.uuid5(IMPORT_NAMESPACE, f"{source}:{n}"),
+                "source": source,
+                "train_only": args.train_only,
+                **row,
+            }
+        )
     columns = {k for r in rows for k in r}
     rows = [{k: r.get(k) for k in sorted(columns)} for r in rows]
     async with _uow(url) as uow:
@@ -144,8 +157,10 @@ async def _import(url: str, args: argparse.Namespace) -> int:
             await uow.learning.upsert_examples(rows[i : i + BATCH])
         await uow.commit()
     labels = len({r["category"] for r in rows})
+    what = "条类别描述（仅训练）" if args.train_only else "条历史"
     print(
-        f"已导入 {len(rows)} 条历史，{labels} 个类别 / imported {len(rows)} rows, {labels} labels ({source})"
+        f"已导入 {len(rows)} {what}，{labels} 个类别 / imported {len(rows)} "
+        f"{'training-only rows' if args.train_only else 'rows'}, {labels} labels ({source})"
     )
     return 0
 
@@ -153,12 +168,20 @@ async def _import(url: str, args: argparse.Namespace) -> int:
 async def _train(url: str, args: argparse.Namespace) -> int:
     kinds = ("category", "unit") if args.kind == "all" else (args.kind,)
     params = dict(_param(p) for p in args.param)
-    text_params = TextParams(
-        **{k: v for k, v in params.items() if k in TextParams.__dataclass_fields__}
+    unknown = (
+        set(params) - set(TextParams.__dataclass_fields__) - set(UnitParams.__dataclass_fields__)
     )
-    unit_params = UnitParams(
-        **{k: v for k, v in params.items() if k in UnitParams.__dataclass_fields__}
-    )
+    if unknown:
+        raise SystemExit(f"未知参数 / unknown parameter(s): {', '.join(sorted(unknown))}")
+    try:
+        text_params = TextParams(
+            **{k: v for k, v in params.items() if k in TextParams.__dataclass_fields__}
+        )
+        unit_params = UnitParams(
+            **{k: v for k, v in params.items() if k in UnitParams.__dataclass_fields__}
+        )
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"参数无效 / bad parameter: {exc}") from exc
     out = {}
     for kind in kinds:
         started = time.perf_counter()
@@ -233,8 +256,12 @@ async def _evaluate(url: str, args: argparse.Namespace) -> int:
 
 
 def _param(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``: the value as JSON (numbers, true, null), else as a plain string."""
     key, _, value = text.partition("=")
-    return key.strip(), json.loads(value)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value.strip()
 
 
 async def _try_lock(uow: DispatchUnitOfWork, kind: str) -> bool:

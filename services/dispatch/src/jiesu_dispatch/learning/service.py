@@ -116,13 +116,33 @@ class Trained:
     report: dict[str, Any]
 
 
-def text_rows(examples: Sequence[Any]) -> tuple[list[Document], list[str]]:
+@dataclass(frozen=True)
+class TextHistory:
+    """The text model's training data: the cases (trained on and scored by cross-validation)
+    and the training-only lines describing categories (trained on in every fold, never
+    scored; only those of categories the cases have)."""
+
+    docs: list[Document]
+    labels: list[str]
+    extra_docs: list[Document]
+    extra_labels: list[str]
+
+
+def text_rows(examples: Sequence[Any]) -> TextHistory:
     """The text model's documents and labels of stored examples."""
-    return [Document(e.title, e.content) for e in examples], [e.category for e in examples]
+    cases = [e for e in examples if not e.train_only]
+    known = {e.category for e in cases}
+    extras = [e for e in examples if e.train_only and e.category in known]
+    return TextHistory(
+        [Document(e.title, e.content) for e in cases],
+        [e.category for e in cases],
+        [Document(e.title, e.content) for e in extras],
+        [e.category for e in extras],
+    )
 
 
 def unit_rows(examples: Sequence[Any]) -> list[UnitExample]:
-    """The unit model's examples (only those whose finishing unit is known)."""
+    """The unit model's examples (only cases whose finishing unit is known)."""
     return [
         UnitExample(
             e.category,
@@ -131,23 +151,25 @@ def unit_rows(examples: Sequence[Any]) -> list[UnitExample]:
             e.lead_unit_id,
         )
         for e in examples
-        if e.lead_unit_id
+        if e.lead_unit_id and not e.train_only
     ]
 
 
 def fit_category(
-    docs: list[Document], labels: list[str], params: TextParams, folds: int
+    history: TextHistory, params: TextParams, folds: int
 ) -> tuple[bytes, dict[str, Any]]:
     """CV report and the artefact of the model fitted on everything (CPU-bound)."""
+    extra_docs, extra_labels = history.extra_docs, history.extra_labels
 
     def fit_predict(
         train: list[Document], train_labels: list[str], test: list[Document]
     ) -> list[tuple[str, float]]:
-        model = train_text_model(train, train_labels, params)
+        model = train_text_model(train + extra_docs, train_labels + extra_labels, params)
         return [model.predict_proba(d)[0] for d in test]
 
-    rep = cross_validate(docs, labels, fit_predict, k=folds)
-    model = train_text_model(docs, labels, params)
+    rep = cross_validate(history.docs, history.labels, fit_predict, k=folds)
+    rep["training_only_examples"] = len(extra_docs)
+    model = train_text_model(history.docs + extra_docs, history.labels + extra_labels, params)
     return artefacts.dump(model.to_state()), rep
 
 
@@ -198,7 +220,12 @@ async def train(
     examples = await u.learning.examples()
     if kind == "category":
         params = (text_params or TextParams()).as_dict()
-        rows: list[tuple[Any, ...]] = [(e.title, e.content, e.category) for e in examples]
+        # A training-only line is marked in the fingerprint (cases keep their old form).
+        rows: list[tuple[Any, ...]] = [
+            (e.title, e.content, e.category, *(("train-only",) if e.train_only else ()))
+            for e in examples
+        ]
+        labels = {e.category for e in examples if not e.train_only}
     else:
         params = (unit_params or UnitParams()).as_dict()
         rows = [
@@ -212,9 +239,10 @@ async def train(
                 e.lead_unit_id,
             )
             for e in examples
-            if e.lead_unit_id
+            if e.lead_unit_id and not e.train_only
         ]
-    if len({r[-1] for r in rows}) < 2:
+        labels = {r[-1] for r in rows}
+    if len(labels) < 2:
         raise Problem.conflict(
             "too-little-history", "历史数据不足（至少两个类别）/ need at least two labels"
         )
@@ -224,8 +252,9 @@ async def train(
         log.info("training skipped: data unchanged", extra={"kind": kind, "version": existing})
         return Trained(kind, existing, True, {})
     if kind == "category":
-        docs, labels = text_rows(examples)
-        blob, rep = await asyncio.to_thread(fit_category, docs, labels, TextParams(**params), folds)
+        blob, rep = await asyncio.to_thread(
+            fit_category, text_rows(examples), TextParams(**params), folds
+        )
     else:
         blob, rep = await asyncio.to_thread(
             fit_unit, unit_rows(examples), UnitParams(**params), folds

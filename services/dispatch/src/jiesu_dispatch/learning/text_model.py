@@ -18,6 +18,7 @@ import numpy as np
 
 from jiesu_dispatch.learning.segment import Segmenter, corpus_dictionary, normalize
 
+CLASSIFIERS = ("svm", "nbsvm", "svm+nbsvm", "logreg")
 FIELDS = ("title", "text")  # the title alone, and title + content
 ANALYZERS = ("char", "word")
 
@@ -40,13 +41,20 @@ class TextParams:
     max_word_chars: int | None = None
     # "svm": linear SVM with sigmoid calibration; "nbsvm": the same, each category's SVM
     # trained on features scaled by their naive-Bayes log-count ratio for it (Wang and
-    # Manning, 2012), folded back into one coefficient matrix; "logreg": multinomial logistic
-    # regression (probabilities of its own).
+    # Manning, 2012), folded back into one coefficient matrix; "svm+nbsvm": both, their
+    # calibrated probabilities averaged (one matrix product serves the two); "logreg":
+    # multinomial logistic regression (probabilities of its own).
     classifier: str = "svm"
     nb_alpha: float = 0.5  # nbsvm: the count smoothing of the log-count ratios
     # "balanced": each category weighs the same in the fit however few its examples (what
     # macro-F1 rewards); None: every complaint weighs the same.
     class_weight: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"classifier must be one of {', '.join(CLASSIFIERS)}")
+        if self.class_weight not in (None, "balanced"):
+            raise ValueError("class_weight must be null or balanced")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -182,16 +190,19 @@ class TextModel:
                 probs = exp / exp.sum()
             order = np.argsort(-probs, kind="stable")
             return [(self.classes[i], float(probs[i])) for i in order]
-        probs = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
-        if len(self.classes) == 2:
-            probs = np.array([1.0 - probs[0], probs[0]])
-        else:
-            total = probs.sum()
-            probs = (
-                probs / total if total > 0 else np.full(len(self.classes), 1 / len(self.classes))
-            )
+        calibrated = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
+        # One block of columns per member model (two for "svm+nbsvm"): their mean.
+        members = np.split(calibrated, len(self.params.classifier.split("+")))
+        probs = np.mean([self._normalized(m) for m in members], axis=0)
         order = np.argsort(-probs, kind="stable")
         return [(self.classes[i], float(probs[i])) for i in order]
+
+    def _normalized(self, probs: np.ndarray) -> np.ndarray:
+        """One calibrated model's per-category probabilities, summing to one."""
+        if len(self.classes) == 2:
+            return np.array([1.0 - probs[0], probs[0]])
+        total = probs.sum()
+        return probs / total if total > 0 else np.full(len(self.classes), 1 / len(self.classes))
 
     def to_state(self) -> dict[str, Any]:
         """Plain types and arrays only: what the registry stores (with skops)."""
@@ -328,7 +339,6 @@ def _fit_classifier(
 ) -> TextModel:
     if params.classifier == "logreg":
         return _fit_logreg(matrix, blocks, labels, params, dictionary)
-    from sklearn.calibration import CalibratedClassifierCV
     from sklearn.svm import LinearSVC
 
     # Calibration splits every class: a category seen only once (a fold of cross-validation
@@ -341,30 +351,41 @@ def _fit_classifier(
     if len(counts) < 2:
         raise ValueError("need at least two categories with two examples each to train")
     folds = max(2, min(params.calibration_folds, min(counts.values())))
-    base = (
-        _nb_svm(params)
-        if params.classifier == "nbsvm"
-        else LinearSVC(C=params.c, class_weight=params.class_weight)
-    )
-    model = CalibratedClassifierCV(
-        base,
-        method="sigmoid",
-        cv=folds,
-        ensemble=False,
-    )
-    model.fit(matrix, labels)
-    calibrated = model.calibrated_classifiers_[0]
-    svm = calibrated.estimator
-    calibrators = calibrated.calibrators
+    bases = {
+        "svm": lambda: LinearSVC(C=params.c, class_weight=params.class_weight),
+        "nbsvm": lambda: _nb_svm(params),
+    }
+    names = params.classifier.split("+")
+    fitted = [_calibrated(bases[name](), matrix, labels, folds) for name in names]
     return TextModel(
         params=params,
         dictionary=dictionary,
         blocks=blocks,
-        classes=[str(c) for c in model.classes_],
-        coef=np.ascontiguousarray(svm.coef_.T.astype(np.float32)),
-        intercept=svm.intercept_.astype(np.float64),
-        calibration_a=np.array([c.a_ for c in calibrators], dtype=np.float64),
-        calibration_b=np.array([c.b_ for c in calibrators], dtype=np.float64),
+        classes=fitted[0][0],
+        coef=np.ascontiguousarray(np.hstack([f[1] for f in fitted]).astype(np.float32)),
+        intercept=np.concatenate([f[2] for f in fitted]),
+        calibration_a=np.concatenate([f[3] for f in fitted]),
+        calibration_b=np.concatenate([f[4] for f in fitted]),
+    )
+
+
+def _calibrated(
+    base: Any, matrix: Any, labels: list[str], folds: int
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A linear model fitted on everything and sigmoid-calibrated on ``folds`` folds: its
+    classes, coefficients (n_features, n_models), intercepts and calibration (a, b)."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    model = CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
+    model.fit(matrix, labels)
+    calibrated = model.calibrated_classifiers_[0]
+    svm = calibrated.estimator
+    return (
+        [str(c) for c in model.classes_],
+        svm.coef_.T,
+        svm.intercept_.astype(np.float64),
+        np.array([c.a_ for c in calibrated.calibrators], dtype=np.float64),
+        np.array([c.b_ for c in calibrated.calibrators], dtype=np.float64),
     )
 
 
