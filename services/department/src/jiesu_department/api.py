@@ -14,7 +14,7 @@ from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
 from jiesu_common.caller import RevealCreate
 from jiesu_common.caller import reveal_caller as reveal_caller_once
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_common.sse import (
     KEEPALIVE,
     KEEPALIVE_S,
@@ -105,11 +105,7 @@ async def list_cases(
             limit=limit,
         )
     items = [case_read(r) for r in rows[:limit]]
-    nxt = (
-        encode_cursor(rows[limit - 1].assigned_at, rows[limit - 1].case_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "assigned_at", "case_id")
     return CasePage(items=items, next=nxt)
 
 
@@ -208,11 +204,7 @@ async def list_consultations(
             limit=limit,
         )
     items = [ConsultationItem.model_validate(r._mapping) for r in rows[:limit]]
-    nxt = (
-        encode_cursor(rows[limit - 1].opened_at, rows[limit - 1].consultation_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "opened_at", "consultation_id")
     return ConsultationPage(items=items, next=nxt)
 
 

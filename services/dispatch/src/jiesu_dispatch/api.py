@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 
 from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
-from jiesu_common.http import Problem, decode_cursor, encode_cursor, next_cursor, page
+from jiesu_common.http import Problem, decode_cursor, next_cursor, page
 from jiesu_common.notify import mask_email, mask_phone
 from jiesu_dispatch.handlers import Dispatcher, replace_rules
 from jiesu_dispatch.schemas import (
@@ -421,11 +421,7 @@ async def list_consultations(
             limit=limit,
         )
         items = await state.consultations.with_positions(rows[:limit], uow=uow)
-    nxt = (
-        encode_cursor(rows[limit - 1].opened_at, rows[limit - 1].consultation_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "opened_at", "consultation_id")
     return page([ConsultationRead.model_validate(i).model_dump(mode="json") for i in items], nxt)
 
 
@@ -509,11 +505,7 @@ async def list_whistles(
             complaint_id=complaint_id, after=decode_cursor(cursor), limit=limit
         )
     items = [WhistleRead.model_validate(r._mapping).model_dump(mode="json") for r in rows[:limit]]
-    nxt = (
-        encode_cursor(rows[limit - 1].blown_at, rows[limit - 1].whistle_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "blown_at", "whistle_id")
     return page(items, nxt)
 
 

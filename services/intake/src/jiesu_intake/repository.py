@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
 from jiesu_common.db.sql import FastRepository, to_json, values_of
-from jiesu_common.http import encode_cursor, parse_cursor
+from jiesu_common.http import next_cursor, parse_cursor
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_common.notify_store import NotificationRows, claim_due_sql
 from jiesu_intake import orm
@@ -283,9 +283,7 @@ class ComplaintRepository(NotificationRows, FastRepository):
                 )
             ).all()
         )
-        last = rows[limit - 1] if len(rows) > limit else None
-        next_cursor = encode_cursor(last.created_at, last.id) if last is not None else None
-        return rows[:limit], next_cursor
+        return rows[:limit], next_cursor(rows, limit, "created_at", "id")
 
 
 def candidate_query(

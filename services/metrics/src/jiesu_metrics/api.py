@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_metrics import domain
 from jiesu_metrics.handlers import clock_state
 from jiesu_metrics.misroutes import misroute_report
@@ -122,8 +122,7 @@ async def overdue(
         )
         for r in rows[:limit]
     ]
-    last = rows[limit - 1] if len(rows) > limit else None
-    nxt = encode_cursor(last.effective_deadline, last.clock_id) if last else None
+    nxt = next_cursor(rows, limit, "effective_deadline", "clock_id")
     return OverduePage(items=items, next=nxt)
 
 

@@ -12,7 +12,7 @@ from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
 from jiesu_common.caller import RevealCreate
 from jiesu_common.caller import reveal_caller as reveal_caller_once
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_review.handlers import complete_review
 from jiesu_review.schemas import (
     CallerRevealed,
@@ -69,10 +69,7 @@ async def list_reviews(
             limit=limit,
         )
     items = [ReviewRead.model_validate(r._mapping) for r in rows[:limit]]
-    last = rows[limit - 1] if len(rows) > limit else None
-    return ReviewPage(
-        items=items, next=encode_cursor(last.due_at, last.review_id) if last else None
-    )
+    return ReviewPage(items=items, next=next_cursor(rows, limit, "due_at", "review_id"))
 
 
 @router.get(

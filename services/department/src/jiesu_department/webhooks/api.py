@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from jiesu_common.access import GuardedRoute, access
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_department.api import Caller, State
 from jiesu_department.webhooks import handlers
 from jiesu_department.webhooks.schemas import (
@@ -107,11 +107,7 @@ async def list_deliveries(
         rows = await uow.webhooks.deliveries(subscription_id, before=before, limit=limit)
         attempts = await uow.webhooks.attempts([r.delivery_id for r in rows[:limit]])
     items = [delivery_read(r, attempts[r.delivery_id]) for r in rows[:limit]]
-    nxt = (
-        encode_cursor(rows[limit - 1].created_at, rows[limit - 1].delivery_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "created_at", "delivery_id")
     return DeliveryPage(items=items, next=nxt)
 
 

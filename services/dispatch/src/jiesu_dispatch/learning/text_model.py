@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -162,6 +162,8 @@ class TextModel:
         self.intercept = intercept
         self.calibration_a = calibration_a
         self.calibration_b = calibration_b
+        # Calibrated member models, one block of columns each (two for "svm+nbsvm").
+        self._members = len(params.classifier.split("+"))
 
     def features(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
         """The document's sparse feature vector as (indices, values)."""
@@ -194,8 +196,7 @@ class TextModel:
             order = np.argsort(-probs, kind="stable")
             return [(self.classes[i], float(probs[i])) for i in order]
         calibrated = 1.0 / (1.0 + np.exp(self.calibration_a * scores + self.calibration_b))
-        # One block of columns per member model (two for "svm+nbsvm"): their mean.
-        members = np.split(calibrated, len(self.params.classifier.split("+")))
+        members = np.split(calibrated, self._members)  # their probabilities' mean
         probs = np.mean([self._normalized(m) for m in members], axis=0)
         order = np.argsort(-probs, kind="stable")
         return [(self.classes[i], float(probs[i])) for i in order]
@@ -358,32 +359,40 @@ def _fit_classifier(
         "svm": lambda: LinearSVC(C=params.c, class_weight=params.class_weight),
         "nbsvm": lambda: _nb_svm(params),
     }
-    names = params.classifier.split("+")
-    fitted = [_calibrated(bases[name](), matrix, labels, folds) for name in names]
+    fitted = [
+        _calibrated(bases[name](), matrix, labels, folds) for name in params.classifier.split("+")
+    ]
     return TextModel(
         params=params,
         dictionary=dictionary,
         blocks=blocks,
-        classes=fitted[0][0],
-        coef=np.ascontiguousarray(np.hstack([f[1] for f in fitted]).astype(np.float32)),
-        intercept=np.concatenate([f[2] for f in fitted]),
-        calibration_a=np.concatenate([f[3] for f in fitted]),
-        calibration_b=np.concatenate([f[4] for f in fitted]),
+        classes=fitted[0].classes,
+        coef=np.ascontiguousarray(np.hstack([f.coef for f in fitted]).astype(np.float32)),
+        intercept=np.concatenate([f.intercept for f in fitted]),
+        calibration_a=np.concatenate([f.calibration_a for f in fitted]),
+        calibration_b=np.concatenate([f.calibration_b for f in fitted]),
     )
 
 
-def _calibrated(
-    base: Any, matrix: Any, labels: list[str], folds: int
-) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A linear model fitted on everything and sigmoid-calibrated on ``folds`` folds: its
-    classes, coefficients (n_features, n_models), intercepts and calibration (a, b)."""
+class _Member(NamedTuple):
+    """One calibrated linear model of the ensemble."""
+
+    classes: list[str]
+    coef: np.ndarray  # (n_features, n_models)
+    intercept: np.ndarray
+    calibration_a: np.ndarray
+    calibration_b: np.ndarray
+
+
+def _calibrated(base: Any, matrix: Any, labels: list[str], folds: int) -> _Member:
+    """A linear model fitted on everything and sigmoid-calibrated on ``folds`` folds."""
     from sklearn.calibration import CalibratedClassifierCV
 
     model = CalibratedClassifierCV(base, method="sigmoid", cv=folds, ensemble=False)
     model.fit(matrix, labels)
     calibrated = model.calibrated_classifiers_[0]
     svm = calibrated.estimator
-    return (
+    return _Member(
         [str(c) for c in model.classes_],
         svm.coef_.T,
         svm.intercept_.astype(np.float64),

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from jiesu_common.access import STAFF, GuardedRoute, access
 from jiesu_common.auth import Staff, require_roles
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_intake.api import State, refuse_nul
 from jiesu_intake.knowledge import domain, search, service
 from jiesu_intake.knowledge.schemas import (
@@ -108,10 +108,9 @@ async def list_articles(
             after=after,
             limit=limit,
         )
-    last = rows[limit - 1] if len(rows) > limit else None
     return ArticlePage(
         items=[_read(r, state) for r in rows[:limit]],
-        next=encode_cursor(last.updated_at, last.article_id) if last else None,
+        next=next_cursor(rows, limit, "updated_at", "article_id"),
     )
 
 

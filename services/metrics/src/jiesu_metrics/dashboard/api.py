@@ -12,7 +12,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from jiesu_common.access import GuardedRoute, access
 from jiesu_common.auth import Principal, Staff, require_roles
-from jiesu_common.http import Problem, decode_cursor, encode_cursor
+from jiesu_common.http import Problem, decode_cursor, next_cursor
 from jiesu_metrics.dashboard import figures, hotspots, lists, rankings
 from jiesu_metrics.dashboard import map as regions
 from jiesu_metrics.dashboard.live import LiveFeed
@@ -284,11 +284,7 @@ async def get_complaints(
             repo, measure=measure, window=window, scope=scope, after=after, limit=limit
         ),
     )
-    nxt = (
-        encode_cursor(rows[limit - 1].at, rows[limit - 1].complaint_id)
-        if len(rows) > limit
-        else None
-    )
+    nxt = next_cursor(rows, limit, "at", "complaint_id")
     return {
         "computed_at": datetime.now(UTC),
         "measure": measure,
