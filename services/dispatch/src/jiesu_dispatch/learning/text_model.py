@@ -59,6 +59,11 @@ class TextParams:
         if self.class_weight not in (None, "balanced"):
             raise ValueError("class_weight must be null or balanced")
 
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The calibrated member models of a linear classifier, in column-block order."""
+        return tuple(self.classifier.split("+"))
+
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
         return asdict(self)
@@ -163,7 +168,7 @@ class TextModel:
         self.calibration_a = calibration_a
         self.calibration_b = calibration_b
         # Calibrated member models, one block of columns each (two for "svm+nbsvm").
-        self._members = len(params.classifier.split("+"))
+        self._members = len(params.members)
 
     def features(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
         """The document's sparse feature vector as (indices, values)."""
@@ -359,9 +364,7 @@ def _fit_classifier(
         "svm": lambda: LinearSVC(C=params.c, class_weight=params.class_weight),
         "nbsvm": lambda: _nb_svm(params),
     }
-    fitted = [
-        _calibrated(bases[name](), matrix, labels, folds) for name in params.classifier.split("+")
-    ]
+    fitted = [_calibrated(bases[name](), matrix, labels, folds) for name in params.members]
     return TextModel(
         params=params,
         dictionary=dictionary,
