@@ -1,4 +1,4 @@
-"""How long a consumer asks the broker to hold its fetches: busy, relaxed, idle."""
+"""How long a consumer asks the broker to hold its fetches: busy, relaxed, background, idle."""
 
 from types import SimpleNamespace
 from typing import Any
@@ -9,7 +9,9 @@ from jiesu_common.messaging.consumer import ConsumerRunner
 from jiesu_common.settings import KafkaSettings
 
 
-def _runner(settings: KafkaSettings, *, on_critical_path: bool) -> ConsumerRunner:
+def _runner(
+    settings: KafkaSettings, *, on_critical_path: bool, background: bool = False
+) -> ConsumerRunner:
     return ConsumerRunner(
         settings=settings,
         group_id="g",
@@ -19,6 +21,7 @@ def _runner(settings: KafkaSettings, *, on_critical_path: bool) -> ConsumerRunne
         producer=None,  # type: ignore[arg-type]
         client_id="c",
         on_critical_path=on_critical_path,
+        background=background,
     )
 
 
@@ -30,17 +33,19 @@ def _wait_after(runner: ConsumerRunner, idle: float) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("critical", "idle", "expected"),
+    ("critical", "background", "idle", "expected"),
     [
-        (True, 0.0, 40),  # events flowing, a resident's complaint waits on this group
-        (False, 0.0, 300),  # events flowing, a projection nobody waits on
-        (True, 4.9, 40),
-        (False, 6.0, 2000),  # quiet: both hold fetches long
-        (True, 6.0, 2000),
+        (True, False, 0.0, 40),  # events flowing, a resident's complaint waits on this group
+        (False, False, 0.0, 300),  # events flowing, a status view residents look at
+        (False, True, 0.0, 2000),  # events flowing, a group nobody waits on: held as if idle
+        (True, False, 4.9, 40),
+        (False, False, 6.0, 2000),  # quiet: all hold fetches long
+        (True, False, 6.0, 2000),
+        (False, True, 6.0, 2000),
     ],
 )
 def test_fetch_wait_follows_the_path_and_the_quiet(
-    critical: bool, idle: float, expected: int
+    critical: bool, background: bool, idle: float, expected: int
 ) -> None:
     settings = KafkaSettings(
         fetch_max_wait_ms=40,
@@ -48,10 +53,11 @@ def test_fetch_wait_follows_the_path_and_the_quiet(
         fetch_max_wait_idle_ms=2000,
         fetch_idle_after_s=5.0,
     )
-    assert _wait_after(_runner(settings, on_critical_path=critical), idle) == expected
+    runner = _runner(settings, on_critical_path=critical, background=background)
+    assert _wait_after(runner, idle) == expected
 
 
-def test_only_dispatch_and_department_consume_on_the_critical_path() -> None:
+def test_each_group_fetches_at_the_pace_of_whoever_waits_on_it() -> None:
     from jiesu_department.consumers import consumer_specs as department
     from jiesu_dispatch.consumers import consumer_specs as dispatch
     from jiesu_intake.consumers import consumer_specs as intake
@@ -65,13 +71,13 @@ def test_only_dispatch_and_department_consume_on_the_critical_path() -> None:
         *review(_AnyAttr()),
         *metrics(_AnyAttr()),
     ]
-    assert {s.group_id: s.on_critical_path for s in specs} == {
-        "intake.status-view": False,
-        "dispatch.router": True,
-        "dispatch.models.any": False,  # each replica's model announcements
-        "department.cases": True,
-        "review.callbacks": False,
-        "metrics.projections": False,
+    assert {s.group_id: (s.on_critical_path, s.background) for s in specs} == {
+        "intake.status-view": (False, False),
+        "dispatch.router": (True, False),
+        "dispatch.models.any": (False, True),  # each replica's model announcements
+        "department.cases": (True, False),
+        "review.callbacks": (False, True),
+        "metrics.projections": (False, True),
     }
 
 

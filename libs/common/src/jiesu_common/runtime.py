@@ -49,6 +49,10 @@ class ConsumerSpec:
     # False for a projection nobody waits on within a second (a status view, scorecards,
     # pending reviews): it asks the broker to hold its fetches longer while events flow.
     on_critical_path: bool = True
+    # True for a group nobody waits on at all (scorecards, the callback desk's pending list,
+    # model announcements): it asks the broker to hold its fetches as long as an idle
+    # consumer does, even while events flow (their batches just grow).
+    background: bool = False
     # Names the dead-letter topics when the group id is one per replica (a broadcast to
     # every replica), so the replicas share one declared DLQ topic per topic.
     dlq_group: str | None = None
@@ -172,6 +176,7 @@ class ServiceContext:
                     client_id=f"{name}-{spec.group_id}",
                     guard=self.guard,
                     on_critical_path=spec.on_critical_path,
+                    background=spec.background,
                     dlq_group=spec.dlq_group,
                 )
                 self.runners.append(runner)

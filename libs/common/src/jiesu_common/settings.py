@@ -41,12 +41,15 @@ class KafkaSettings(BaseModel):
     poll_max_records: int = 200
     # Events of one partition handled in one transaction (1: a transaction per event).
     transaction_max_records: int = 50
-    # How long the broker may hold a fetch while events flow. Tansu answers a held fetch
-    # only when the wait ends, and each fetch costs it about 0.4 ms plus 0.5 ms per topic
-    # asked for, whether or not anything came: consumers on the path a resident's complaint
-    # waits on (dispatch, department) ask every 50 ms; projections nobody waits on within
-    # a second (intake's status view, metrics, review) every 250 ms, which measured (bench
-    # --until assigned, 40/s) saves the broker about a third of its CPU while busy.
+    # How long the broker may hold a fetch while events flow. Tansu looks for records when
+    # a fetch arrives and again each time half of the remaining wait has passed (at W/2,
+    # 3W/4, ...), answering at the first look that finds any; each look costs it about
+    # 0.4 ms plus 0.5 ms per topic asked for. While events flow a consumer's fetch is
+    # answered at about its second look, so the broker's cost follows 1/W. Consumers on the
+    # path a resident's complaint waits on (dispatch, department) hold 50 ms; the status
+    # view residents look at (intake) 250 ms; groups nobody waits on (scorecards, the
+    # callback desk's pending list, model announcements: ``ConsumerSpec.background``) as
+    # long as an idle consumer, ``fetch_max_wait_idle_ms``.
     fetch_max_wait_ms: int = 50
     fetch_max_wait_relaxed_ms: int = 250
     # Handled offsets are committed to the broker at most this often (and on a rebalance
@@ -55,8 +58,8 @@ class KafkaSettings(BaseModel):
     commit_interval_ms: int = 1000
     # After ``fetch_idle_after_s`` without a record a consumer asks the broker to hold its
     # fetches this long instead: an idle platform then costs next to nothing, and the first
-    # event after a quiet spell waits at most that long. Tansu answers a held fetch only when
-    # the wait ends, so it is a trade: measured (bench idle phase, one complaint after 9 s of
+    # event after a quiet spell waits up to half of it (Tansu's second look). A trade,
+    # measured (bench idle phase, one complaint after 9 s of
     # quiet), 500 ms → idle stack 10.5 % of a core, filed → assigned 0.3 s; 1,000 → 7.6 %,
     # about 0.55 s; 2,000 → 7.1 %, 1.05 s.
     fetch_max_wait_idle_ms: int = 1000

@@ -42,6 +42,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
             topics=[TOPICS["dispatch"]],
             handlers=announcements,
             on_critical_path=False,
+            background=True,
             dlq_group="dispatch.models",
         ),
     ]

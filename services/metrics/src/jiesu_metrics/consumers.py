@@ -43,5 +43,6 @@ def consumer_specs(projector: Projector) -> list[ConsumerSpec]:
             topics=topics,
             handlers=handler_table(projector),
             on_critical_path=False,
+            background=True,
         )
     ]

@@ -19,6 +19,10 @@ def consumer_specs(reviews: Reviews) -> list[ConsumerSpec]:
     topics = [TOPICS["intake"], TOPICS["dispatch"], TOPICS["department"]]
     return [
         ConsumerSpec(
-            group_id="review.callbacks", topics=topics, handlers=table, on_critical_path=False
+            group_id="review.callbacks",
+            topics=topics,
+            handlers=table,
+            on_critical_path=False,
+            background=True,
         )
     ]

@@ -154,12 +154,16 @@ class ConsumerRunner:
         client_id: str,
         guard: BrokerGuard | None = None,
         on_critical_path: bool = True,
+        background: bool = False,
         dlq_group: str | None = None,
     ) -> None:
         self._settings = settings
-        self._busy_wait_ms = (
-            settings.fetch_max_wait_ms if on_critical_path else settings.fetch_max_wait_relaxed_ms
-        )
+        if background:
+            self._busy_wait_ms = settings.fetch_max_wait_idle_ms
+        elif on_critical_path:
+            self._busy_wait_ms = settings.fetch_max_wait_ms
+        else:
+            self._busy_wait_ms = settings.fetch_max_wait_relaxed_ms
         self._guard = guard
         # The broker cluster this group last read from (a change means it kept nothing).
         self.cluster_id: str | None = None
