@@ -207,6 +207,9 @@ async def test_a_whistle_with_one_report_in_on_time_and_one_late_shows_in_metric
 
     async def escalated() -> list[dict[str, Any]]:
         shown = await p.call("GET", "metrics", f"/v1/complaints/{cid}/sla", "supervisor")
+        if shown.status_code == 404:
+            return []  # metrics has not read the complaint's first events yet
+        assert shown.status_code == 200, shown.text
         return [
             c
             for c in shown.json()["clocks"]
