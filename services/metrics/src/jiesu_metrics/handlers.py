@@ -119,31 +119,29 @@ class Projector:
         assert isinstance(uow, MetricsUnitOfWork)
         j = payload.jurisdiction
         # The first assignment's category and place stay (first value wins, in any order).
-        await uow.metrics.complaint_fact(
-            payload.complaint_id,
-            current_round=payload.round,
-            ticket_no=payload.summary.ticket_no,  # the ladder's messages name it
-            category_code=payload.category_code,
-            grid_code=j.grid_code,
-            community_code=j.community_code,
-            street_code=j.street_code,
-            district_code=j.district_code,
-        )
-        await uow.metrics.add_round(
-            {
-                "complaint_id": payload.complaint_id,
-                "round": payload.round,
-                "lead_unit_id": payload.lead_unit_id,
-                "co_unit_ids": list(payload.co_unit_ids),
-                "mode": payload.mode,
-                "category_code": payload.category_code,
-                "sla_class": payload.sla_class,
-                "street_code": payload.jurisdiction.street_code,
-                "district_code": payload.jurisdiction.district_code,
-                "assigned_at": payload.assigned_at,
-                "proactive": payload.summary.proactive,
-            }
-        )
+        fact = {
+            "complaint_id": payload.complaint_id,
+            "current_round": payload.round,
+            "ticket_no": payload.summary.ticket_no,  # the ladder's messages name it
+            "category_code": payload.category_code,
+            "grid_code": j.grid_code,
+            "community_code": j.community_code,
+            "street_code": j.street_code,
+            "district_code": j.district_code,
+        }
+        round_row = {
+            "complaint_id": payload.complaint_id,
+            "round": payload.round,
+            "lead_unit_id": payload.lead_unit_id,
+            "co_unit_ids": list(payload.co_unit_ids),
+            "mode": payload.mode,
+            "category_code": payload.category_code,
+            "sla_class": payload.sla_class,
+            "street_code": j.street_code,
+            "district_code": j.district_code,
+            "assigned_at": payload.assigned_at,
+            "proactive": payload.summary.proactive,
+        }
         d = payload.deadlines
         plan = [
             (payload.lead_unit_id, "lead", c, getattr(d, f"{c}_by"))
@@ -169,7 +167,7 @@ class Projector:
             }
             for unit_id, role, clock, deadline in plan
         ]
-        for row in await uow.metrics.start_clocks(rows):
+        for row in await uow.metrics.start_round(fact, round_row, rows):
             if not row.inserted:
                 await self._reschedule(uow, row)
 

@@ -41,25 +41,47 @@ _START_COLUMNS = (
     ("deadline", "timestamptz"),
     ("next_fire_at", "timestamptz"),
 )
-_START_CLOCKS = (
-    f"INSERT INTO clocks ({', '.join(c for c, _ in _START_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${n}::{t}[]" for n, (_, t) in enumerate(_START_COLUMNS, start=1))
-    + ") ON CONFLICT (complaint_id, round, unit_id, clock) DO UPDATE SET "
-    + ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in ("role", "started_at", "deadline"))
-    + " RETURNING *, (xmax = 0) AS inserted"
-)
+
+
+def _start_clocks_sql(start: int) -> str:
+    """The clocks' upsert from arrays (parameters from ``$start``), each row returned with
+    whether it was ``inserted``."""
+    return (
+        f"INSERT INTO clocks ({', '.join(c for c, _ in _START_COLUMNS)}) SELECT * FROM unnest("
+        + ", ".join(f"${n}::{t}[]" for n, (_, t) in enumerate(_START_COLUMNS, start=start))
+        + ") ON CONFLICT (complaint_id, round, unit_id, clock) DO UPDATE SET "
+        + ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in ("role", "started_at", "deadline"))
+        + " RETURNING *, (xmax = 0) AS inserted"
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _upsert(table: str, key: tuple[str, ...], columns: tuple[str, ...], merge: str) -> str:
+def _upsert(
+    table: str, key: tuple[str, ...], columns: tuple[str, ...], merge: str, start: int = 1
+) -> str:
     """INSERT … ON CONFLICT (key) DO UPDATE SET <merge> (or DO NOTHING without one)."""
     names = ", ".join(columns)
-    placeholders = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    placeholders = ", ".join(f"${n}" for n in range(start, len(columns) + start))
     action = f"DO UPDATE SET {merge}" if merge else "DO NOTHING"
     return (
         f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(key)}) {action}"
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _start_round(fact: tuple[str, ...], round_row: tuple[str, ...]) -> str:
+    """The fact upsert and the round's insert as CTEs of the clocks' upsert: three tables,
+    one round trip (they touch different tables, so the shared snapshot changes nothing)."""
+    merge = ", ".join(
+        f"{k} = {_FACT_MERGE.get(k, f'COALESCE(complaint_facts.{k}, EXCLUDED.{k})')}"
+        for k in fact
+        if k != "complaint_id"
+    )
+    upsert_fact = _upsert("complaint_facts", ("complaint_id",), fact, merge)
+    insert_round = _upsert("rounds", ("complaint_id", "round"), round_row, "", len(fact) + 1)
+    clocks = _start_clocks_sql(len(fact) + len(round_row) + 1)
+    return f"WITH facts AS ({upsert_fact}), new_round AS ({insert_round}) {clocks}"
 
 
 class MetricsRepository(NotificationRows, FastRepository):
@@ -84,9 +106,16 @@ class MetricsRepository(NotificationRows, FastRepository):
         sql = _upsert("complaint_facts", ("complaint_id",), tuple(row), merge)
         await (await self.conn()).execute(sql, *json_args(orm.complaint_facts, row))
 
-    async def add_round(self, row: dict[str, Any]) -> None:
-        """Remember one assignment round (once)."""
-        await self._insert_once(orm.rounds, row)
+    async def start_round(
+        self, fact: dict[str, Any], round_row: dict[str, Any], clocks: list[dict[str, Any]]
+    ) -> list[Any]:
+        """An assignment in one statement: merge the complaint's facts, remember the round
+        (once) and upsert the clocks it starts; returns each clock with whether it was
+        ``inserted`` (else merged with what was known: schedule it again)."""
+        sql = _start_round(tuple(fact), tuple(round_row))
+        columns = [[row[c] for row in clocks] for c, _ in _START_COLUMNS]
+        args = [*json_args(orm.complaint_facts, fact), *json_args(orm.rounds, round_row)]
+        return [Row(r) for r in await (await self.conn()).fetch(sql, *args, *columns)]
 
     async def merge_clock(
         self, complaint_id: uuid.UUID, round_no: int, unit_id: str, clock: str, **values: Any
@@ -103,12 +132,6 @@ class MetricsRepository(NotificationRows, FastRepository):
         merge = ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in values)
         sql = _upsert("clocks", _CLOCK_KEY, tuple(row), merge) + " RETURNING *"
         return Row(await (await self.conn()).fetchrow(sql, *row.values()))
-
-    async def start_clocks(self, rows: list[dict[str, Any]]) -> list[Any]:
-        """Upsert the clocks an assignment starts, in one statement; each returned row says
-        whether it was ``inserted`` (else merged with what was known: schedule it again)."""
-        columns = [[row[c] for row in rows] for c, _ in _START_COLUMNS]
-        return [Row(r) for r in await (await self.conn()).fetch(_START_CLOCKS, *columns)]
 
     async def set_clock(self, clock_id: uuid.UUID, **values: Any) -> None:
         """Update a clock's ladder state."""
