@@ -266,10 +266,16 @@ async def _check_final_state(
     assert Counter(r["outcome"] for r in reviews) == {"closed": 100, "reopened": len(reopening)}
     assert {r["status"] for r in reviews} == {"completed"}
 
-    facts = await query(
-        "metrics", "SELECT count(*) AS n FROM review_facts WHERE complaint_id::text = ANY($1)"
-    )
-    assert facts[0]["n"] == 100 + len(reopening)
+    async def review_facts() -> int | None:
+        [row] = await query(
+            "metrics", "SELECT count(*) AS n FROM review_facts WHERE complaint_id::text = ANY($1)"
+        )
+        return int(row["n"]) if row["n"] >= 100 + len(reopening) else None
+
+    # Metrics' projection follows the broker, not the review: wait until it has read them
+    # all, then it holds each exactly once.
+    counted = await p.until(review_facts, what="metrics' review facts", timeout=60)
+    assert counted == 100 + len(reopening)
 
     for cid in ids.values():
         shown = await p.complaint(cid)
