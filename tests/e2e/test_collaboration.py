@@ -79,6 +79,13 @@ async def test_a_complaint_two_units_share_is_decided_jointly_and_both_get_their
         talk = await _consultation(p, cid)
         assert talk["participants"] == ["dept-cg-d01", "dept-hj"] and talk["trigger"] == "tie"
         path = f"/v1/consultations/{talk['consultation_id']}"
+
+        async def invited() -> bool:
+            return watcher.consultations.get(talk["consultation_id"]) == ["open"]
+
+        # The invited unit sees the consultation open on its stream before it answers (a
+        # stream shows a row's state when it reads it: one decided before then shows once).
+        await p.until(invited, what="the open consultation on dept-hj's stream", timeout=30)
         for unit, position in (("dept-cg-d01", "lead"), ("dept-hj", "co_handle")):
             answer = await p.call(
                 "POST",

@@ -69,15 +69,19 @@ def _upsert(
     )
 
 
+def _fact_merge(columns: tuple[str, ...]) -> str:
+    """How a complaint's facts merge: first values stay, the round is the highest."""
+    return ", ".join(
+        f"{k} = {_FACT_MERGE.get(k, f'COALESCE(complaint_facts.{k}, EXCLUDED.{k})')}"
+        for k in columns
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _start_round(fact: tuple[str, ...], round_row: tuple[str, ...]) -> str:
     """The fact upsert and the round's insert as CTEs of the clocks' upsert: three tables,
     one round trip (they touch different tables, so the shared snapshot changes nothing)."""
-    merge = ", ".join(
-        f"{k} = {_FACT_MERGE.get(k, f'COALESCE(complaint_facts.{k}, EXCLUDED.{k})')}"
-        for k in fact
-        if k != "complaint_id"
-    )
+    merge = _fact_merge(tuple(k for k in fact if k != "complaint_id"))
     upsert_fact = _upsert("complaint_facts", ("complaint_id",), fact, merge)
     insert_round = _upsert("rounds", ("complaint_id", "round"), round_row, "", len(fact) + 1)
     clocks = _start_clocks_sql(len(fact) + len(round_row) + 1)
@@ -98,12 +102,8 @@ class MetricsRepository(NotificationRows, FastRepository):
 
     async def complaint_fact(self, complaint_id: uuid.UUID, **values: Any) -> None:
         """Merge facts about a complaint; timestamps keep their first value, rounds their max."""
-        merge = ", ".join(
-            f"{k} = {_FACT_MERGE.get(k, f'COALESCE(complaint_facts.{k}, EXCLUDED.{k})')}"
-            for k in values
-        )
         row = {"complaint_id": complaint_id, **values}
-        sql = _upsert("complaint_facts", ("complaint_id",), tuple(row), merge)
+        sql = _upsert("complaint_facts", ("complaint_id",), tuple(row), _fact_merge(tuple(values)))
         await (await self.conn()).execute(sql, *json_args(orm.complaint_facts, row))
 
     async def start_round(
