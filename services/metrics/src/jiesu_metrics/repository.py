@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import Table, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from jiesu_common.db.sql import FastRepository, Row, json_args, set_clause, values_of
+from jiesu_common.db.sql import (
+    FastRepository,
+    Row,
+    columns_and_placeholders,
+    json_args,
+    set_clause,
+    values_of,
+)
 from jiesu_common.notify_store import NotificationRows, claim_due_sql
 from jiesu_metrics import orm
 from jiesu_metrics.domain import clock_id_for
@@ -60,8 +67,7 @@ def _upsert(
     table: str, key: tuple[str, ...], columns: tuple[str, ...], merge: str, start: int = 1
 ) -> str:
     """INSERT … ON CONFLICT (key) DO UPDATE SET <merge> (or DO NOTHING without one)."""
-    names = ", ".join(columns)
-    placeholders = ", ".join(f"${n}" for n in range(start, len(columns) + start))
+    names, placeholders = columns_and_placeholders(columns, start)
     action = f"DO UPDATE SET {merge}" if merge else "DO NOTHING"
     return (
         f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "

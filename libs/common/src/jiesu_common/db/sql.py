@@ -26,7 +26,8 @@ def _json_columns(table: Table) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _columns_and_placeholders(columns: tuple[str, ...], start: int) -> tuple[str, str]:
+def columns_and_placeholders(columns: tuple[str, ...], start: int = 1) -> tuple[str, str]:
+    """``("a, b", "$start, $start+1")``: an INSERT's column list and its parameters."""
     return (
         ", ".join(columns),
         ", ".join(f"${n}" for n in range(start, start + len(columns))),
@@ -37,7 +38,7 @@ def values_of(
     table: Table, row: Mapping[str, Any], *, start: int = 1
 ) -> tuple[str, str, list[Any]]:
     """``(columns, placeholders, args)`` of an INSERT of ``row``, parameters from ``$start``."""
-    names, placeholders = _columns_and_placeholders(tuple(row), start)
+    names, placeholders = columns_and_placeholders(tuple(row), start)
     return names, placeholders, json_args(table, row)
 
 
