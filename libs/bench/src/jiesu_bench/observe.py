@@ -93,7 +93,11 @@ class EventObserver:
             bootstrap_servers=bootstrap,
             group_id=f"bench-observer-{uuid.uuid4().hex[:8]}",
             enable_auto_commit=True,
-            auto_offset_reset="latest",
+            # A partition with no committed offset (a broker that came back empty, or a
+            # topic recreated after it) is read from its start: with "latest" the events a
+            # relay re-published before the observer was assigned again went unseen, and
+            # the reconciliation counted them missing. The start of a run seeks to the end.
+            auto_offset_reset="earliest",
             fetch_max_wait_ms=20,
             # Topics a restarted broker lost come back when the services recreate them.
             metadata_max_age_ms=2000,
@@ -115,8 +119,12 @@ class EventObserver:
         deadline = time.monotonic() + 30
         while not self._consumer.assignment() and time.monotonic() < deadline:  # noqa: ASYNC110 - aiokafka has no "assigned" event
             await asyncio.sleep(0.1)
-        for tp in self._consumer.assignment():
-            await self._consumer.position(tp)  # resolves "latest" now, not at first fetch
+        assigned = self._consumer.assignment()
+        if assigned:
+            # From now on: what earlier runs left on the topics is not this run's.
+            await self._consumer.seek_to_end(*assigned)
+        for tp in assigned:
+            await self._consumer.position(tp)  # resolves the end now, not at first fetch
         self.ready.set()
 
     async def _run(self) -> None:
