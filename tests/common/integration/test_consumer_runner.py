@@ -290,3 +290,75 @@ async def test_parked_messages_are_replayed_to_their_original_topic(
     assert [CloudEvent.from_bytes(r.value).id for r in back] == [parked.id]
     assert dict(back[0].headers)["x-replayed-from"] == dlq.encode()
     assert await replay_dlq(kafka_settings, dlq=dlq) == 0  # the replay group remembers
+
+
+async def test_slow_topics_are_read_once_a_window_while_events_flow_and_nothing_is_lost(
+    messaging_engine: AsyncEngine,
+    producer: AIOKafkaProducer,
+    kafka_settings: KafkaSettings,
+    unique_topic: Any,
+) -> None:
+    """A critical group's slow topic does not wake its short fetches; its events still come.
+
+    For four seconds a critical topic gets an event every 50 ms and a slow one every 100 ms.
+    Each slow event woke the group before, so each came in a transaction of its own; now
+    they come in one window a second, all of them, exactly once.
+    """
+    await _effects_table(messaging_engine)
+    fast, slow = unique_topic("fast"), unique_topic("slow")
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    settings = kafka_settings.model_copy(update={"partitions": 2})
+    await ensure_topics(settings, [fast, slow])
+    batches: dict[str, set[int]] = {"f": set(), "s": set()}
+    delays: dict[str, list[float]] = {"f": [], "s": []}
+    loop = asyncio.get_running_loop()
+
+    async def record(payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
+        kind, sent = payload.detail.split(":")[:2]
+        batches[kind].add(id(uow))  # one unit of work per transaction
+        delays[kind].append(loop.time() - float(sent))
+        await _record_effect(payload, event, uow)
+
+    runner = ConsumerRunner(
+        settings=settings,
+        group_id=group,
+        topics=[fast, slow],
+        handlers={QUEUED: record},
+        uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
+        producer=producer,
+        client_id="slow-topics",
+        slow_topics=[slow],
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(runner.joined.wait(), 30)
+        await asyncio.sleep(1.5)  # past the first window, opened at the assignment
+        for n in range(80):
+            await producer.send(
+                fast, _event(f"f:{loop.time()}:{n}").to_bytes(), key=str(n).encode()
+            )
+            if n % 2 == 0:
+                await producer.send(
+                    slow, _event(f"s:{loop.time()}:{n}").to_bytes(), key=str(n).encode()
+                )
+            await asyncio.sleep(0.05)
+
+        async def all_applied() -> bool:
+            return await _count(messaging_engine, "SELECT count(*) FROM effects") == 120
+
+        async with asyncio.timeout(15):
+            while not await all_applied():
+                await asyncio.sleep(0.1)
+    finally:
+        await runner.stop()
+        await asyncio.wait_for(task, 20)
+
+    assert await _count(messaging_engine, "SELECT count(DISTINCT event_id) FROM effects") == 120
+    assert await _count(messaging_engine, "SELECT count(*) FROM inbox") == 120
+    assert len(delays["s"]) == 40
+    # Forty slow events over about four seconds: a handful of windows, not forty wake-ups.
+    assert len(batches["s"]) <= 10, len(batches["s"])
+    # Each waited at most about a window and a fetch; some waited most of a window.
+    assert max(delays["s"]) < 2.5 and max(delays["s"]) > 0.5, delays["s"]
+    # The critical topic's events were not held back by the windows.
+    assert sorted(delays["f"])[int(len(delays["f"]) * 0.9)] < 0.5, delays["f"]

@@ -49,7 +49,10 @@ class KafkaSettings(BaseModel):
     # path a resident's complaint waits on (dispatch, department) hold 50 ms; the status
     # view residents look at (intake) 250 ms; groups nobody waits on (scorecards, the
     # callback desk's pending list, model announcements: ``ConsumerSpec.background``) as
-    # long as an idle consumer, ``fetch_max_wait_idle_ms``.
+    # long as an idle consumer, ``fetch_max_wait_idle_ms``. A critical group's topics it
+    # rarely acts on (``ConsumerSpec.slow_topics``: the router's units' and reviews' events,
+    # department's filings) are paused while events flow and read in one fetch every
+    # ``fetch_max_wait_idle_ms``, so they neither wake its short fetches nor make each dearer.
     fetch_max_wait_ms: int = 50
     fetch_max_wait_relaxed_ms: int = 250
     # Handled offsets are committed to the broker at most this often (and on a rebalance

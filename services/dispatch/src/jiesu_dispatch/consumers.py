@@ -36,7 +36,15 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
         "jiesu.model.promoted.v1": ModelAnnouncements(dispatcher.models).switch
     }
     return [
-        ConsumerSpec(group_id="dispatch.router", topics=topics, handlers=handlers),
+        # Filings are routed at once; units' and reviews' events (returns, requests,
+        # reopens: a person or a clock acts on them next) are read once a second while
+        # complaints flow, so they do not wake the router's short fetches.
+        ConsumerSpec(
+            group_id="dispatch.router",
+            topics=topics,
+            handlers=handlers,
+            slow_topics=[TOPICS["department"], TOPICS["review"]],
+        ),
         ConsumerSpec(
             group_id=f"dispatch.models.{dispatcher.settings.replica()}",
             topics=[TOPICS["dispatch"]],

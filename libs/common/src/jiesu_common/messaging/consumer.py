@@ -115,6 +115,8 @@ class _JoinListener(ConsumerRebalanceListener):  # type: ignore[misc]
                 log.warning("could not read end offsets; assuming caught up", exc_info=True)
         if not runner.caught_up.is_set():
             runner._catch_up_to = ends
+        # A new assignment starts unpaused: the slow topics' window is open from now.
+        runner._slow_opened_ms = int(time.time() * 1000)
         runner.joined.set()
 
     async def _start_over_on_new_cluster(
@@ -155,9 +157,18 @@ class ConsumerRunner:
         guard: BrokerGuard | None = None,
         on_critical_path: bool = True,
         background: bool = False,
+        slow_topics: Sequence[str] = (),
         dlq_group: str | None = None,
     ) -> None:
         self._settings = settings
+        if not set(slow_topics) <= set(topics):
+            raise ValueError(f"group {group_id}: slow topics {slow_topics} not among {topics}")
+        # Topics read once a window while events flow (see ``_pace_slow_topics``); their
+        # partitions are paused between windows. The window is open (since this wall-clock
+        # millisecond) or None; it closed at ``_slow_closed_at`` (monotonic).
+        self._slow_topics = frozenset(slow_topics)
+        self._slow_opened_ms: int | None = int(time.time() * 1000)
+        self._slow_closed_at = 0.0
         if background:
             self._busy_wait_ms = settings.fetch_max_wait_idle_ms
         elif on_critical_path:
@@ -225,6 +236,8 @@ class ConsumerRunner:
                 if batches:
                     last_record = now
                 self._pace_fetches(consumer, idle=now - last_record)
+                if self._slow_topics:
+                    self._pace_slow_topics(consumer, batches, now, idle=now - last_record)
                 for tp, offset in (await self._handle_poll(consumer, batches)).items():
                     self._pending[tp] = max(offset, self._pending.get(tp, offset))
                 if self._pending and now - last_commit >= interval:  # and on stop, below
@@ -287,6 +300,45 @@ class ConsumerRunner:
         busy = idle < settings.fetch_idle_after_s
         wait = self._busy_wait_ms if busy else settings.fetch_max_wait_idle_ms
         consumer._fetcher._fetch_max_wait_ms = wait  # read by every fetch request it builds
+
+    def _pace_slow_topics(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: Mapping[TopicPartition, list[ConsumerRecord]],
+        now: float,
+        *,
+        idle: float,
+    ) -> None:
+        """While events flow, read the slow topics in one fetch a window, not in every fetch.
+
+        The broker answers a fetch as soon as any partition it names has records, and looks
+        at every partition it names each time. A critical group that also reads a busy topic
+        it rarely acts on (dispatch's router: units' and reviews' events; department: the
+        intake's) would wake for each of that topic's events and make each of its short
+        fetches dearer. So while events flow, those partitions stay paused and are opened
+        every ``fetch_max_wait_idle_ms``, until a fetch has answered for all of them; a
+        window that brings records stays open, so a backlog drains at once. Pausing loses
+        nothing: the position stays, and records fetched but not yet returned are fetched
+        again. Once quiet, every partition is in every (long) fetch, as before.
+        """
+        slow = [tp for tp in consumer.assignment() if tp.topic in self._slow_topics]
+        if not slow:
+            return
+        if self._slow_opened_ms is None:
+            quiet = idle >= self._settings.fetch_idle_after_s
+            due = now - self._slow_closed_at >= self._settings.fetch_max_wait_idle_ms / 1000
+            if quiet or due:
+                consumer.resume(*slow)
+                self._slow_opened_ms = int(time.time() * 1000)
+            return
+        if idle >= self._settings.fetch_idle_after_s or any(tp in batches for tp in slow):
+            return  # quiet: always open; records came: there may be more
+        opened = self._slow_opened_ms
+        answered = [consumer.last_poll_timestamp(tp) for tp in slow]
+        if all(at is not None and at >= opened for at in answered):
+            consumer.pause(*slow)
+            self._slow_opened_ms = None
+            self._slow_closed_at = now
 
     async def stop(self) -> None:
         """Finish the message in hand, commit, leave the group."""
