@@ -302,12 +302,12 @@ async def test_slow_topics_are_read_once_a_window_while_events_flow_and_nothing_
 
     For four seconds a critical topic gets an event every 50 ms and a slow one every 100 ms.
     Each slow event woke the group before, so each came in a transaction of its own; now
-    they come in one window a second, all of them, exactly once.
+    they come in one window a second (as set here), all of them, exactly once.
     """
     await _effects_table(messaging_engine)
     fast, slow = unique_topic("fast"), unique_topic("slow")
     group = f"g-{uuid.uuid4().hex[:6]}"
-    settings = kafka_settings.model_copy(update={"partitions": 2})
+    settings = kafka_settings.model_copy(update={"partitions": 2, "slow_topics_window_ms": 1000})
     await ensure_topics(settings, [fast, slow])
     batches: dict[str, set[int]] = {"f": set(), "s": set()}
     delays: dict[str, list[float]] = {"f": [], "s": []}

@@ -52,9 +52,10 @@ class KafkaSettings(BaseModel):
     # long as an idle consumer, ``fetch_max_wait_idle_ms``. A critical group's topics it
     # rarely acts on (``ConsumerSpec.slow_topics``: the router's units' and reviews' events,
     # department's filings) are paused while events flow and read in one fetch every
-    # ``fetch_max_wait_idle_ms``, so they neither wake its short fetches nor make each dearer.
+    # ``slow_topics_window_ms``, so they neither wake its short fetches nor make each dearer.
     fetch_max_wait_ms: int = 50
     fetch_max_wait_relaxed_ms: int = 250
+    slow_topics_window_ms: int = 500
     # Handled offsets are committed to the broker at most this often (and on a rebalance
     # and on stop): one request a second instead of one per poll. A crash re-reads at most
     # this interval's events, which the inbox drops.

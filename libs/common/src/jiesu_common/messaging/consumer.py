@@ -316,7 +316,7 @@ class ConsumerRunner:
         it rarely acts on (dispatch's router: units' and reviews' events; department: the
         intake's) would wake for each of that topic's events and make each of its short
         fetches dearer. So while events flow, those partitions stay paused and are opened
-        every ``fetch_max_wait_idle_ms``, until a fetch has answered for all of them; a
+        every ``slow_topics_window_ms``, until a fetch has answered for all of them; a
         window that brings records stays open, so a backlog drains at once. Pausing loses
         nothing: the position stays, and records fetched but not yet returned are fetched
         again. Once quiet, every partition is in every (long) fetch, as before.
@@ -326,7 +326,7 @@ class ConsumerRunner:
             return
         if self._slow_opened_ms is None:
             quiet = idle >= self._settings.fetch_idle_after_s
-            due = now - self._slow_closed_at >= self._settings.fetch_max_wait_idle_ms / 1000
+            due = now - self._slow_closed_at >= self._settings.slow_topics_window_ms / 1000
             if quiet or due:
                 consumer.resume(*slow)
                 self._slow_opened_ms = int(time.time() * 1000)
