@@ -83,9 +83,9 @@ class _StartOverOnNewCluster(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class EventObserver:
-    """Reads dispatch's and review's topics from the end, noting when each event shows."""
+    """Reads dispatch's (and review's) topics from the end, noting when each event shows."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, *, until: str = "closed") -> None:
         forbid_topic_auto_creation()
         self.seen = Seen()
         self.cluster_id: str | None = None
@@ -104,9 +104,12 @@ class EventObserver:
             session_timeout_ms=6000,
             heartbeat_interval_ms=1000,
         )
-        self._consumer.subscribe(
-            [TOPICS["dispatch"], TOPICS["review"]], listener=_StartOverOnNewCluster(self)
-        )
+        # Until assigned, nobody acts on cases: nothing is closed or reopened, and the
+        # review topic is left out. Each topic in a fetch costs the broker a look at its
+        # partitions, charged to the platform's figure (intake's statuses still show any
+        # complaint that went further than assigned).
+        topics = [TOPICS["dispatch"]] + ([TOPICS["review"]] if until == "closed" else [])
+        self._consumer.subscribe(topics, listener=_StartOverOnNewCluster(self))
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.on_first_assigned: Callable[[str, str], None] | None = None

@@ -89,7 +89,7 @@ class Run:
     def __init__(self, target: Target, config: Config) -> None:
         self.target, self.config = target, config
         self.ledger = Ledger()
-        self.observer = EventObserver(target.bootstrap)
+        self.observer = EventObserver(target.bootstrap, until=config.until)
         self._grids: list[str] = []  # the city's grids, from dispatch's directory at the start
         self._tag = f"b{int(time.time()) % 10**6}"
         self._index = 0
