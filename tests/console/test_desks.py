@@ -111,7 +111,13 @@ async def test_the_walkthrough_by_hand_through_the_three_desks(
     await desk.press("#form-assign input[name=note]", "Enter")
     await expect(desk.locator("#done")).to_contain_text("已派单")
     await still_the_same_page(desk)  # back on the desk: the return will show up here
-    shown = await platform.complaint(cid)
+
+    async def assigned_in_intake() -> dict[str, Any] | None:
+        # Intake's status view reads dispatch's event on its own group, a moment later.
+        shown = await platform.complaint(cid)
+        return shown if shown["status"] == "assigned" else None
+
+    shown = await platform.until(assigned_in_intake, what="intake showing the assignment")
     assert (shown["status"], shown["lead_unit_id"]) == ("assigned", "dept-jt")
     # Taken by the first dispatcher: it leaves the second one's queue without a reload.
     await expect(other.locator(f"tr[data-complaint-id='{cid}']")).to_have_count(0)
