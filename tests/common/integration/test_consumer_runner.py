@@ -56,15 +56,17 @@ def _runner(
     topic: str,
     handler: Any = None,
     name: str = "test",
+    slow_topics: tuple[str, ...] = (),
 ) -> ConsumerRunner:
     return ConsumerRunner(
         settings=settings,
         group_id=group,
-        topics=[topic],
+        topics=[topic, *slow_topics],
         handlers={QUEUED: handler or _record_effect},
         uow_factory=lambda: UnitOfWork(session_factory(engine)),
         producer=producer,
         client_id=name,
+        slow_topics=slow_topics,
     )
 
 
@@ -319,15 +321,15 @@ async def test_slow_topics_are_read_once_a_window_while_events_flow_and_nothing_
         delays[kind].append(loop.time() - float(sent))
         await _record_effect(payload, event, uow)
 
-    runner = ConsumerRunner(
-        settings=settings,
-        group_id=group,
-        topics=[fast, slow],
-        handlers={QUEUED: record},
-        uow_factory=lambda: UnitOfWork(session_factory(messaging_engine)),
-        producer=producer,
-        client_id="slow-topics",
-        slow_topics=[slow],
+    runner = _runner(
+        messaging_engine,
+        settings,
+        producer,
+        group=group,
+        topic=fast,
+        handler=record,
+        name="slow-topics",
+        slow_topics=(slow,),
     )
     task = asyncio.create_task(runner.run())
     try:

@@ -10,18 +10,24 @@ from jiesu_common.settings import KafkaSettings
 
 
 def _runner(
-    settings: KafkaSettings, *, on_critical_path: bool, background: bool = False
+    settings: KafkaSettings,
+    *,
+    on_critical_path: bool = True,
+    background: bool = False,
+    topics: tuple[str, ...] = ("t",),
+    slow_topics: tuple[str, ...] = (),
 ) -> ConsumerRunner:
     return ConsumerRunner(
         settings=settings,
         group_id="g",
-        topics=["t"],
+        topics=topics,
         handlers={},
         uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
         producer=None,  # type: ignore[arg-type]
         client_id="c",
         on_critical_path=on_critical_path,
         background=background,
+        slow_topics=slow_topics,
     )
 
 
@@ -120,16 +126,7 @@ class _FakeConsumer:
 
 def _slow_runner() -> ConsumerRunner:
     settings = KafkaSettings(slow_topics_window_ms=500, fetch_idle_after_s=5.0)
-    return ConsumerRunner(
-        settings=settings,
-        group_id="g",
-        topics=["fast", "slow"],
-        handlers={},
-        uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
-        producer=None,  # type: ignore[arg-type]
-        client_id="c",
-        slow_topics=["slow"],
-    )
+    return _runner(settings, topics=("fast", "slow"), slow_topics=("slow",))
 
 
 def test_slow_partitions_close_once_every_one_answered_and_open_again_after_the_window() -> None:
@@ -178,13 +175,4 @@ def test_slow_partitions_stay_open_once_the_group_is_quiet() -> None:
 
 def test_slow_topics_must_be_among_the_groups_topics() -> None:
     with pytest.raises(ValueError, match="slow topics"):
-        ConsumerRunner(
-            settings=KafkaSettings(),
-            group_id="g",
-            topics=["fast"],
-            handlers={},
-            uow_factory=lambda: None,  # type: ignore[arg-type,return-value]
-            producer=None,  # type: ignore[arg-type]
-            client_id="c",
-            slow_topics=["elsewhere"],
-        )
+        _runner(KafkaSettings(), topics=("fast",), slow_topics=("elsewhere",))

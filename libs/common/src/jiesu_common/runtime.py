@@ -53,9 +53,9 @@ class ConsumerSpec:
     # model announcements): it asks the broker to hold its fetches as long as an idle
     # consumer does, even while events flow (their batches just grow).
     background: bool = False
-    # Topics among ``topics`` that a critical group reads at the background pace while
-    # events flow (one fetch a second): events on them it rarely acts on, or acts on
-    # without anyone waiting within a second, then do not wake its short fetches.
+    # Topics among ``topics`` that a critical group reads in one fetch a window while
+    # events flow (``kafka.slow_topics_window_ms``): events on them it rarely acts on, or
+    # acts on without anyone waiting within the window, then do not wake its short fetches.
     slow_topics: Sequence[str] = ()
     # Names the dead-letter topics when the group id is one per replica (a broadcast to
     # every replica), so the replicas share one declared DLQ topic per topic.

@@ -36,8 +36,8 @@ def consumer_specs() -> list[ConsumerSpec]:
             topics=[TOPICS["dispatch"], TOPICS["intake"]],
             handlers=table,
             # Every filing is an intake event; the unit acts on few of them (withdrawals,
-            # merges, supplements) and nobody waits on those within a second: read once a
-            # second while events flow, so filings do not wake the cases' short fetches.
+            # merges, supplements) and nobody waits on those within half a second: read once
+            # a window while events flow, so filings do not wake the cases' short fetches.
             slow_topics=[TOPICS["intake"]],
         )
     ]

@@ -37,7 +37,7 @@ def consumer_specs(dispatcher: Dispatcher) -> list[ConsumerSpec]:
     }
     return [
         # Filings are routed at once; units' and reviews' events (returns, requests,
-        # reopens: a person or a clock acts on them next) are read once a second while
+        # reopens: a person or a clock acts on them next) are read once a window while
         # complaints flow, so they do not wake the router's short fetches.
         ConsumerSpec(
             group_id="dispatch.router",

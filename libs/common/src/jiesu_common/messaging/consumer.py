@@ -324,14 +324,14 @@ class ConsumerRunner:
         slow = [tp for tp in consumer.assignment() if tp.topic in self._slow_topics]
         if not slow:
             return
+        quiet = idle >= self._settings.fetch_idle_after_s
         if self._slow_opened_ms is None:
-            quiet = idle >= self._settings.fetch_idle_after_s
             due = now - self._slow_closed_at >= self._settings.slow_topics_window_ms / 1000
             if quiet or due:
                 consumer.resume(*slow)
                 self._slow_opened_ms = int(time.time() * 1000)
             return
-        if idle >= self._settings.fetch_idle_after_s or any(tp in batches for tp in slow):
+        if quiet or any(tp in batches for tp in slow):
             return  # quiet: always open; records came: there may be more
         opened = self._slow_opened_ms
         answered = [consumer.last_poll_timestamp(tp) for tp in slow]
