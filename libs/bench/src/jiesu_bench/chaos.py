@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from jiesu_bench.actors import Ledger
 from jiesu_bench.observe import Sampler, Seen
@@ -153,12 +153,13 @@ class Chaos:
         return await self._whole_once()
 
     async def _whole_once(self) -> bool:
-        async with httpx.AsyncClient(timeout=3) as client:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as client:
             for url in self._target.urls.values():
                 try:
-                    if (await client.get(f"{url}/readyz")).status_code != 200:
-                        return False
-                except httpx.HTTPError:
+                    async with client.get(f"{url}/readyz") as answer:
+                        if answer.status != 200:
+                            return False
+                except (aiohttp.ClientError, TimeoutError):
                     return False
         point = await self._sampler.sample(time.time() - self._origin)
         if not point["lag"] or len(point["outbox"]) < len(SERVICE_NAMES):

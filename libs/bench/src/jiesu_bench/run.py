@@ -11,10 +11,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from jiesu_bench import raw
-from jiesu_bench.actors import Dispatcher, Filed, Ledger, QueueProbe, Reviewer, Units, call
+from jiesu_bench.actors import (
+    Dispatcher,
+    Filed,
+    Ledger,
+    QueueProbe,
+    Reviewer,
+    Units,
+    call,
+    request,
+)
 from jiesu_bench.chaos import Chaos, ChaosPlan
 from jiesu_bench.observe import EventObserver, Sampler
 from jiesu_bench.reconcile import dead_letters, reconcile
@@ -23,12 +32,13 @@ from jiesu_bench.target import Target
 from jiesu_bench.workload import FALLBACK_CATEGORIES, Arrival, category_mix, plans
 
 
-async def city_grids(client: httpx.AsyncClient, dispatch_url: str, token: str) -> list[str]:
+async def city_grids(client: aiohttp.ClientSession, dispatch_url: str, token: str) -> list[str]:
     """The grid codes of the city the platform runs, from dispatch's public directory."""
-    response = await client.get(
-        f"{dispatch_url}/v1/places", headers={"Authorization": f"Bearer {token}"}
+    response = await request(
+        client, "GET", f"{dispatch_url}/v1/places", headers={"Authorization": f"Bearer {token}"}
     )
-    response.raise_for_status()
+    if response.status_code != 200:
+        raise RuntimeError(f"dispatch's directory answered HTTP {response.status_code}")
     grids = [grid["code"] for grid in response.json()["grids"]]
     if not grids:
         raise RuntimeError("dispatch's directory has no grids to file complaints in")
@@ -113,13 +123,14 @@ class Run:
             databases=self.target.databases,
             pids=self.target.current_pids,
         )
-        limits_http = httpx.Limits(
-            max_connections=self.config.connections,
-            max_keepalive_connections=self.config.connections,
+        connector = aiohttp.TCPConnector(
+            limit=self.config.connections,
             # Under uvicorn's 5 s keep-alive, so the client never reuses a closing socket.
-            keepalive_expiry=2.0,
+            keepalive_timeout=2.0,
         )
-        async with httpx.AsyncClient(timeout=30, limits=limits_http) as client:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+        ) as client:
             self._grids = await city_grids(
                 client, self.target.urls["dispatch"], self.target.tokens["dispatcher"]
             )
@@ -241,7 +252,7 @@ class Run:
             self._last_probe = now
             probe.watch(complaint_id, lead)
 
-    async def _run_step(self, client: httpx.AsyncClient, step: Step) -> StepOutcome:
+    async def _run_step(self, client: aiohttp.ClientSession, step: Step) -> StepOutcome:
         outcome = StepOutcome(step.label, step.offered_rate)
         self._probe_every = 1.0 / self.config.queue_probe_rate
         count = len(step.arrivals) if step.closed_loop is None else 0
@@ -292,7 +303,7 @@ class Run:
 
     async def _file(
         self,
-        client: httpx.AsyncClient,
+        client: aiohttp.ClientSession,
         operator: str,
         category: str,
         plan: str,
