@@ -162,6 +162,32 @@ async def test_published_rows_are_kept_with_the_partition_and_offset_the_broker_
     assert _in_order(records, set(sent)) == dict(sent)
 
 
+async def test_rows_published_one_at_a_time_are_kept_and_acknowledged_as_batches_are(
+    stage_factory: Callable[..., Any],
+) -> None:
+    # A batch of one row is marked by a statement of its own (see outbox.record_published).
+    stage: Stage = await stage_factory()
+    for _ in range(5):
+        await stage.publish(1, keys=1)
+        assert await stage.relay.publish_batch() == 1
+    await stage.publish(4, keys=2)
+    assert await stage.drain() == 4
+    records = await read_topic(stage.broker.bootstrap, stage.topic, expected=9)
+    on_broker = {json.loads(r.value)["id"]: (r.partition, r.offset) for r in records}
+    async with stage.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event_id::text, published_partition, published_offset FROM outbox")
+        )
+        in_outbox = {r[0]: (r[1], r[2]) for r in rows}
+        acks = await conn.execute(text("SELECT partition, next_offset FROM outbox_acks"))
+        acked = {r[0]: r[1] for r in acks}
+    assert len(in_outbox) == 9 and in_outbox == on_broker
+    ends: dict[int, int] = {}
+    for partition, offset in on_broker.values():
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    assert acked == ends
+
+
 async def test_a_broker_back_as_a_new_cluster_gets_every_retained_event_again_in_order(
     stage_factory: Callable[..., Any],
 ) -> None:
