@@ -141,6 +141,15 @@ async def _read_all(stage: Stage, sent: dict[str, list[str]]) -> dict[str, list[
     return _in_order(records, set(sent))
 
 
+async def _where_published(stage: Stage) -> dict[str, tuple[int, int]]:
+    """Each outbox row's event id, with the partition and offset it was recorded at."""
+    async with stage.engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event_id::text, published_partition, published_offset FROM outbox")
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+
 async def test_published_rows_are_kept_with_the_partition_and_offset_the_broker_gave(
     stage_factory: Callable[..., Any],
 ) -> None:
@@ -151,12 +160,7 @@ async def test_published_rows_are_kept_with_the_partition_and_offset_the_broker_
     assert await stage.scalar("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL") == 12
     records = await read_topic(stage.broker.bootstrap, stage.topic, expected=12)
     on_broker = {json.loads(r.value)["id"]: (r.partition, r.offset) for r in records}
-    async with stage.engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT event_id::text, published_partition, published_offset FROM outbox")
-        )
-        in_outbox = {r[0]: (r[1], r[2]) for r in rows}
-    assert in_outbox == on_broker
+    assert await _where_published(stage) == on_broker
     acks = await stage.scalar("SELECT sum(next_offset) FROM outbox_acks")
     assert acks == 12
     assert _in_order(records, set(sent)) == dict(sent)
@@ -174,14 +178,11 @@ async def test_rows_published_one_at_a_time_are_kept_and_acknowledged_as_batches
     assert await stage.drain() == 4
     records = await read_topic(stage.broker.bootstrap, stage.topic, expected=9)
     on_broker = {json.loads(r.value)["id"]: (r.partition, r.offset) for r in records}
+    in_outbox = await _where_published(stage)
+    assert len(in_outbox) == 9 and in_outbox == on_broker
     async with stage.engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT event_id::text, published_partition, published_offset FROM outbox")
-        )
-        in_outbox = {r[0]: (r[1], r[2]) for r in rows}
         acks = await conn.execute(text("SELECT partition, next_offset FROM outbox_acks"))
         acked = {r[0]: r[1] for r in acks}
-    assert len(in_outbox) == 9 and in_outbox == on_broker
     ends: dict[int, int] = {}
     for partition, offset in on_broker.values():
         ends[partition] = max(ends.get(partition, 0), offset + 1)
