@@ -169,15 +169,16 @@ class Units:
             await asyncio.wait_for(self._all_connected.wait(), 30)
 
     async def _follow(self, unit: str) -> None:
+        streams = self._streams
+        assert streams is not None  # opened by start()
         last_id: str | None = None
         first = True
         while True:
             headers = bearer(self._tokens[unit])
             if last_id:
                 headers["Last-Event-ID"] = last_id
-            assert self._streams is not None
             try:
-                async with self._streams.get(f"{self._base}/v1/cases/stream", headers=headers) as r:
+                async with streams.get(f"{self._base}/v1/cases/stream", headers=headers) as r:
                     if r.status != 200:
                         self._ledger.errors[f"sse: HTTP {r.status} (retried)"] += 1
                         await asyncio.sleep(0.5)
@@ -305,8 +306,11 @@ DESK_POLL_S = 0.5
 class Poller:
     """A loop that lists pending items and acts on each once: the dispatcher and the reviewer."""
 
-    def __init__(self, interval_s: float) -> None:
-        self._interval = interval_s
+    def __init__(
+        self, client: aiohttp.ClientSession, base: str, token: str, ledger: Ledger
+    ) -> None:
+        self._client, self._base, self._token, self._ledger = client, base, token, ledger
+        self._interval = DESK_POLL_S
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -350,12 +354,6 @@ async def pending_pages(
 class Dispatcher(Poller):
     """Approves every pending return this run's complaints got (the centre agrees)."""
 
-    def __init__(
-        self, client: aiohttp.ClientSession, base: str, token: str, ledger: Ledger
-    ) -> None:
-        super().__init__(DESK_POLL_S)
-        self._client, self._base, self._token, self._ledger = client, base, token, ledger
-
     async def poll_once(self) -> None:
         """Approve what is pending."""
         returns = await pending_pages(
@@ -389,12 +387,6 @@ class Dispatcher(Poller):
 
 class Reviewer(Poller):
     """Calls every resident back: dissatisfied once for a reopen story, satisfied otherwise."""
-
-    def __init__(
-        self, client: aiohttp.ClientSession, base: str, token: str, ledger: Ledger
-    ) -> None:
-        super().__init__(DESK_POLL_S)
-        self._client, self._base, self._token, self._ledger = client, base, token, ledger
 
     async def poll_once(self) -> None:
         """Complete what is pending."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from jiesu_bench.actors import Ledger
+from jiesu_bench.actors import TRANSPORT_ERRORS, Ledger, request
 from jiesu_bench.observe import Sampler, Seen
 from jiesu_bench.target import SERVICE_NAMES, Target
 
@@ -156,10 +156,10 @@ class Chaos:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as client:
             for url in self._target.urls.values():
                 try:
-                    async with client.get(f"{url}/readyz") as answer:
-                        if answer.status != 200:
-                            return False
-                except (aiohttp.ClientError, TimeoutError):
+                    answer = await request(client, "GET", f"{url}/readyz", headers={})
+                except TRANSPORT_ERRORS:
+                    return False
+                if answer.status_code != 200:
                     return False
         point = await self._sampler.sample(time.time() - self._origin)
         if not point["lag"] or len(point["outbox"]) < len(SERVICE_NAMES):

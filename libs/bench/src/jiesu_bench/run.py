@@ -21,6 +21,7 @@ from jiesu_bench.actors import (
     QueueProbe,
     Reviewer,
     Units,
+    bearer,
     call,
     request,
 )
@@ -34,9 +35,7 @@ from jiesu_bench.workload import FALLBACK_CATEGORIES, Arrival, category_mix, pla
 
 async def city_grids(client: aiohttp.ClientSession, dispatch_url: str, token: str) -> list[str]:
     """The grid codes of the city the platform runs, from dispatch's public directory."""
-    response = await request(
-        client, "GET", f"{dispatch_url}/v1/places", headers={"Authorization": f"Bearer {token}"}
-    )
+    response = await request(client, "GET", f"{dispatch_url}/v1/places", headers=bearer(token))
     if response.status_code != 200:
         raise RuntimeError(f"dispatch's directory answered HTTP {response.status_code}")
     grids = [grid["code"] for grid in response.json()["grids"]]

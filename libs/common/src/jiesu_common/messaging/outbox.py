@@ -106,12 +106,12 @@ async def record_published(
     for _, topic, partition, offset in rows:
         key = (topic, partition)
         advanced[key] = max(advanced.get(key, 0), offset + 1)
-    # The acks are upserted in one order for every relay: two relays that both advance
-    # partitions 0 and 1 must not lock them in opposite orders (a deadlock).
     if len(rows) == 1:
         row_id, topic, partition, offset = rows[0]
         await conn.execute(_MARK_ONE_PUBLISHED, row_id, partition, offset, topic)
         return advanced
+    # The acks are upserted in one order for every relay: two relays that both advance
+    # partitions 0 and 1 must not lock them in opposite orders (a deadlock).
     keys = sorted(advanced)
     await conn.execute(
         _MARK_PUBLISHED,
