@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from jiesu_common.auth import mint_token
 from jiesu_common.contracts import make_event
-from jiesu_common.contracts.events import CaseResolvedV1
+from jiesu_common.contracts.events import CaseResolvedV1, ComplaintWithdrawnV1
 from jiesu_common.db.migrations import upgrade_head
 from jiesu_common.settings import AuthSettings
 from jiesu_common.testing.plugin import DatabaseFactory
@@ -298,3 +298,57 @@ async def test_the_platform_issues_one_link_per_due_review_within_its_hours(
     done = await review.post(sms["data"]["url"].removeprefix("https://12345.example"), data=ANSWERS)
     assert done.status_code == 200
     assert ("jiesu.complaint.closed.v1", None) in await _outbox(review, cid)
+
+
+async def test_a_stale_or_withdrawn_resolution_opens_no_review(
+    review: httpx.AsyncClient,
+) -> None:
+    """A lead's reply is called back only while its round is the latest and the complaint
+    stands: a reply of round 1 arriving after round 2 was assigned, or after a withdrawal,
+    opens no review."""
+    state = review.app.state.review  # type: ignore[attr-defined]
+    handlers = state.context.consumers[0].handlers
+
+    async def apply(*payloads: Any) -> None:
+        for payload in payloads:
+            async with state.uow() as uow:
+                await handlers[payload.event_type](payload, make_event(payload), uow)
+                await uow.commit()
+
+    def resolution(cid: uuid.UUID, rnd: int) -> CaseResolvedV1:
+        return CaseResolvedV1(
+            complaint_id=cid,
+            case_id=uuid.uuid4(),
+            unit_id="dept-hj",
+            round=rnd,
+            role="lead",
+            reply="已处理",
+            resolved_at=datetime.now(UTC),
+        )
+
+    async def rounds_reviewed(cid: uuid.UUID) -> list[int]:
+        listed = await review.get(
+            "/v1/reviews", params={"complaint_id": str(cid)}, headers=bearer("reviewer")
+        )
+        assert listed.status_code == 200, listed.text
+        return sorted(item["round"] for item in listed.json()["items"])
+
+    stale = uuid.uuid4()
+    await apply(
+        assigned(stale, 5, 1, "dept-hj", (), 0),
+        assigned(stale, 5, 2, "dept-hj", (), 0),
+        resolution(stale, 1),
+    )
+    assert await rounds_reviewed(stale) == []
+    await apply(resolution(stale, 2))
+    assert await rounds_reviewed(stale) == [2]
+
+    withdrawn = uuid.uuid4()
+    await apply(
+        assigned(withdrawn, 5, 1, "dept-hj", (), 0),
+        ComplaintWithdrawnV1(
+            complaint_id=withdrawn, reason="已自行解决", withdrawn_at=datetime.now(UTC)
+        ),
+        resolution(withdrawn, 1),
+    )
+    assert await rounds_reviewed(withdrawn) == []

@@ -72,7 +72,7 @@ class Reviews:
         assert isinstance(uow, ReviewUnitOfWork)
         if payload.role != "lead":
             return  # co-units' replies feed the lead's; the lead's closes the round
-        if await self._superseded(uow, payload.complaint_id, payload.round):
+        if await uow.reviews.superseded(payload.complaint_id, payload.round):
             return
         known = await uow.reviews.round_of(payload.complaint_id, payload.round)
         units = [known.lead_unit_id, *known.co_unit_ids] if known else [payload.unit_id]
@@ -116,13 +116,6 @@ class Reviews:
         assert isinstance(uow, ReviewUnitOfWork)
         await uow.reviews.mark_ended(payload.complaint_id, "withdrawn", payload.withdrawn_at)
         await uow.reviews.cancel_pending(payload.complaint_id)
-
-    async def _superseded(
-        self, uow: ReviewUnitOfWork, complaint_id: uuid.UUID, round_no: int
-    ) -> bool:
-        if await uow.reviews.has_ended(complaint_id):
-            return True
-        return await uow.reviews.latest_round(complaint_id) > round_no
 
     def _new_review(
         self, complaint_id: uuid.UUID, round_no: int, *, handled_at: datetime, **fields: Any

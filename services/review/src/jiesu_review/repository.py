@@ -16,10 +16,14 @@ from jiesu_review import orm
 # The hot reads of a callback's path, as fixed text on the unit of work's own connection
 # (asyncpg prepares each once per connection): the session's statement handling cost more
 # than the reads themselves.
-_ROUND_OF = "SELECT * FROM rounds WHERE complaint_id = $1 AND round = $2"
-_LATEST_ROUND = "SELECT coalesce(max(round), 0) FROM rounds WHERE complaint_id = $1"
-_HAS_ENDED = "SELECT EXISTS (SELECT 1 FROM ended_complaints WHERE complaint_id = $1)"
-_GET = "SELECT * FROM reviews WHERE review_id = $1"
+_ROUND_OF = f"SELECT * FROM {orm.rounds.name} WHERE complaint_id = $1 AND round = $2"
+_ENDED = f"SELECT 1 FROM {orm.ended.name} WHERE complaint_id = $1"
+_HAS_ENDED = f"SELECT EXISTS ({_ENDED})"
+_SUPERSEDED = (
+    f"SELECT EXISTS ({_ENDED}) OR EXISTS "
+    f"(SELECT 1 FROM {orm.rounds.name} WHERE complaint_id = $1 AND round > $2)"
+)
+_GET = f"SELECT * FROM {orm.reviews.name} WHERE review_id = $1"
 
 
 @functools.lru_cache(maxsize=16)
@@ -45,9 +49,9 @@ class ReviewRepository(FastRepository):
         """The units of one round, if known yet."""
         return row_or_none(await (await self.conn()).fetchrow(_ROUND_OF, complaint_id, round_no))
 
-    async def latest_round(self, complaint_id: uuid.UUID) -> int:
-        """The highest round seen for a complaint (0 when none)."""
-        return int(await (await self.conn()).fetchval(_LATEST_ROUND, complaint_id))
+    async def superseded(self, complaint_id: uuid.UUID, round_no: int) -> bool:
+        """True when the complaint ended or a later round exists (one trip)."""
+        return bool(await (await self.conn()).fetchval(_SUPERSEDED, complaint_id, round_no))
 
     async def mark_ended(self, complaint_id: uuid.UUID, reason: str, at: datetime) -> None:
         """The complaint ended without a review."""
