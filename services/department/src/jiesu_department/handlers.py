@@ -293,13 +293,15 @@ async def act_on_case(
         # 答复审核: the reply waits for the centre; the case counts as resolved on approval.
         return await _submit_reply(case, status, body, principal, now, uow)
     values = {"status": status} | _stamps(action, now, body, case.status)
+    uow.publish(_event_for(action, case, principal.subject, now, body))
+    # The change, its history entry and its event in one statement; commit only commits.
     changed = await uow.cases.change(
         case.case_id,
         case.unit_id,
         log=(action, principal.subject, now, _jsonable(body)),
+        outbox=uow.take_outbox_rows(),
         **values,
     )
-    uow.publish(_event_for(action, case, principal.subject, now, body))
     await uow.commit()
     log.info("case %s", action, extra={"case_id": str(case.case_id), "unit_id": case.unit_id})
     return changed
@@ -315,17 +317,6 @@ async def _submit_reply(
 ) -> Any:
     """The reply goes to the centre's review; the resolve clock keeps running meanwhile."""
     reply_review_id = uuid.uuid4()
-    changed = await uow.cases.change(
-        case.case_id,
-        case.unit_id,
-        log=("reply_submitted", principal.subject, now, _jsonable(body)),
-        status=status,
-        reply=body["reply"],
-        result=body.get("result"),
-        reply_review="pending",
-        reply_review_note=None,
-        reply_submitted_at=now,
-    )
     uow.publish(
         CaseReplySubmittedV1(
             complaint_id=case.complaint_id,
@@ -339,6 +330,18 @@ async def _submit_reply(
             result=body.get("result"),
             submitted_at=now,
         )
+    )
+    changed = await uow.cases.change(
+        case.case_id,
+        case.unit_id,
+        log=("reply_submitted", principal.subject, now, _jsonable(body)),
+        outbox=uow.take_outbox_rows(),
+        status=status,
+        reply=body["reply"],
+        result=body.get("result"),
+        reply_review="pending",
+        reply_review_note=None,
+        reply_submitted_at=now,
     )
     await uow.commit()
     log.info("reply submitted for review", extra={"case_id": str(case.case_id)})

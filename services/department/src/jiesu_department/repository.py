@@ -22,6 +22,7 @@ from jiesu_common.db.sql import (
     to_json,
     values_of,
 )
+from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_department import orm
 from jiesu_department.webhooks import rules
 
@@ -54,18 +55,22 @@ def _open_logged(columns: str, placeholders: str, n: int) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _change(columns: tuple[str, ...], logged: bool) -> str:
+def _change(columns: tuple[str, ...], logged: bool, with_outbox: bool = False) -> str:
+    # The case (stamped for the streams), with ``logged`` its history entry and with
+    # ``with_outbox`` the events queued so far, in one round trip.
     n = len(columns)
     sets = f"{set_clause(columns, 2)}, " if columns else ""
     update = (
         f"UPDATE cases SET {sets}xid = {orm.XACT_ID}, updated_at = now() "
         f"WHERE case_id = $1 RETURNING *, {_HOOKED.format(unit='cases.unit_id')} AS hooked"
     )
+    events = outbox_rows_cte(n + (6 if logged else 2)) if with_outbox else None
     if not logged:
-        return update
+        return f"WITH {events} {update}" if events else update
     return (
         f"WITH c AS ({update}), l AS (INSERT INTO case_actions (case_id, action, by, at, detail) "
-        f"SELECT case_id, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5} FROM c) SELECT * FROM c"
+        f"SELECT case_id, ${n + 2}, ${n + 3}, ${n + 4}, ${n + 5} FROM c)"
+        f"{', ' + events if events else ''} SELECT * FROM c"
     )
 
 
@@ -125,15 +130,19 @@ class CaseRepository(FastRepository):
         unit_id: str,
         *,
         log: tuple[str, str | None, datetime, dict[str, Any]] | None = None,
+        outbox: OutboxRows | None = None,
         **values: Any,
     ) -> Any:
         """Update a case, stamp it as changed in this transaction and, with ``log``
-        ``(action, by, at, detail)``, append to its history; returns the case as it is now."""
+        ``(action, by, at, detail)``, append to its history; returns the case as it is now.
+        ``outbox`` (the unit of work's ``take_outbox_rows``): events written by the same
+        statement."""
         args = [case_id, *json_args(orm.cases, values)]
         if log is not None:
             action, by, at, detail = log
             args += [action, by, at, to_json(detail)]
-        row = await (await self.conn()).fetchrow(_change(tuple(values), log is not None), *args)
+        sql = _change(tuple(values), log is not None, outbox is not None)
+        row = await (await self.conn()).fetchrow(sql, *args, *(outbox or ()))
         self._maybe_hooked = self._maybe_hooked or row is None or row["hooked"]
         self._touched_units.add(unit_id)
         self._changes.append((case_id, None if log is None else log[0]))

@@ -157,18 +157,6 @@ async def complete_review(
         )
     now = datetime.now(UTC)
     outcome = domain.outcome_of(resolved=resolved, satisfaction=satisfaction)
-    await uow.reviews.change(
-        review_id,
-        status="completed",
-        contacted=contacted,
-        resolved=resolved,
-        satisfaction=satisfaction,
-        comment=comment,
-        reviewer=reviewer,
-        completed_at=now,
-        outcome=outcome,
-        self_reported=self_reported,
-    )
     uow.publish(
         ReviewCompletedV1(
             complaint_id=review.complaint_id,
@@ -206,9 +194,25 @@ async def complete_review(
                 reopened_at=now,
             )
         )
+    # The answer and its events in one statement; commit only commits.
+    outbox = uow.take_outbox_rows()
+    assert outbox is not None
+    completed = await uow.reviews.complete(
+        review_id,
+        outbox,
+        status="completed",
+        contacted=contacted,
+        resolved=resolved,
+        satisfaction=satisfaction,
+        comment=comment,
+        reviewer=reviewer,
+        completed_at=now,
+        outcome=outcome,
+        self_reported=self_reported,
+    )
     await uow.commit()
     log.info("review completed", extra={"outcome": outcome, "round": review.round})
-    return await uow.reviews.get(review_id)
+    return completed
 
 
 _LABEL = {"completed": "完成", "cancelled": "取消"}

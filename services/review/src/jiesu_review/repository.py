@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import exists, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from jiesu_common.db.sql import FastRepository, row_or_none, values_of
+from jiesu_common.db.sql import FastRepository, json_args, row_or_none, set_clause, values_of
+from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_review import orm
 
 # The hot reads of a callback's path, as fixed text on the unit of work's own connection
@@ -32,6 +33,24 @@ def _note_round(columns: str, placeholders: str, n: int) -> str:
     return (
         f"WITH r AS (INSERT INTO rounds ({columns}) VALUES ({placeholders}) "
         f"ON CONFLICT DO NOTHING) SELECT review_id FROM reviews WHERE review_id = ${n + 1}"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _add_review(columns: str, placeholders: str) -> str:
+    return (
+        f"INSERT INTO {orm.reviews.name} ({columns}) VALUES ({placeholders}) "
+        "ON CONFLICT DO NOTHING RETURNING review_id"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _complete(columns: tuple[str, ...]) -> str:
+    # The review as answered and the events queued so far, in one round trip.
+    events = outbox_rows_cte(len(columns) + 2)
+    return (
+        f"WITH {events} UPDATE {orm.reviews.name} SET {set_clause(columns, 2)} "
+        "WHERE review_id = $1 RETURNING *"
     )
 
 
@@ -67,13 +86,16 @@ class ReviewRepository(FastRepository):
 
     async def add_review(self, row: dict[str, Any]) -> bool:
         """Open a review once per complaint and round; False when it exists."""
-        result = await self.session.execute(
-            pg_insert(orm.reviews)
-            .values(**row)
-            .on_conflict_do_nothing()
-            .returning(orm.reviews.c.review_id)
-        )
-        return result.first() is not None
+        columns, placeholders, args = values_of(orm.reviews, row)
+        sql = _add_review(columns, placeholders)
+        return await (await self.conn()).fetchval(sql, *args) is not None
+
+    async def complete(self, review_id: uuid.UUID, outbox: OutboxRows, **values: Any) -> Any:
+        """Record a review's answer and write its events (``outbox``: the unit of work's
+        ``take_outbox_rows``) in one statement; returns the review as it is now."""
+        sql = _complete(tuple(values))
+        args = json_args(orm.reviews, values)
+        return row_or_none(await (await self.conn()).fetchrow(sql, review_id, *args, *outbox))
 
     async def get(self, review_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One review, optionally row-locked."""
