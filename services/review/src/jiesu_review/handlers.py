@@ -72,9 +72,11 @@ class Reviews:
         assert isinstance(uow, ReviewUnitOfWork)
         if payload.role != "lead":
             return  # co-units' replies feed the lead's; the lead's closes the round
-        if await uow.reviews.superseded(payload.complaint_id, payload.round):
+        superseded, known = await uow.reviews.resolution_context(
+            payload.complaint_id, payload.round
+        )
+        if superseded:
             return
-        known = await uow.reviews.round_of(payload.complaint_id, payload.round)
         units = [known.lead_unit_id, *known.co_unit_ids] if known else [payload.unit_id]
         await uow.reviews.add_review(
             self._new_review(

@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import exists, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from jiesu_common.db.sql import FastRepository, json_args, row_or_none, set_clause, values_of
+from jiesu_common.db.sql import (
+    FastRepository,
+    Row,
+    json_args,
+    row_or_none,
+    set_clause,
+    values_of,
+)
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_review import orm
 
@@ -20,9 +27,13 @@ from jiesu_review import orm
 _ROUND_OF = f"SELECT * FROM {orm.rounds.name} WHERE complaint_id = $1 AND round = $2"
 _ENDED = f"SELECT 1 FROM {orm.ended.name} WHERE complaint_id = $1"
 _HAS_ENDED = f"SELECT EXISTS ({_ENDED})"
-_SUPERSEDED = (
+# Whether a resolution is superseded (the complaint ended, or a later round exists) and,
+# when known, its round's units, in one trip.
+_RESOLUTION = (
     f"SELECT EXISTS ({_ENDED}) OR EXISTS "
-    f"(SELECT 1 FROM {orm.rounds.name} WHERE complaint_id = $1 AND round > $2)"
+    f"(SELECT 1 FROM {orm.rounds.name} WHERE complaint_id = $1 AND round > $2) AS superseded, "
+    f"r.* FROM (SELECT 1) AS one LEFT JOIN {orm.rounds.name} AS r "
+    "ON r.complaint_id = $1 AND r.round = $2"
 )
 _GET = f"SELECT * FROM {orm.reviews.name} WHERE review_id = $1"
 
@@ -68,9 +79,15 @@ class ReviewRepository(FastRepository):
         """The units of one round, if known yet."""
         return row_or_none(await (await self.conn()).fetchrow(_ROUND_OF, complaint_id, round_no))
 
-    async def superseded(self, complaint_id: uuid.UUID, round_no: int) -> bool:
-        """True when the complaint ended or a later round exists (one trip)."""
-        return bool(await (await self.conn()).fetchval(_SUPERSEDED, complaint_id, round_no))
+    async def resolution_context(
+        self, complaint_id: uuid.UUID, round_no: int
+    ) -> tuple[bool, Any | None]:
+        """For a round's resolution, in one trip: whether it is superseded (the complaint
+        ended, or a later round exists), and the round's units if known yet."""
+        record = await (await self.conn()).fetchrow(_RESOLUTION, complaint_id, round_no)
+        assert record is not None  # the outer join always gives one row
+        known = None if record["complaint_id"] is None else Row(record)
+        return bool(record["superseded"]), known
 
     async def mark_ended(self, complaint_id: uuid.UUID, reason: str, at: datetime) -> None:
         """The complaint ended without a review."""
