@@ -66,7 +66,7 @@ class DispatchUnitOfWork(UnitOfWork):
         await super().__aenter__()
         self.dispatch = DispatchRepository(self.session, self.connection)
         self.consultations = ConsultationRepository(self.session)
-        self.learning = LearningRepository(self.session)
+        self.learning = LearningRepository(self.session, self.connection)
         return self
 
 

@@ -166,8 +166,8 @@ class LoopBack:
     async def close_complaint(self, payload: Any, event: CloudEvent, uow: UnitOfWork) -> None:
         """The review closed the complaint: it becomes training history."""
         assert isinstance(uow, DispatchUnitOfWork)
-        await uow.dispatch.update_complaint(payload.complaint_id, state="closed")
-        await record_closed(uow, payload.complaint_id, payload.closed_at)
+        ref, rounds = await uow.dispatch.close_complaint(payload.complaint_id)
+        await record_closed(uow, payload.complaint_id, payload.closed_at, ref=ref, rounds=rounds)
 
     # --- the centre's decisions ----------------------------------------------------------
 

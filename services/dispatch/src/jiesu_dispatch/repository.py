@@ -11,9 +11,18 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jiesu_common.db.sql import FastRepository, values_of
+from jiesu_common.db.sql import FastRepository, Row, values_of
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_dispatch import orm
+
+# A closed complaint: its state, and in the same trip what its history example needs (the
+# snapshot and every round's assignment, first round first; no round: one row of nulls).
+_CLOSE = (
+    f"WITH ref AS (UPDATE {orm.complaint_refs.name} SET state = 'closed' WHERE complaint_id = $1 "
+    "RETURNING summary, jurisdiction) "
+    "SELECT ref.summary AS ref_summary, ref.jurisdiction AS ref_jurisdiction, a.* "
+    f"FROM ref LEFT JOIN {orm.assignments.name} AS a ON a.complaint_id = $1 ORDER BY a.round"
+)
 
 
 @functools.lru_cache(maxsize=32)
@@ -72,6 +81,16 @@ class DispatchRepository(FastRepository):
             .where(orm.complaint_refs.c.complaint_id == complaint_id)
             .values(**values)
         )
+
+    async def close_complaint(self, complaint_id: uuid.UUID) -> tuple[Any | None, list[Any]]:
+        """Mark a known complaint closed; returns its snapshot (``summary``,
+        ``jurisdiction``; None when unknown) and its rounds' assignments, in one trip."""
+        records = await (await self.conn()).fetch(_CLOSE, complaint_id)
+        if not records:
+            return None, []
+        ref = {"summary": records[0]["ref_summary"], "jurisdiction": records[0]["ref_jurisdiction"]}
+        rounds = [Row(r) for r in records if r["id"] is not None]
+        return ref, rounds
 
     async def assignments_of(self, complaint_id: uuid.UUID) -> list[Any]:
         """Every round's assignment, first round first."""

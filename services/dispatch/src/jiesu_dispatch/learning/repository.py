@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from jiesu_common.db.sql import FastRepository, values_of
 from jiesu_dispatch import orm
 
 VERSION_COLUMNS = [c for c in orm.model_versions.c if c.name != "artefact"]
 
 
-class LearningRepository:
-    """Reads and writes the learning tables inside one session."""
+@functools.lru_cache(maxsize=8)
+def _remember_closed(columns: str, placeholders: str, n: int) -> str:
+    # The example (replacing a closed-again complaint's) and the shadow's truth, one trip.
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns.split(", ") if c != "id")
+    return (
+        f"WITH s AS (UPDATE {orm.shadow_predictions.name} SET truth = ${n + 1}, "
+        f"closed_at = ${n + 2} WHERE complaint_id = ${n + 3}) "
+        f"INSERT INTO {orm.learning_examples.name} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+
+class LearningRepository(FastRepository):
+    """Reads and writes the learning tables inside one session (the close path on its
+    connection)."""
 
     # --- history ------------------------------------------------------------------------
 
@@ -30,6 +41,15 @@ class LearningRepository:
         stmt = pg_insert(orm.learning_examples).values(rows)
         columns = {k: stmt.excluded[k] for k in rows[0] if k != "id"}
         await self.session.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=columns))
+
+    async def remember_closed(
+        self, example: dict[str, Any], *, truth: str, closed_at: datetime
+    ) -> None:
+        """Store a closed complaint's example (``upsert_examples`` for one) and settle its
+        shadow prediction with the category it closed in (``settle_shadow``), in one trip."""
+        columns, placeholders, args = values_of(orm.learning_examples, example)
+        sql = _remember_closed(columns, placeholders, len(args))
+        await (await self.conn()).execute(sql, *args, truth, closed_at, example["id"])
 
     async def examples(self) -> list[Any]:
         """Every kept example, in a stable order."""

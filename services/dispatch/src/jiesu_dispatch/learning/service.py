@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -69,18 +69,25 @@ class ModelAnnouncements:
 
 
 async def record_closed(
-    uow: UnitOfWork, complaint_id: uuid.UUID, closed_at: datetime
+    uow: UnitOfWork,
+    complaint_id: uuid.UUID,
+    closed_at: datetime,
+    *,
+    ref: Mapping[str, Any] | None,
+    rounds: Sequence[Any],
 ) -> dict[str, Any] | None:
     """Keep a closed complaint as training history; returns the example (None when the
-    complaint was never assigned). A misroute: the first lead unit did not finish it."""
+    complaint was never assigned). A misroute: the first lead unit did not finish it.
+
+    ``ref`` (the complaint's ``summary`` and ``jurisdiction``) and ``rounds`` (its
+    assignments, first round first) as ``DispatchRepository.close_complaint`` gives them.
+    """
     u = _uow(uow)
-    ref = await u.dispatch.complaint(complaint_id)
-    rounds = await u.dispatch.assignments_of(complaint_id)
     if ref is None or not rounds:
         return None
     first, last = rounds[0], rounds[-1]
-    summary = ref.summary
-    where = ref.jurisdiction
+    summary = ref["summary"]
+    where = ref["jurisdiction"]
     example = {
         "id": complaint_id,
         "source": "history",
@@ -98,8 +105,7 @@ async def record_closed(
         "misrouted": first.lead_unit_id != last.lead_unit_id,
         "closed_at": closed_at,
     }
-    await u.learning.upsert_examples([example])
-    await u.learning.settle_shadow(complaint_id, last.category_code, closed_at)
+    await u.learning.remember_closed(example, truth=last.category_code, closed_at=closed_at)
     return example
 
 
