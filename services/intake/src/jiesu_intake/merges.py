@@ -140,9 +140,11 @@ async def unmerge_complaint(
 
 async def close_duplicates(uow: IntakeUnitOfWork, master_id: uuid.UUID, event: CloudEvent) -> None:
     """The master closed: each complaint merged into it closes too, and its resident is told."""
+    duplicates = await uow.complaints.duplicates_of(master_id, for_update=True)
+    if not duplicates:
+        return  # most complaints: nothing merged into them
     master = await uow.complaints.get(master_id)
     assert master is not None  # it just closed
-    duplicates = await uow.complaints.duplicates_of(master_id, for_update=True)
     owed = []
     for dup in duplicates:
         await uow.complaints.set_status(

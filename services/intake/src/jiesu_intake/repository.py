@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
-from jiesu_common.db.sql import FastRepository, to_json, values_of
+from jiesu_common.db.sql import FastRepository, row_or_none, to_json, values_of
 from jiesu_common.http import next_cursor, parse_cursor
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_common.notify_store import NotificationRows, claim_due_sql
@@ -77,6 +77,9 @@ _CLAIM_WITH_TICKET = (
 )
 
 
+# A complaint as it is: status reads and the merge paths (fixed text on the unit of work's
+# connection, prepared once per connection).
+_GET = f"SELECT * FROM {orm.complaints.name} WHERE id = $1"
 _LOCK_STATUS = "SELECT id, status, status_round FROM complaints WHERE id = $1 FOR UPDATE"
 _TIMELINE = (
     "INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, detail) "
@@ -152,10 +155,8 @@ class ComplaintRepository(NotificationRows, FastRepository):
 
     async def get(self, complaint_id: uuid.UUID, *, for_update: bool = False) -> Any | None:
         """One complaint row, or None."""
-        query = select(orm.complaints).where(orm.complaints.c.id == complaint_id)
-        if for_update:
-            query = query.with_for_update()
-        return (await self.session.execute(query)).first()
+        sql = _GET + " FOR UPDATE" if for_update else _GET
+        return row_or_none(await (await self.conn()).fetchrow(sql, complaint_id))
 
     async def lock_status(self, complaint_id: uuid.UUID) -> StatusRow | None:
         """A complaint's id, status and round, locked to the end of the transaction."""
