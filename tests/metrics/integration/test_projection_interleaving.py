@@ -69,6 +69,13 @@ class Projection:
             for table, order in TABLES.items():
                 rows = await conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}"))
                 state[table] = [tuple(r) for r in rows]
+            # Stopped clocks (of all stops) and those of them still due to be looked at.
+            stopped = await conn.execute(
+                text(
+                    "SELECT count(*), count(next_fire_at) FROM clocks WHERE stopped_at IS NOT NULL"
+                )
+            )
+            state["stopped_clocks"] = tuple(stopped.one())
         async with MetricsUnitOfWork(self.sessions) as uow:
             state["scorecard"] = await scorecard(
                 uow.metrics,
@@ -90,6 +97,9 @@ def test_projections_converge_under_any_interleaving(pg_server_url: str) -> None
         canonical = loop.run_until_complete(projection.replay(merge(TAGS)))
         # The story exercises what it should: a return, a reopen, an extension, escalations.
         rows = {r["key"]: r for r in canonical["scorecard"]["items"]}
+        # A stopped clock is never looked at again, whichever came first, start or stop.
+        stopped, still_due = canonical["stopped_clocks"]
+        assert stopped > 5 and still_due == 0
         assert rows["gov-d01"]["reviewed"] == 2 and rows["gov-d01"]["reopened"] == 1
         assert rows["dept-jt"]["returns_approved"] == 1
         assert rows["dept-cg-d01"]["accept_late"] == 1

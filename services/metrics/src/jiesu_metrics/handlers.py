@@ -177,6 +177,8 @@ class Projector:
         clock, at = STOPS[event.type]
         if clock != "accept" and payload.role != "lead":
             return
+        # A stopped clock never fires again (domain.next_fire_at): the upsert says so at
+        # once, and the reschedule below finds nothing left to write.
         row = await uow.metrics.merge_clock(
             payload.complaint_id,
             payload.round,
@@ -184,6 +186,7 @@ class Projector:
             clock,
             case_id=payload.case_id,
             stopped_at=getattr(payload, at),
+            next_fire_at=None,
         )
         await self._reschedule(uow, row)
         # A unit acting on round n proves round n exists, even before its assignment is seen.
@@ -354,9 +357,9 @@ class Projector:
         )
 
     async def _reschedule(self, uow: MetricsUnitOfWork, row: Any) -> None:
-        await uow.metrics.set_clock(
-            row.clock_id, next_fire_at=domain.next_fire_at(clock_state(row), self.ladder)
-        )
+        next_fire_at = domain.next_fire_at(clock_state(row), self.ladder)
+        if next_fire_at != row.next_fire_at:  # the row is locked by the write that read it
+            await uow.metrics.set_clock(row.clock_id, next_fire_at=next_fire_at)
 
     # --- the ticker ----------------------------------------------------------------------
 

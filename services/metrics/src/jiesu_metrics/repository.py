@@ -30,6 +30,8 @@ _CLOCK_MERGE = {
     "deadline": "COALESCE(clocks.deadline, EXCLUDED.deadline)",
     "extended_deadline": "GREATEST(clocks.extended_deadline, EXCLUDED.extended_deadline)",
     "stopped_at": "LEAST(clocks.stopped_at, EXCLUDED.stopped_at)",
+    # Only ever given with a stop: a stopped clock is never looked at again.
+    "next_fire_at": "EXCLUDED.next_fire_at",
 }
 
 
