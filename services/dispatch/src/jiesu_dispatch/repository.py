@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jiesu_common.db.sql import FastRepository, Row, values_of
+from jiesu_common.db.sql import FastRepository, Row, insert_once, values_of
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_dispatch import orm
 
@@ -23,14 +23,6 @@ _CLOSE = (
     "SELECT ref.summary AS ref_summary, ref.jurisdiction AS ref_jurisdiction, a.* "
     f"FROM ref LEFT JOIN {orm.assignments.name} AS a ON a.complaint_id = $1 ORDER BY a.round"
 )
-
-
-@functools.lru_cache(maxsize=32)
-def _remember(columns: str, placeholders: str) -> str:
-    return (
-        f"INSERT INTO complaint_refs ({columns}) VALUES ({placeholders}) "
-        "ON CONFLICT DO NOTHING RETURNING complaint_id"
-    )
 
 
 @functools.lru_cache(maxsize=32)
@@ -52,7 +44,10 @@ class DispatchRepository(FastRepository):
         """Store a complaint snapshot once; False when it was already known."""
         columns, placeholders, args = values_of(orm.complaint_refs, row)
         return (
-            await (await self.conn()).fetchval(_remember(columns, placeholders), *args) is not None
+            await (await self.conn()).fetchval(
+                insert_once(orm.complaint_refs.name, columns, placeholders, "complaint_id"), *args
+            )
+            is not None
         )
 
     async def record_assignment(

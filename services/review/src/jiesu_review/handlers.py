@@ -159,6 +159,15 @@ async def complete_review(
         )
     now = datetime.now(UTC)
     outcome = domain.outcome_of(resolved=resolved, satisfaction=satisfaction)
+    answer: dict[str, Any] = {
+        "contacted": contacted,
+        "resolved": resolved,
+        "satisfaction": satisfaction,
+        "comment": comment,
+        "reviewer": reviewer,
+        "completed_at": now,
+        "self_reported": self_reported,
+    }
     uow.publish(
         ReviewCompletedV1(
             complaint_id=review.complaint_id,
@@ -166,13 +175,7 @@ async def complete_review(
             round=review.round,
             lead_unit_id=review.lead_unit_id,
             unit_ids=tuple(review.unit_ids),
-            contacted=contacted,
-            resolved=resolved,
-            satisfaction=satisfaction,
-            comment=comment,
-            reviewer=reviewer,
-            completed_at=now,
-            self_reported=self_reported,
+            **answer,
         )
     )
     if outcome == "closed":
@@ -200,17 +203,7 @@ async def complete_review(
     outbox = uow.take_outbox_rows()
     assert outbox is not None
     completed = await uow.reviews.complete(
-        review_id,
-        outbox,
-        status="completed",
-        contacted=contacted,
-        resolved=resolved,
-        satisfaction=satisfaction,
-        comment=comment,
-        reviewer=reviewer,
-        completed_at=now,
-        outcome=outcome,
-        self_reported=self_reported,
+        review_id, outbox, status="completed", outcome=outcome, **answer
     )
     await uow.commit()
     log.info("review completed", extra={"outcome": outcome, "round": review.round})

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from jiesu_common.db.sql import (
     FastRepository,
     Row,
+    insert_once,
     json_args,
     row_or_none,
     set_clause,
@@ -44,14 +45,6 @@ def _note_round(columns: str, placeholders: str, n: int) -> str:
     return (
         f"WITH r AS (INSERT INTO rounds ({columns}) VALUES ({placeholders}) "
         f"ON CONFLICT DO NOTHING) SELECT review_id FROM reviews WHERE review_id = ${n + 1}"
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _add_review(columns: str, placeholders: str) -> str:
-    return (
-        f"INSERT INTO {orm.reviews.name} ({columns}) VALUES ({placeholders}) "
-        "ON CONFLICT DO NOTHING RETURNING review_id"
     )
 
 
@@ -104,7 +97,7 @@ class ReviewRepository(FastRepository):
     async def add_review(self, row: dict[str, Any]) -> bool:
         """Open a review once per complaint and round; False when it exists."""
         columns, placeholders, args = values_of(orm.reviews, row)
-        sql = _add_review(columns, placeholders)
+        sql = insert_once(orm.reviews.name, columns, placeholders, "review_id")
         return await (await self.conn()).fetchval(sql, *args) is not None
 
     async def complete(self, review_id: uuid.UUID, outbox: OutboxRows, **values: Any) -> Any:

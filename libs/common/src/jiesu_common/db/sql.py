@@ -42,6 +42,16 @@ def values_of(
     return names, placeholders, json_args(table, row)
 
 
+@functools.lru_cache(maxsize=256)
+def insert_once(table: str, columns: str, placeholders: str, returning: str) -> str:
+    """An INSERT of one row (``values_of``'s columns and placeholders) that leaves an
+    existing row as it is; it returns ``returning`` only when it inserted."""
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT DO NOTHING RETURNING {returning}"
+    )
+
+
 def to_json(value: Any) -> str:
     """A JSON column's value as JSON text."""
     return json.dumps(value, ensure_ascii=False, default=str)
