@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jiesu_common.contracts.events import ComplaintStatus
-from jiesu_common.db.sql import FastRepository, row_or_none, to_json, values_of
+from jiesu_common.db.sql import FastRepository, Row, row_or_none, to_json, values_of
 from jiesu_common.http import next_cursor, parse_cursor
 from jiesu_common.messaging.tables import OutboxRows, outbox_rows_cte
 from jiesu_common.notify_store import NotificationRows, claim_due_sql
@@ -80,6 +80,11 @@ _CLAIM_WITH_TICKET = (
 # A complaint as it is: status reads and the merge paths (fixed text on the unit of work's
 # connection, prepared once per connection).
 _GET = f"SELECT * FROM {orm.complaints.name} WHERE id = $1"
+# Asked at every close: most complaints have none merged into them.
+_DUPLICATES_OF = (
+    f"SELECT * FROM {orm.complaints.name} WHERE duplicate_of = $1 AND status = $2 "
+    "ORDER BY created_at, id"
+)
 _LOCK_STATUS = "SELECT id, status, status_round FROM complaints WHERE id = $1 FOR UPDATE"
 _TIMELINE = (
     "INSERT INTO complaint_timeline (complaint_id, event_id, event_type, at, round, detail) "
@@ -217,15 +222,9 @@ class ComplaintRepository(NotificationRows, FastRepository):
 
     async def duplicates_of(self, master_id: uuid.UUID, *, for_update: bool = False) -> list[Any]:
         """The complaints merged into ``master_id`` (still merged), oldest first."""
-        t = orm.complaints
-        query = (
-            select(t)
-            .where(t.c.duplicate_of == master_id, t.c.status == ComplaintStatus.merged.value)
-            .order_by(t.c.created_at, t.c.id)
-        )
-        if for_update:
-            query = query.with_for_update()
-        return list((await self.session.execute(query)).all())
+        sql = _DUPLICATES_OF + " FOR UPDATE" if for_update else _DUPLICATES_OF
+        records = await (await self.conn()).fetch(sql, master_id, ComplaintStatus.merged.value)
+        return [Row(r) for r in records]
 
     async def has_duplicates(self, master_id: uuid.UUID) -> bool:
         """Whether any complaint is merged into ``master_id``."""
