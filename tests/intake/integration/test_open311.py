@@ -14,6 +14,7 @@ from jiesu_common.contracts.envelope import EventPayload
 from jiesu_common.contracts.events import (
     ComplaintAssignedV1,
     ComplaintClosedV1,
+    ComplaintReopenedV1,
     ComplaintSummaryV1,
     ConsultationOpenedV1,
     DeadlinesV1,
@@ -360,6 +361,50 @@ async def test_status_follows_the_lifecycle_with_agency_and_expected_time(
     by_status = (await intake.get(f"{V2}/requests.json", params={"status": "closed"})).json()
     assert [r["service_request_id"] for r in by_status] == [ticket]
     assert (await intake.get(f"{V2}/requests.json", params={"status": "open"})).json() == []
+
+
+async def test_a_polls_events_of_one_complaint_project_in_one_transaction_as_one_by_one(
+    intake: httpx.AsyncClient,
+) -> None:
+    # The status view locks a complaint once per transaction and keeps what its own writes
+    # left: a later event of the same poll must see the round the earlier ones moved to.
+    key = await api_key(intake)
+    ticket = (await _file(intake, key)).json()[0]["service_request_id"]
+    complaint_id = await _complaint_id(intake, ticket)
+    now = datetime.now(UTC)
+    first_by, second_by = now + timedelta(days=7), now + timedelta(days=9)
+    stale = ExtensionGrantedV1(
+        complaint_id=complaint_id,
+        case_id=uuid.uuid4(),
+        unit_id="street-s0101",
+        round=1,
+        decided_by="dispatcher:1",
+        decided_at=now,
+        extension_id=uuid.uuid4(),
+        resolve_by=now + timedelta(days=30),
+    )
+    events = [
+        _assigned(complaint_id, first_by),
+        ComplaintReopenedV1(
+            complaint_id=complaint_id,
+            review_id=uuid.uuid4(),
+            round=1,
+            next_round=2,
+            reason="unsolved",
+            reopened_at=now,
+        ),
+        _assigned(complaint_id, second_by, round_no=2),
+        stale,  # round 1's: too late to move round 2's deadline
+    ]
+    state = intake.app.state.intake  # type: ignore[attr-defined]
+    async with state.uow() as uow:
+        for payload in events:
+            await apply_lifecycle_event(payload, make_event(payload), uow)
+        await uow.commit()
+    where = "FROM complaints WHERE id = :i"
+    assert await _scalar(intake, f"SELECT status {where}", i=complaint_id) == "assigned"
+    assert await _scalar(intake, f"SELECT status_round {where}", i=complaint_id) == 2
+    assert await _scalar(intake, f"SELECT resolve_by {where}", i=complaint_id) == second_by
 
 
 async def test_status_shows_a_consultation_while_it_is_open(intake: httpx.AsyncClient) -> None:

@@ -72,6 +72,16 @@ class IntakeUnitOfWork(UnitOfWork):
         self.articles = ArticleRepository(self.session, self.connection)
         return self
 
+    async def commit(self) -> None:
+        """Commit; the rows this transaction locked are free again."""
+        await super().commit()
+        self.complaints.release_locks()
+
+    async def rollback(self) -> None:
+        """Abandon the transaction; the rows it locked are free again."""
+        self.complaints.release_locks()
+        await super().rollback()
+
 
 async def file_complaint(
     cmd: FileComplaint, *, uow: IntakeUnitOfWork, vault: PiiVault, settings: IntakeSettings

@@ -6,9 +6,11 @@ import functools
 import math
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
+import asyncpg
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,7 +99,8 @@ def _timeline_and_status(columns: tuple[str, ...]) -> str:
     sets = ", ".join(f"{c} = ${n}" for n, c in enumerate(columns, start=7))
     return (
         f"WITH t AS ({_TIMELINE}) "
-        f"UPDATE complaints SET {sets} WHERE id = $1 AND EXISTS (SELECT 1 FROM t)"
+        f"UPDATE complaints SET {sets} WHERE id = $1 AND EXISTS (SELECT 1 FROM t) "
+        "RETURNING status, status_round"
     )
 
 
@@ -110,7 +113,24 @@ class StatusRow(NamedTuple):
 
 
 class ComplaintRepository(NotificationRows, FastRepository):
-    """Reads and writes intake's tables inside one session (hot paths on its connection)."""
+    """Reads and writes intake's tables inside one session (hot paths on its connection).
+
+    ``lock_status`` remembers what it locked until the unit of work ends its transaction
+    (``release_locks``): several events of one complaint in one poll lock it once.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        connection: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+    ) -> None:
+        super().__init__(session, connection)
+        # Status rows locked by this transaction, as its own writes left them.
+        self._held: dict[uuid.UUID, StatusRow] = {}
+
+    def release_locks(self) -> None:
+        """The transaction ended: what it held may change from now on."""
+        self._held.clear()
 
     # Messages to residents: with the complaint's encrypted number (read at sending).
     NOTIFICATIONS = orm.notifications
@@ -165,8 +185,14 @@ class ComplaintRepository(NotificationRows, FastRepository):
 
     async def lock_status(self, complaint_id: uuid.UUID) -> StatusRow | None:
         """A complaint's id, status and round, locked to the end of the transaction."""
+        held = self._held.get(complaint_id)
+        if held is not None:
+            return held
         row = await (await self.conn()).fetchrow(_LOCK_STATUS, complaint_id)
-        return None if row is None else StatusRow(*row)
+        if row is None:
+            return None
+        self._held[complaint_id] = held = StatusRow(*row)
+        return held
 
     async def record_lifecycle(
         self,
@@ -186,10 +212,13 @@ class ComplaintRepository(NotificationRows, FastRepository):
             await conn.execute(_TIMELINE, *args)
             return
         sql = _timeline_and_status(tuple(values))
-        await conn.execute(sql, *args, *values.values())
+        changed = await conn.fetchrow(sql, *args, *values.values())
+        if changed is not None and complaint_id in self._held:  # None: a repeat, no change
+            self._held[complaint_id] = StatusRow(complaint_id, *changed)
 
     async def set_status(self, complaint_id: uuid.UUID, values: dict[str, Any]) -> None:
         """Update the projected status fields."""
+        self._held.pop(complaint_id, None)
         await self.session.execute(
             update(orm.complaints).where(orm.complaints.c.id == complaint_id).values(**values)
         )
