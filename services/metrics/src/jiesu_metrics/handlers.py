@@ -178,19 +178,19 @@ class Projector:
         if clock != "accept" and payload.role != "lead":
             return
         # A stopped clock never fires again (domain.next_fire_at): the upsert says so at
-        # once, and the reschedule below finds nothing left to write.
+        # once, and the reschedule below finds nothing left to write. A unit acting on
+        # round n proves round n exists, even before its assignment is seen (round_seen).
         row = await uow.metrics.merge_clock(
             payload.complaint_id,
             payload.round,
             payload.unit_id,
             clock,
+            round_seen=True,
             case_id=payload.case_id,
             stopped_at=getattr(payload, at),
             next_fire_at=None,
         )
         await self._reschedule(uow, row)
-        # A unit acting on round n proves round n exists, even before its assignment is seen.
-        await uow.metrics.complaint_fact(payload.complaint_id, current_round=payload.round)
 
     async def extension_granted(
         self, payload: ExtensionGrantedV1, event: CloudEvent, uow: UnitOfWork

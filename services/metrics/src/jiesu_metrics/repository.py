@@ -85,6 +85,17 @@ def _fact_merge(columns: tuple[str, ...]) -> str:
     )
 
 
+# A complaint's facts learn that a round exists, from a clock's parameters ($2: the
+# complaint, $3: the round; ``merge_clock`` builds its row in that order).
+_ROUND_SEEN = _upsert(
+    "complaint_facts",
+    ("complaint_id",),
+    ("complaint_id", "current_round"),
+    _fact_merge(("current_round",)),
+    start=2,
+)
+
+
 @functools.lru_cache(maxsize=8)
 def _start_round(fact: tuple[str, ...], round_row: tuple[str, ...]) -> str:
     """The fact upsert and the round's insert as CTEs of the clocks' upsert: three tables,
@@ -126,9 +137,20 @@ class MetricsRepository(NotificationRows, FastRepository):
         return [Row(r) for r in await (await self.conn()).fetch(sql, *args, *columns)]
 
     async def merge_clock(
-        self, complaint_id: uuid.UUID, round_no: int, unit_id: str, clock: str, **values: Any
+        self,
+        complaint_id: uuid.UUID,
+        round_no: int,
+        unit_id: str,
+        clock: str,
+        *,
+        round_seen: bool = False,
+        **values: Any,
     ) -> Any:
-        """Upsert what is known of a clock; returns the merged row (locked by the upsert)."""
+        """Upsert what is known of a clock; returns the merged row (locked by the upsert).
+
+        ``round_seen``: the complaint's facts learn in the same statement that its round
+        ``round_no`` exists (``complaint_fact(current_round=…)``).
+        """
         row = {
             "clock_id": clock_id_for(complaint_id, round_no, unit_id, clock),
             "complaint_id": complaint_id,
@@ -139,6 +161,8 @@ class MetricsRepository(NotificationRows, FastRepository):
         }
         merge = ", ".join(f"{k} = {_CLOCK_MERGE[k]}" for k in values)
         sql = _upsert("clocks", _CLOCK_KEY, tuple(row), merge) + " RETURNING *"
+        if round_seen:
+            sql = f"WITH f AS ({_ROUND_SEEN}) {sql}"
         return Row(await (await self.conn()).fetchrow(sql, *row.values()))
 
     async def set_clock(self, clock_id: uuid.UUID, **values: Any) -> None:
