@@ -48,6 +48,18 @@ def _note_round(columns: str, placeholders: str, n: int) -> str:
     )
 
 
+_CANCEL_PENDING = (
+    f"UPDATE {orm.reviews.name} SET status = 'cancelled' "
+    "WHERE complaint_id = $1 AND status = 'pending'"
+)
+_CANCEL_PENDING_BELOW = f"{_CANCEL_PENDING} AND round < $2"
+
+
+@functools.lru_cache(maxsize=16)
+def _change(columns: tuple[str, ...]) -> str:
+    return f"UPDATE {orm.reviews.name} SET {set_clause(columns, 2)} WHERE review_id = $1"
+
+
 @functools.lru_cache(maxsize=16)
 def _complete(columns: tuple[str, ...]) -> str:
     # The review as answered and the events queued so far, in one round trip.
@@ -120,18 +132,18 @@ class ReviewRepository(FastRepository):
 
     async def change(self, review_id: uuid.UUID, **values: Any) -> None:
         """Update a review."""
-        t = orm.reviews
-        await self.session.execute(update(t).where(t.c.review_id == review_id).values(**values))
+        sql = _change(tuple(values))
+        await (await self.conn()).execute(sql, review_id, *json_args(orm.reviews, values))
 
     async def cancel_pending(
         self, complaint_id: uuid.UUID, *, below_round: int | None = None
     ) -> None:
         """Cancel a complaint's pending reviews (of rounds below ``below_round``)."""
-        t = orm.reviews
-        query = update(t).where(t.c.complaint_id == complaint_id, t.c.status == "pending")
-        if below_round is not None:
-            query = query.where(t.c.round < below_round)
-        await self.session.execute(query.values(status="cancelled"))
+        conn = await self.conn()
+        if below_round is None:
+            await conn.execute(_CANCEL_PENDING, complaint_id)
+        else:
+            await conn.execute(_CANCEL_PENDING_BELOW, complaint_id, below_round)
 
     async def page(
         self,
