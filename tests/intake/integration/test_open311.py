@@ -67,6 +67,20 @@ async def _feed(client: httpx.AsyncClient, payload: EventPayload) -> None:
         await uow.commit()
 
 
+def _extended(complaint_id: uuid.UUID, resolve_by: datetime) -> EventPayload:
+    """The centre granted round 1's unit more time, to ``resolve_by``."""
+    return ExtensionGrantedV1(
+        complaint_id=complaint_id,
+        case_id=uuid.uuid4(),
+        unit_id="street-s0101",
+        round=1,
+        decided_by="dispatcher:1",
+        decided_at=datetime.now(UTC),
+        extension_id=uuid.uuid4(),
+        resolve_by=resolve_by,
+    )
+
+
 def _summary() -> ComplaintSummaryV1:
     return ComplaintSummaryV1(
         ticket_no="x",
@@ -338,19 +352,7 @@ async def test_status_follows_the_lifecycle_with_agency_and_expected_time(
     assert assigned["expected_datetime"] == "2030-01-08T10:00:00+08:00"
 
     extended = datetime(2030, 1, 15, 2, 0, tzinfo=UTC)
-    await _feed(
-        intake,
-        ExtensionGrantedV1(
-            complaint_id=complaint_id,
-            case_id=uuid.uuid4(),
-            unit_id="street-s0101",
-            round=1,
-            decided_by="dispatcher:1",
-            decided_at=datetime.now(UTC),
-            extension_id=uuid.uuid4(),
-            resolve_by=extended,
-        ),
-    )
+    await _feed(intake, _extended(complaint_id, extended))
     assert (await intake.get(path)).json()[0]["expected_datetime"] == "2030-01-15T10:00:00+08:00"
 
     await _feed(
@@ -373,16 +375,7 @@ async def test_a_polls_events_of_one_complaint_project_in_one_transaction_as_one
     complaint_id = await _complaint_id(intake, ticket)
     now = datetime.now(UTC)
     first_by, second_by = now + timedelta(days=7), now + timedelta(days=9)
-    stale = ExtensionGrantedV1(
-        complaint_id=complaint_id,
-        case_id=uuid.uuid4(),
-        unit_id="street-s0101",
-        round=1,
-        decided_by="dispatcher:1",
-        decided_at=now,
-        extension_id=uuid.uuid4(),
-        resolve_by=now + timedelta(days=30),
-    )
+    stale = _extended(complaint_id, now + timedelta(days=30))
     events = [
         _assigned(complaint_id, first_by),
         ComplaintReopenedV1(
