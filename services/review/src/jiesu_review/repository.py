@@ -63,11 +63,7 @@ def _change(columns: tuple[str, ...]) -> str:
 @functools.lru_cache(maxsize=16)
 def _complete(columns: tuple[str, ...]) -> str:
     # The review as answered and the events queued so far, in one round trip.
-    events = outbox_rows_cte(len(columns) + 2)
-    return (
-        f"WITH {events} UPDATE {orm.reviews.name} SET {set_clause(columns, 2)} "
-        "WHERE review_id = $1 RETURNING *"
-    )
+    return f"WITH {outbox_rows_cte(len(columns) + 2)} {_change(columns)} RETURNING *"
 
 
 class ReviewRepository(FastRepository):

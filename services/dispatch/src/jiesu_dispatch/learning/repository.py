@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -46,7 +45,7 @@ class LearningRepository(FastRepository):
         self, example: dict[str, Any], *, truth: str, closed_at: datetime
     ) -> None:
         """Store a closed complaint's example (``upsert_examples`` for one) and settle its
-        shadow prediction with the category it closed in (``settle_shadow``), in one trip."""
+        shadow prediction with the category it closed in, in one trip."""
         columns, placeholders, args = values_of(orm.learning_examples, example)
         sql = _remember_closed(columns, placeholders, len(args))
         await (await self.conn()).execute(sql, *args, truth, closed_at, example["id"])
@@ -203,13 +202,6 @@ class LearningRepository(FastRepository):
         """The champion's and the challenger's guesses for a complaint (first time only)."""
         stmt = pg_insert(orm.shadow_predictions).values(**row)
         await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["complaint_id"]))
-
-    async def settle_shadow(self, complaint_id: uuid.UUID, truth: str, at: datetime) -> None:
-        """The complaint closed in this category."""
-        t = orm.shadow_predictions
-        await self.session.execute(
-            t.update().where(t.c.complaint_id == complaint_id).values(truth=truth, closed_at=at)
-        )
 
     async def shadow_summary(self, challenger_version: int) -> Any:
         """Counts for a challenger: seen, agreed, settled, and right (each model)."""
